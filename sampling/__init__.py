@@ -1,0 +1,3 @@
+"""Annotation sampling: uncertainty and diversity scores, budgeted selection, formats."""
+
+from __future__ import annotations
