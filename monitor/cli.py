@@ -1,0 +1,337 @@
+"""The ``segmon`` command line: thin wrappers around library functions.
+
+Every command that reports something takes ``--json`` and then prints one JSON
+document on stdout; progress bars and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.clock import SystemClock
+from monitor.config import DEFAULT_CONFIG_PATH, EXAMPLE_CONFIG, Settings, load_settings
+from monitor.errors import SegmonError
+
+app = typer.Typer(
+    name="segmon",
+    help="Monitor an instance-segmentation model in production: drift, quality, SLOs, annotation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
+holdout_app = typer.Typer(help="Labeled holdout datasets.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(holdout_app, name="holdout")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+@dataclass
+class AppState:
+    """What every command gets: settings built once, the engine made on first use."""
+
+    config_path: Path
+    settings: Settings
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine (created on first use)."""
+        if self._engine is None:
+            from monitor.db import make_engine
+
+            self._engine = make_engine(self.settings.database_url)
+        return self._engine
+
+    def sessions(self) -> sessionmaker[Session]:
+        """Return a session factory for the configured database."""
+        from monitor.db import session_factory
+
+        return session_factory(self.engine)
+
+
+def _state(ctx: typer.Context) -> AppState:
+    state = ctx.find_root().obj
+    assert isinstance(state, AppState)
+    return state
+
+
+def _emit(as_json: bool, payload: Any, human: Callable[[], None]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    else:
+        human()
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """Show a rich progress bar on stderr; yields ``update(done, total)``."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        yield update
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="SEGMON_CONFIG",
+            help=f"YAML config file (default {DEFAULT_CONFIG_PATH}; missing means all defaults).",
+        ),
+    ] = None,
+) -> None:
+    path = config or DEFAULT_CONFIG_PATH
+    ctx.obj = AppState(path, load_settings(path, os.environ))
+
+
+@app.command()
+def init(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Write a commented config if none exists, then create or upgrade the database."""
+    from monitor.bootstrap import init_database
+
+    state = _state(ctx)
+    wrote = False
+    if not state.config_path.exists():
+        state.config_path.write_text(EXAMPLE_CONFIG)
+        wrote = True
+    report = init_database(state.engine, state.settings.categories)
+    payload = {
+        "config": str(state.config_path),
+        "config_written": wrote,
+        "database": state.engine.url.render_as_string(hide_password=True),
+        "revision": report.revision,
+        "categories_added": list(report.categories_added),
+    }
+    _emit(
+        as_json,
+        payload,
+        lambda: out.print(
+            f"{'wrote' if wrote else 'kept'} {state.config_path}; database at revision {report.revision}"
+        ),
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Migrate the database up (to the newest revision by default)."""
+    from monitor import db
+
+    state = _state(ctx)
+    db.upgrade(state.engine, revision)
+    out.print(f"database at revision {db.current_revision(state.engine)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision ('base' removes everything).")],
+) -> None:
+    """Migrate the database down to REVISION."""
+    from monitor import db
+
+    state = _state(ctx)
+    db.downgrade(state.engine, revision)
+    out.print(f"database at revision {db.current_revision(state.engine)}")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Show the database's migration revision."""
+    from monitor import db
+
+    revision = db.current_revision(_state(ctx).engine)
+    _emit(as_json, {"revision": revision}, lambda: out.print(revision or "(empty database)"))
+
+
+@holdout_app.command("import")
+def holdout_import(
+    ctx: typer.Context,
+    coco_json: Annotated[
+        Path, typer.Argument(help="COCO instances JSON.", exists=True, dir_okay=False)
+    ],
+    images: Annotated[
+        Path, typer.Option("--images", help="Folder of the images.", exists=True, file_okay=False)
+    ],
+    name: Annotated[str, typer.Option("--name", help="Name of the new dataset.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Import a COCO instances file and its images as a labeled holdout."""
+    from monitor.holdout import import_holdout
+    from monitor.jobs import run_job
+
+    state = _state(ctx)
+    with progress_bar(f"import {name}") as update:
+        report, _ = run_job(
+            state.sessions(),
+            "holdout_import",
+            SystemClock(),
+            lambda: import_holdout(
+                state.sessions(), coco_json, images, name, SystemClock(), update
+            ),
+        )
+    _emit(
+        as_json,
+        report.counts(),
+        lambda: out.print(
+            f"imported {report.name!r}: {report.images} images, {report.instances} instances"
+            + (" (annotation ids renumbered: the file used id 0)" if report.renumbered else "")
+        ),
+    )
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="Sample-log directory, *.jsonl file, fsspec URL, or COCO results JSON."
+        ),
+    ],
+    coco_images: Annotated[
+        str | None,
+        typer.Option("--coco-images", help="COCO images JSON, when URL is a COCO results file."),
+    ] = None,
+    image_root: Annotated[
+        str | None,
+        typer.Option("--image-root", help="Folder of the COCO images (default: beside the JSON)."),
+    ] = None,
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="Model version of a COCO results file.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Read the new lines of a sample log; quarantine what is bad, carry on."""
+    from monitor.ingest import IngestReport, ingest_coco_results, ingest_log
+    from monitor.jobs import run_job
+
+    state = _state(ctx)
+    clock = SystemClock()
+
+    def work() -> IngestReport:
+        if url.endswith(".json"):
+            if coco_images is None:
+                raise click.UsageError("a COCO results file needs --coco-images")
+            return ingest_coco_results(
+                state.sessions(),
+                url,
+                coco_images,
+                image_root,
+                state.settings.ingest,
+                clock,
+                model_version,
+            )
+        with progress_bar("ingest") as update:
+            return ingest_log(state.sessions(), url, state.settings.ingest, clock, update)
+
+    report, _ = run_job(state.sessions(), "ingest", clock, work)
+    counts = report.counts()
+    _emit(
+        as_json,
+        counts,
+        lambda: out.print(
+            f"{counts['lines']} lines: {counts['ingested']} samples ({counts['instances']} instances), "
+            f"{sum(report.quarantined.values())} quarantined, {counts['duplicates']} duplicates"
+        ),
+    )
+
+
+@app.command()
+def quarantine(
+    ctx: typer.Context,
+    reason: Annotated[str | None, typer.Option("--reason", help="Only this reason.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """List quarantined samples and why they were rejected."""
+    from monitor.quarantine import list_quarantined
+
+    with _state(ctx).sessions()() as session:
+        rows = list_quarantined(session, reason, limit)
+
+    def human() -> None:
+        table = Table("request_id", "reason", "detail")
+        for row in rows:
+            table.add_row(row.request_id, row.reason, row.detail)
+        out.print(table)
+
+    _emit(as_json, [r.to_dict() for r in rows], human)
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Show counts of samples (quarantined by reason), instances, datasets and job runs."""
+    from monitor.status import read_status
+
+    with _state(ctx).sessions()() as session:
+        result = read_status(session)
+
+    def human() -> None:
+        table = Table("what", "count")
+        table.add_row("samples ingested", str(result.samples_ingested))
+        table.add_row("samples quarantined", str(result.samples_quarantined))
+        for why, n in result.quarantined_by_reason.items():
+            table.add_row(f"  {why}", str(n))
+        table.add_row("predicted instances", str(result.predicted_instances))
+        for name, counts in result.datasets.items():
+            table.add_row(
+                f"dataset {name}", f"{counts['images']} images, {counts['instances']} instances"
+            )
+        table.add_row("job runs", str(result.job_runs))
+        out.print(table)
+
+    _emit(as_json, result.to_dict(), human)
+
+
+def main() -> None:
+    """Console-script entry point: domain errors become one line on stderr, exit 2."""
+    try:
+        code = app(standalone_mode=False)
+    except SegmonError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.Abort:
+        raise SystemExit(130) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -1,0 +1,182 @@
+"""Settings: one YAML file validated by pydantic, ``SEGMON_*`` environment overrides.
+
+Settings are built once (in the CLI's entry point) and passed down; no module reads the
+environment at import time. Overrides use ``SEGMON_<FIELD>`` for top-level fields and
+``SEGMON_<SECTION>__<FIELD>`` for nested ones, e.g. ``SEGMON_INGEST__BATCH_SIZE=500``;
+``SEGMON_DATABASE_URL`` sets the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.errors import ConfigError
+
+ENV_PREFIX = "SEGMON_"
+DEFAULT_CONFIG_PATH = Path("segmon.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CategorySpec(_Section):
+    """One class of the production model."""
+
+    id: int = Field(ge=1, description="category id the production model emits")
+    name: str = Field(min_length=1)
+    supercategory: str = ""
+
+
+class IngestSettings(_Section):
+    """How sample logs are read."""
+
+    batch_size: int = Field(default=1000, ge=1, le=100_000, description="lines per transaction")
+    verify_images: bool = Field(
+        default=True, description="open every image: readable, and its size matches the line"
+    )
+
+
+class ServerSettings(_Section):
+    """The long-running service (``segmon run``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
+# The classes of the generated scenes (``segmon synth``) and the bundled models.
+DEFAULT_CATEGORIES: tuple[CategorySpec, ...] = (
+    CategorySpec(id=1, name="disc", supercategory="shape"),
+    CategorySpec(id=2, name="box", supercategory="shape"),
+    CategorySpec(id=3, name="triangle", supercategory="shape"),
+    CategorySpec(id=4, name="star", supercategory="shape"),
+)
+
+
+class Settings(_Section):
+    """All of segmon's settings."""
+
+    database_url: str = Field(
+        default="sqlite:///segmon.db", description="SQLAlchemy URL; SQLite file by default"
+    )
+    data_dir: Path = Field(default=Path("var"), description="where jobs write files")
+    categories: tuple[CategorySpec, ...] = DEFAULT_CATEGORIES
+    ingest: IngestSettings = IngestSettings()
+    server: ServerSettings = ServerSettings()
+
+    @field_validator("categories")
+    @classmethod
+    def _unique_categories(cls, value: tuple[CategorySpec, ...]) -> tuple[CategorySpec, ...]:
+        for label in ("id", "name"):
+            items = [str(getattr(c, label)) for c in value]
+            dupes = sorted({i for i in items if items.count(i) > 1})
+            if dupes:
+                raise ValueError(f"duplicate category {label}: {', '.join(dupes)}")
+        return value
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX) or key == "SEGMON_CONFIG":
+            continue
+        path = key[len(ENV_PREFIX) :].lower().split("__")
+        node = nested
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return nested
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from a YAML file and environment overrides.
+
+    Parameters
+    ----------
+    path
+        The YAML file. A missing file means all defaults.
+    env
+        Environment variables (pass ``os.environ``); ``SEGMON_*`` keys override the file.
+
+    Returns
+    -------
+    Settings
+        Validated settings.
+
+    Raises
+    ------
+    ConfigError
+        If the file is not valid YAML or a value is invalid; the message names it.
+
+    Examples
+    --------
+    >>> s = load_settings(None, {"SEGMON_DATABASE_URL": "sqlite://", "SEGMON_INGEST__BATCH_SIZE": "7"})
+    >>> s.database_url, s.ingest.batch_size
+    ('sqlite://', 7)
+    >>> load_settings(None, {"SEGMON_INGEST__BATCH_SIZE": "zero"})
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: invalid setting ingest.batch_size = 'zero': ...
+    """
+    data: dict[str, Any] = {}
+    if path is not None and path.exists():
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path} must hold a mapping, not {type(loaded).__name__}")
+        data = loaded
+    data = _merge(data, _env_overrides(env or {}))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"invalid setting {where} = {first.get('input')!r}: {first['msg']}"
+        ) from exc
+
+
+EXAMPLE_CONFIG = """\
+# segmon configuration. Every key is optional; shown are the defaults.
+# Environment variables override it: SEGMON_DATABASE_URL, SEGMON_<SECTION>__<KEY>.
+
+# SQLAlchemy URL. SQLite (a file beside this config) by default; in production e.g.
+# postgresql+psycopg://segmon@db.internal:5432/segmon
+database_url: sqlite:///segmon.db
+
+# Where jobs write files (reports, exports, quarantined payloads).
+data_dir: var
+
+# The production model's classes: the ids it emits and their names. Holdout
+# categories are matched to these by name.
+categories:
+  - {id: 1, name: disc, supercategory: shape}
+  - {id: 2, name: box, supercategory: shape}
+  - {id: 3, name: triangle, supercategory: shape}
+  - {id: 4, name: star, supercategory: shape}
+
+ingest:
+  batch_size: 1000      # lines per transaction
+  verify_images: true   # open every image; check it decodes and its size matches
+
+server:
+  host: 127.0.0.1       # segmon run binds here
+  port: 9464
+"""

@@ -1,0 +1,249 @@
+"""Database schema: SQLAlchemy 2.0 typed ORM models.
+
+Alembic owns the schema (``alembic/versions``); a test checks that these models and the
+migrations agree. Times are stored as timezone-aware UTC. Masks are COCO compressed RLE
+``counts`` strings; their size is the image's.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite keeps no offset: store naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store aware datetimes as UTC (naive on SQLite); refuse naive ones."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; segmon stores UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return aware UTC datetimes."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class SampleStatus(enum.StrEnum):
+    """Whether a sample was accepted."""
+
+    OK = "ok"
+    QUARANTINED = "quarantined"
+
+
+class RunStatus(enum.StrEnum):
+    """State of one job run."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=16, values_callable=_values)
+
+
+def _values(cls: type[enum.Enum]) -> list[str]:
+    return [str(member.value) for member in cls]
+
+
+class Category(Base):
+    """A class of the production model, by the id the model emits."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    supercategory: Mapped[str] = mapped_column(String(128), default="")
+
+
+class ModelVersion(Base):
+    """A version of the production model, as named in the sample log."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    first_seen_at: Mapped[datetime]
+
+
+class Source(Base):
+    """A sample log (directory or fsspec URL) and how far it has been read."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uri: Mapped[str] = mapped_column(String(1024), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    last_ingested_at: Mapped[datetime | None]
+    # {file name: byte offset after the last line committed}
+    watermark: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Sample(Base):
+    """One sampled production request: accepted, or quarantined with a reason."""
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        UniqueConstraint("source_id", "request_id", name="uq_samples_source_request"),
+        Index("ix_samples_status_captured", "status", "captured_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    request_id: Mapped[str] = mapped_column(String(256))
+    captured_at: Mapped[datetime | None]
+    ingested_at: Mapped[datetime]
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    image_uri: Mapped[str | None] = mapped_column(String(2048))
+    image_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[SampleStatus] = mapped_column(_enum(SampleStatus, "sample_status"))
+    quarantine_reason: Mapped[str | None] = mapped_column(String(64), index=True)
+    quarantine_detail: Mapped[str | None] = mapped_column(Text)
+    # The original line of a quarantined sample, so nothing is lost.
+    raw: Mapped[str | None] = mapped_column(Text)
+
+    instances: Mapped[list[PredictedInstance]] = relationship(
+        back_populates="sample", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class PredictedInstance(Base):
+    """An instance the production model predicted for a sample."""
+
+    __tablename__ = "predicted_instances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    score: Mapped[float] = mapped_column(Float)
+    bbox_x: Mapped[float] = mapped_column(Float)
+    bbox_y: Mapped[float] = mapped_column(Float)
+    bbox_w: Mapped[float] = mapped_column(Float)
+    bbox_h: Mapped[float] = mapped_column(Float)
+    area: Mapped[int]
+    rle_counts: Mapped[str] = mapped_column(Text)
+    class_scores: Mapped[list[float] | None] = mapped_column(JSON)
+
+    sample: Mapped[Sample] = relationship(back_populates="instances")
+
+
+class Dataset(Base):
+    """A labeled dataset, such as the holdout."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), default="holdout")
+    source_uri: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[datetime]
+
+    images: Mapped[list[DatasetImage]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class DatasetImage(Base):
+    """An image of a labeled dataset."""
+
+    __tablename__ = "dataset_images"
+    __table_args__ = (UniqueConstraint("dataset_id", "file_name", name="uq_dataset_images_file"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    source_image_id: Mapped[int]
+    file_name: Mapped[str] = mapped_column(String(1024))
+    image_uri: Mapped[str] = mapped_column(String(2048))
+    image_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    width: Mapped[int]
+    height: Mapped[int]
+
+    dataset: Mapped[Dataset] = relationship(back_populates="images")
+    instances: Mapped[list[GroundTruthInstance]] = relationship(
+        back_populates="image", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class GroundTruthInstance(Base):
+    """A labeled instance. ``id`` is segmon's own (never 0); the file's id is kept."""
+
+    __tablename__ = "ground_truth_instances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_images.id", ondelete="CASCADE"), index=True
+    )
+    source_annotation_id: Mapped[int | None]
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    iscrowd: Mapped[bool] = mapped_column(Boolean, default=False)
+    bbox_x: Mapped[float] = mapped_column(Float)
+    bbox_y: Mapped[float] = mapped_column(Float)
+    bbox_w: Mapped[float] = mapped_column(Float)
+    bbox_h: Mapped[float] = mapped_column(Float)
+    area: Mapped[int]
+    rle_counts: Mapped[str] = mapped_column(Text)
+
+    image: Mapped[DatasetImage] = relationship(back_populates="instances")
+
+
+class JobRun(Base):
+    """One run of a job: when, how it ended, what it counted."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "run_status"))
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monitor.config import EXAMPLE_CONFIG, Settings, load_settings
+from monitor.errors import ConfigError
+
+
+def test_example_config_is_valid_and_equals_the_defaults() -> None:
+    assert Settings.model_validate(yaml.safe_load(EXAMPLE_CONFIG)) == Settings()
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "segmon.yaml"
+    path.write_text(
+        "database_url: sqlite:///a.db\ningest:\n  batch_size: 10\n  verify_images: false\n"
+    )
+    settings = load_settings(path, {"SEGMON_INGEST__BATCH_SIZE": "20", "OTHER": "x"})
+    assert settings.database_url == "sqlite:///a.db"
+    assert (settings.ingest.batch_size, settings.ingest.verify_images) == (20, False)
+    assert load_settings(path, {"SEGMON_DATABASE_URL": "sqlite://"}).database_url == "sqlite://"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("ingest: {batch_size: -1}", "ingest.batch_size = -1"),
+        ("ingets: {}", "ingets"),
+        ("categories: [{id: 1, name: a}, {id: 2, name: a}]", "duplicate category name: a"),
+        ("- just\n- a list", "mapping"),
+        ("a: [unclosed", "not valid YAML"),
+    ],
+)
+def test_bad_config_is_named(tmp_path: Path, text: str, words: str) -> None:
+    path = tmp_path / "segmon.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=words.replace("[", r"\[")):
+        load_settings(path, {})
