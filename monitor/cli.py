@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -52,6 +51,7 @@ class AppState:
     config_path: Path
     settings: Settings
     _engine: Engine | None = field(default=None, repr=False)
+    _checked: bool = field(default=False, repr=False)
 
     @property
     def engine(self) -> Engine:
@@ -63,9 +63,12 @@ class AppState:
         return self._engine
 
     def sessions(self) -> sessionmaker[Session]:
-        """Return a session factory for the configured database."""
-        from monitor.db import session_factory
+        """Return a session factory for the configured database, checked to be migrated."""
+        from monitor.db import require_schema, session_factory
 
+        if not self._checked:
+            require_schema(self.engine)
+            self._checked = True
         return session_factory(self.engine)
 
 
@@ -250,7 +253,7 @@ def ingest(
     def work() -> IngestReport:
         if url.endswith(".json"):
             if coco_images is None:
-                raise click.UsageError("a COCO results file needs --coco-images")
+                raise typer.BadParameter("a COCO results file (*.json) needs --coco-images")
             return ingest_coco_results(
                 state.sessions(),
                 url,
@@ -322,6 +325,73 @@ def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     _emit(as_json, result.to_dict(), human)
 
 
+@app.command()
+def synth(
+    out_dir: Annotated[
+        Path, typer.Argument(help="Output folder (images/, annotations.json, samples.jsonl).")
+    ],
+    images: Annotated[int, typer.Option("--images", min=1, help="Number of scenes.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bytes.")] = 0,
+    drift: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--drift",
+            help="NAME=SEVERITY in [0, 1]; repeatable. Names: brightness, contrast, blur, noise, "
+            "scale, classmix, novel.",
+        ),
+    ] = None,
+    size: Annotated[int, typer.Option("--size", min=32, help="Image side in pixels.")] = 256,
+    as_json: JsonFlag = False,
+) -> None:
+    """Generate scenes: a COCO holdout (annotations.json) and a sample log (samples.jsonl)."""
+    from monitor.synth import SynthConfig, generate_scenes, parse_drift
+
+    config = SynthConfig(n_images=images, seed=seed, size=size, drift=parse_drift(drift or []))
+    with progress_bar("synth") as update:
+        summary = generate_scenes(out_dir, config, lambda done: update(done, images))
+    payload = {
+        "out": str(summary.out),
+        "images": summary.n_images,
+        "instances": summary.n_instances,
+        "categories": list(summary.categories),
+    }
+    _emit(as_json, payload, lambda: out.print(f"wrote {summary.n_images} scenes to {summary.out}"))
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    workdir: Annotated[
+        Path,
+        typer.Option(
+            "--workdir", help="Folder for generated data and the demo's own SQLite database."
+        ),
+    ] = Path("var/demo"),
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the whole pipeline on generated data, in simulated time, in a fresh folder."""
+    from monitor.demo import DemoOptions, run_demo
+
+    summary = run_demo(
+        workdir, _state(ctx).settings, DemoOptions(seed=seed), lambda m: err.print(f"[dim]{m}[/]")
+    )
+
+    def human() -> None:
+        st = summary["status"]
+        out.print(f"[bold]segmon demo[/] in {summary['workdir']}")
+        out.print(
+            f"holdout: {summary['holdout']['images']} images, {summary['holdout']['instances']} instances"
+        )
+        out.print(
+            f"production: {st['samples_ingested']} samples ingested, {st['predicted_instances']} instances, "
+            f"{st['samples_quarantined']} quarantined {st['quarantined_by_reason']}"
+        )
+        out.print(f"job runs: {st['job_runs']}")
+
+    _emit(as_json, summary, human)
+
+
 def main() -> None:
     """Console-script entry point: domain errors become one line on stderr, exit 2."""
     try:
@@ -329,9 +399,11 @@ def main() -> None:
     except SegmonError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise SystemExit(2) from None
-    except click.ClickException as exc:
-        exc.show()
-        raise SystemExit(exc.exit_code) from None
-    except click.exceptions.Abort:
+    except typer.Abort:
         raise SystemExit(130) from None
+    except typer.TyperException as exc:  # typer's (vendored click) usage errors
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        raise SystemExit(getattr(exc, "exit_code", 2)) from None
     raise SystemExit(code if isinstance(code, int) else 0)

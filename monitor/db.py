@@ -12,12 +12,13 @@ from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, NotFoundError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALEMBIC_DIR = REPO_ROOT / "alembic"
@@ -85,10 +86,16 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def alembic_config(engine: Engine) -> Config:
-    """Alembic configuration that runs on ``engine``'s connection."""
+def alembic_config_file() -> Config:
+    """Return the Alembic configuration of the repository's migrations."""
     cfg = Config(str(REPO_ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    return cfg
+
+
+def alembic_config(engine: Engine) -> Config:
+    """Return an Alembic configuration that runs on ``engine``'s connection."""
+    cfg = alembic_config_file()
     cfg.attributes["engine"] = engine
     return cfg
 
@@ -101,6 +108,30 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str = "base") -> None:
     """Migrate the database down to ``revision``."""
     command.downgrade(alembic_config(engine), revision)
+
+
+def head_revision() -> str | None:
+    """Return the newest migration in ``alembic/versions``."""
+    return ScriptDirectory.from_config(alembic_config_file()).get_current_head()
+
+
+def require_schema(engine: Engine) -> None:
+    """Raise a clear error unless the database is migrated to the newest revision.
+
+    Raises
+    ------
+    NotFoundError
+        If the database has no schema, or an older one; the message says what to run.
+    """
+    where = engine.url.render_as_string(hide_password=True)
+    current = current_revision(engine)
+    if current is None:
+        raise NotFoundError(f"database {where} has no segmon schema: run `segmon init`")
+    head = head_revision()
+    if current != head:
+        raise NotFoundError(
+            f"database {where} is at revision {current}, code expects {head}: run `segmon db upgrade`"
+        )
 
 
 def current_revision(engine: Engine) -> str | None:
