@@ -42,6 +42,15 @@ class IngestSettings(_Section):
     )
 
 
+class ScheduleSettings(_Section):
+    """How often ``segmon run`` runs each job, in seconds."""
+
+    ingest_s: int = Field(default=300, ge=1, description="read new sample-log lines")
+    misfire_grace_s: int = Field(
+        default=300, ge=1, description="how late a missed run may still start"
+    )
+
+
 class ServerSettings(_Section):
     """The long-running service (``segmon run``)."""
 
@@ -66,7 +75,11 @@ class Settings(_Section):
     )
     data_dir: Path = Field(default=Path("var"), description="where jobs write files")
     categories: tuple[CategorySpec, ...] = DEFAULT_CATEGORIES
+    sources: tuple[str, ...] = Field(
+        default=(), description="sample logs `segmon run` ingests (directories or fsspec URLs)"
+    )
     ingest: IngestSettings = IngestSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     server: ServerSettings = ServerSettings()
 
     @field_validator("categories")
@@ -172,9 +185,16 @@ categories:
   - {id: 3, name: triangle, supercategory: shape}
   - {id: 4, name: star, supercategory: shape}
 
+# Sample logs that `segmon run` ingests on schedule (directories or fsspec URLs).
+sources: []
+
 ingest:
   batch_size: 1000      # lines per transaction
   verify_images: true   # open every image; check it decodes and its size matches
+
+schedule:               # seconds between runs of each job under `segmon run`
+  ingest_s: 300
+  misfire_grace_s: 300  # a run missed by more than this is skipped (runs coalesce)
 
 server:
   host: 127.0.0.1       # segmon run binds here

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,7 @@ def run_demo(
             sessions,
             "ingest",
             clock,
-            lambda n=name: ingest_log(sessions, str(workdir / "log" / n), settings.ingest, clock),
+            partial(ingest_log, sessions, str(workdir / "log" / name), settings.ingest, clock),
         )
         reports.append(report.counts())
     with sessions() as session:
