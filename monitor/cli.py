@@ -330,7 +330,7 @@ def synth(
     out_dir: Annotated[
         Path, typer.Argument(help="Output folder (images/, annotations.json, samples.jsonl).")
     ],
-    images: Annotated[int, typer.Option("--images", min=1, help="Number of scenes.")] = 200,
+    images: Annotated[int, typer.Option("--images", help="Number of scenes.")] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bytes.")] = 0,
     drift: Annotated[
         list[str] | None,
@@ -340,7 +340,7 @@ def synth(
             "scale, classmix, novel.",
         ),
     ] = None,
-    size: Annotated[int, typer.Option("--size", min=32, help="Image side in pixels.")] = 256,
+    size: Annotated[int, typer.Option("--size", help="Image side in pixels (at least 64).")] = 256,
     as_json: JsonFlag = False,
 ) -> None:
     """Generate scenes: a COCO holdout (annotations.json) and a sample log (samples.jsonl)."""

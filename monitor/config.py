@@ -94,11 +94,19 @@ class Settings(_Section):
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """Collect ``SEGMON_*`` variables that name a setting.
+
+    Variables whose first part is not a top-level setting (``SEGMON_CONFIG``,
+    ``SEGMON_ADMIN_TOKEN``, ``SEGMON_TEST_POSTGRES_URL``) belong to others and are
+    skipped; within a known section, an unknown key is an error as in the file.
+    """
     nested: dict[str, Any] = {}
     for key, value in env.items():
-        if not key.startswith(ENV_PREFIX) or key == "SEGMON_CONFIG":
+        if not key.startswith(ENV_PREFIX):
             continue
         path = key[len(ENV_PREFIX) :].lower().split("__")
+        if path[0] not in Settings.model_fields:
+            continue
         node = nested
         for part in path[:-1]:
             node = node.setdefault(part, {})

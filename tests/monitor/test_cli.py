@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer.core
 import typer.main
 from typer.testing import CliRunner
@@ -97,3 +98,10 @@ def test_failed_job_is_recorded_and_exits_nonzero(tmp_path: Path) -> None:
             "last_started_at": status["jobs"][0]["last_started_at"],
         }
     ]
+
+
+@pytest.mark.parametrize("bad", ["--images=-3", "--size=10", "--drift=fog=0.5", "--drift=blur=2"])
+def test_synth_rejects_bad_options(tmp_path: Path, bad: str) -> None:
+    result = run(tmp_path, "synth", str(tmp_path / "out"), bad)
+    assert result.returncode == 2
+    assert bad.split("=", 1)[1].split("=")[0] in result.stderr

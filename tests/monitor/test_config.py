@@ -24,6 +24,17 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert load_settings(path, {"SEGMON_DATABASE_URL": "sqlite://"}).database_url == "sqlite://"
 
 
+def test_other_segmon_variables_are_not_settings() -> None:
+    env = {
+        "SEGMON_TEST_POSTGRES_URL": "postgresql://x",
+        "SEGMON_ADMIN_TOKEN": "s3cret",
+        "SEGMON_CONFIG": "a.yaml",
+    }
+    assert load_settings(None, env) == Settings()
+    with pytest.raises(ConfigError, match="ingest.batchsize"):
+        load_settings(None, {"SEGMON_INGEST__BATCHSIZE": "3"})
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
