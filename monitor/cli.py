@@ -392,6 +392,37 @@ def demo(
     _emit(as_json, summary, human)
 
 
+@app.command("run")
+def run_service(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Bind address (default: server.host).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port; 0 picks a free one (default: server.port).")
+    ] = None,
+) -> None:
+    """Run the service: scheduled jobs, /metrics, /healthz and the admin API, until SIGTERM."""
+    import logging
+
+    from monitor.service import serve
+
+    settings = _state(ctx).settings
+    server = settings.server.model_copy(
+        update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    serve(
+        settings.model_copy(update={"server": server}),
+        os.environ,
+        on_ready=lambda url: err.print(
+            f"segmon listening on {url} (metrics at {url}/metrics)", highlight=False
+        ),
+    )
+
+
 def main() -> None:
     """Console-script entry point: domain errors become one line on stderr, exit 2."""
     try:

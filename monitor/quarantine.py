@@ -49,5 +49,5 @@ def list_quarantined(
             captured_at=sample.captured_at.isoformat() if sample.captured_at else None,
             raw=sample.raw,
         )
-        for sample, uri in session.execute(query).tuples()
+        for sample, uri in session.execute(query)
     ]

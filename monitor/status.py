@@ -51,7 +51,7 @@ class Status:
 def read_status(session: Session) -> Status:
     """Count samples (by status and quarantine reason), instances, datasets and job runs."""
     by_status = dict(
-        session.execute(select(Sample.status, func.count()).group_by(Sample.status)).tuples().all()
+        session.execute(select(Sample.status, func.count()).group_by(Sample.status)).all()
     )
     reasons = dict(
         session.execute(
@@ -59,9 +59,7 @@ def read_status(session: Session) -> Status:
             .where(Sample.status == SampleStatus.QUARANTINED)
             .group_by(Sample.quarantine_reason)
             .order_by(Sample.quarantine_reason)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     datasets: dict[str, dict[str, int]] = {}
     for name, dataset_id in session.execute(

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import select
+
+from monitor.clock import ManualClock
+from monitor.config import IngestSettings, Settings
+from monitor.ingest import ingest_log
+from monitor.jobs import run_job
+from monitor.leader import FileLock, leader_lock
+from monitor.metrics import DatabaseCollector
+from monitor.models import JobRun, RunStatus
+from monitor.pipeline import build_jobs
+from monitor.scheduler import Service
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_collector_reads_ingest_and_job_rows(sessions, log_builder) -> None:
+    clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
+    log_builder.write([log_builder.line() for _ in range(4)] + ["not json"])
+    uri = str(log_builder.root)
+    run_job(sessions, "ingest", clock, lambda: ingest_log(sessions, uri, IngestSettings(), clock))
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(sessions, Settings(), clock))
+    assert registry.get_sample_value("segmon_samples_ingested_total", {"source": uri}) == 4
+    assert (
+        registry.get_sample_value("segmon_samples_rejected_total", {"reason": "malformed_json"})
+        == 1
+    )
+    assert (
+        registry.get_sample_value("segmon_samples_rejected_total", {"reason": "invalid_rle"}) == 0
+    )
+    assert (
+        registry.get_sample_value("segmon_job_runs_total", {"job": "ingest", "status": "success"})
+        == 1
+    )
+    assert (
+        registry.get_sample_value("segmon_job_runs_total", {"job": "ingest", "status": "failed"})
+        == 0
+    )
+    assert (
+        registry.get_sample_value("segmon_job_last_success_timestamp_seconds", {"job": "ingest"})
+        == clock.now().timestamp()
+    )
+    assert registry.get_sample_value("segmon_job_duration_seconds", {"job": "ingest"}) == 0.0
+
+
+def test_only_the_leader_runs_jobs(sessions, tmp_path: Path, log_builder) -> None:
+    clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
+    log_builder.write([log_builder.line() for _ in range(2)])
+    settings = Settings(sources=(str(log_builder.root),))
+    jobs = build_jobs(sessions, settings, clock)
+    first = Service(sessions, jobs, FileLock(tmp_path / "lock"), clock)
+    second = Service(sessions, jobs, FileLock(tmp_path / "lock"), clock)
+    try:
+        assert first.run_once("ingest") is not None
+        assert second.run_once("ingest") is None and not second.leading
+        first.shutdown()  # leadership passes on
+        assert second.run_once("ingest") is not None
+    finally:
+        first.shutdown()
+        second.shutdown()
+    with sessions() as s:
+        assert s.scalars(select(JobRun.status)).all() == [RunStatus.SUCCESS, RunStatus.SUCCESS]
+
+
+def test_postgres_advisory_lock_admits_one_leader(postgres_url) -> None:
+    from monitor.db import make_engine
+
+    a, b = make_engine(postgres_url), make_engine(postgres_url)
+    la, lb = leader_lock(a, Path("/nonexistent")), leader_lock(b, Path("/nonexistent"))
+    try:
+        assert la.try_acquire() and la.try_acquire()
+        assert not lb.try_acquire()
+        la.release()
+        assert lb.try_acquire()
+    finally:
+        la.release()
+        lb.release()
+        a.dispose()
+        b.dispose()
+
+
+def test_failed_job_is_recorded_and_the_service_carries_on(sessions, tmp_path: Path) -> None:
+    clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
+    settings = Settings(sources=(str(tmp_path / "missing"),))
+    service = Service(
+        sessions, build_jobs(sessions, settings, clock), FileLock(tmp_path / "lock"), clock
+    )
+    try:
+        assert service.run_once("ingest") is None
+    finally:
+        service.shutdown()
+    with sessions() as s:
+        run = s.scalars(select(JobRun)).one()
+    assert run.status is RunStatus.FAILED and "missing" in (run.error or "")
+
+
+def _get(url: str, token: str | None = None, method: str = "GET") -> tuple[int, bytes]:
+    request = urllib.request.Request(url, method=method)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_segmon_run_serves_and_stops_on_sigterm(tmp_path: Path, log_builder) -> None:
+    log_builder.write([log_builder.line() for _ in range(3)])
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    env = {
+        "SEGMON_DATABASE_URL": db,
+        "SEGMON_ADMIN_TOKEN": "t0ken",
+        "PATH": "/usr/bin:/bin",
+        "SEGMON_DATA_DIR": str(tmp_path / "var"),
+        "SEGMON_SCHEDULE__INGEST_S": "3600",
+    }
+    (tmp_path / "segmon.yaml").write_text(f"sources: ['{log_builder.root}']\n")
+    subprocess.run(
+        [sys.executable, "-m", "monitor", "init"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = None
+        deadline = time.monotonic() + 60
+        assert proc.stderr is not None
+        while url is None and time.monotonic() < deadline:  # bounded
+            line = proc.stderr.readline()
+            if "listening on" in line:
+                url = line.split("listening on ")[1].split()[0]
+        assert url and url.startswith("http://127.0.0.1:")
+        threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe drained
+        status, body = _get(f"{url}/healthz")
+        assert status == 200 and json.loads(body)["database"] == "ok"
+        assert _get(f"{url}/admin/jobs")[0] == 401
+        assert _get(f"{url}/admin/jobs/ingest", "wrong", "POST")[0] == 401
+        assert _get(f"{url}/admin/jobs/nope", "t0ken", "POST")[0] == 404
+        assert _get(f"{url}/admin/jobs/ingest", "t0ken", "POST")[0] == 202
+        ingested = None
+        for _ in range(100):  # bounded: 100 scrapes at most
+            status, body = _get(f"{url}/metrics")
+            assert status == 200
+            for line in body.decode().splitlines():
+                if line.startswith("segmon_samples_ingested_total{"):
+                    ingested = float(line.rsplit(" ", 1)[1])
+            if ingested == 3:
+                break
+            time.sleep(0.1)
+        assert ingested == 3
+        assert _get(f"{url}/nothing")[0] == 404
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
