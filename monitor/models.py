@@ -14,12 +14,14 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Enum,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -247,3 +249,189 @@ class JobRun(Base):
     status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "run_status"))
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ImageEmbedding(Base):
+    """An image-level embedding (float16 bytes) of a production sample or a holdout image."""
+
+    __tablename__ = "image_embeddings"
+    __table_args__ = (
+        UniqueConstraint("embedder", "sample_id", name="uq_image_embeddings_sample"),
+        UniqueConstraint("embedder", "dataset_image_id", name="uq_image_embeddings_dataset_image"),
+        CheckConstraint("(sample_id IS NULL) <> (dataset_image_id IS NULL)", name="one_owner"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    embedder: Mapped[str] = mapped_column(String(128))
+    sample_id: Mapped[int | None] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
+    dataset_image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_images.id", ondelete="CASCADE")
+    )
+    dim: Mapped[int]
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
+class InstanceEmbedding(Base):
+    """Backbone features pooled inside one mask (a predicted or a labeled instance)."""
+
+    __tablename__ = "instance_embeddings"
+    __table_args__ = (
+        UniqueConstraint(
+            "embedder", "predicted_instance_id", name="uq_instance_embeddings_predicted"
+        ),
+        UniqueConstraint(
+            "embedder", "ground_truth_instance_id", name="uq_instance_embeddings_ground_truth"
+        ),
+        CheckConstraint(
+            "(predicted_instance_id IS NULL) <> (ground_truth_instance_id IS NULL)",
+            name="one_owner",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    embedder: Mapped[str] = mapped_column(String(128))
+    predicted_instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("predicted_instances.id", ondelete="CASCADE")
+    )
+    ground_truth_instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ground_truth_instances.id", ondelete="CASCADE")
+    )
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    dim: Mapped[int]
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
+class DriftResultRow(Base):
+    """One detector's verdict on one feature for one window against a reference."""
+
+    __tablename__ = "drift_results"
+    __table_args__ = (
+        UniqueConstraint(
+            "family",
+            "feature",
+            "detector",
+            "class_name",
+            "reference",
+            "window",
+            "window_end",
+            name="uq_drift_results_check",
+        ),
+        Index("ix_drift_results_window_end", "window_end"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id", ondelete="SET NULL"))
+    computed_at: Mapped[datetime]
+    family: Mapped[str] = mapped_column(String(32))
+    feature: Mapped[str] = mapped_column(String(128))
+    detector: Mapped[str] = mapped_column(String(64))
+    class_name: Mapped[str] = mapped_column(String(128), default="")
+    reference: Mapped[str] = mapped_column(String(256))
+    window: Mapped[str] = mapped_column(String(16))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    statistic: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    drift_detected: Mapped[bool] = mapped_column(Boolean)
+    n_reference: Mapped[int]
+    n_current: Mapped[int]
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class QualityResult(Base):
+    """One evaluation of a model version against a labeled dataset."""
+
+    __tablename__ = "quality_results"
+    __table_args__ = (Index("ix_quality_results_version_time", "model_version", "computed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id", ondelete="SET NULL"))
+    computed_at: Mapped[datetime]
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    model_version: Mapped[str] = mapped_column(String(128))
+    prediction_source: Mapped[str] = mapped_column(String(512))
+    iou_threshold: Mapped[float] = mapped_column(Float)
+    n_images: Mapped[int]
+    n_ground_truth: Mapped[int]
+    n_predictions: Mapped[int]
+    ap: Mapped[float | None] = mapped_column(Float)
+    ap50: Mapped[float | None] = mapped_column(Float)
+    mean_iou: Mapped[float | None] = mapped_column(Float)
+    precision: Mapped[float | None] = mapped_column(Float)
+    recall: Mapped[float | None] = mapped_column(Float)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    classes: Mapped[list[ClassQualityRow]] = relationship(
+        back_populates="result", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ClassQualityRow(Base):
+    """Per-class figures of one evaluation (None where undefined, never NaN)."""
+
+    __tablename__ = "class_quality"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quality_result_id: Mapped[int] = mapped_column(
+        ForeignKey("quality_results.id", ondelete="CASCADE"), index=True
+    )
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    class_name: Mapped[str] = mapped_column(String(128))
+    n_ground_truth: Mapped[int]
+    n_predictions: Mapped[int]
+    true_positives: Mapped[int]
+    false_positives: Mapped[int]
+    false_negatives: Mapped[int]
+    mean_iou: Mapped[float | None] = mapped_column(Float)
+    precision: Mapped[float | None] = mapped_column(Float)
+    recall: Mapped[float | None] = mapped_column(Float)
+    f1: Mapped[float | None] = mapped_column(Float)
+    false_positives_per_image: Mapped[float] = mapped_column(Float)
+    ap: Mapped[float | None] = mapped_column(Float)
+
+    result: Mapped[QualityResult] = relationship(back_populates="classes")
+
+
+class ShadowScore(Base):
+    """Agreement of the reference model with production on one sampled image."""
+
+    __tablename__ = "shadow_scores"
+    __table_args__ = (
+        UniqueConstraint("sample_id", "reference_model", name="uq_shadow_scores_sample"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
+    reference_model: Mapped[str] = mapped_column(String(128))
+    computed_at: Mapped[datetime]
+    n_production: Mapped[int]
+    n_reference: Mapped[int]
+    n_matched: Mapped[int]
+    mean_iou: Mapped[float | None] = mapped_column(Float)
+    agreement: Mapped[float] = mapped_column(Float)
+
+    classes: Mapped[list[ShadowClassScore]] = relationship(
+        back_populates="score", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ShadowClassScore(Base):
+    """Per-class shadow counts on one image; ``ious`` lists matched pairs' IoUs."""
+
+    __tablename__ = "shadow_class_scores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shadow_score_id: Mapped[int] = mapped_column(
+        ForeignKey("shadow_scores.id", ondelete="CASCADE"), index=True
+    )
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    matched: Mapped[int]
+    production_only: Mapped[int]
+    reference_only: Mapped[int]
+    class_disagreements: Mapped[int]
+    ious: Mapped[list[float]] = mapped_column(JSON)
+
+    score: Mapped[ShadowScore] = relationship(back_populates="classes")
