@@ -12,6 +12,7 @@ so generating the rules with a different policy (say a page factor of 1000 inste
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -331,7 +332,13 @@ def _drift_tests(drift_for: timedelta) -> Doc:
 def _job_tests(jobs: Mapping[str, timedelta], stale_factor: float) -> Doc:
     rules = job_rule_groups(jobs, stale_factor)[0]["rules"]
     after = {job: job_stale_after(i, stale_factor) for job, i in jobs.items()}
-    minute = timedelta(minutes=1)
+    # Step between evaluations: the largest whole-minute step dividing every threshold,
+    # so a daily job's 3-day threshold does not need 4,320 one-minute evaluations.
+    whole = [int(a.total_seconds()) for a in after.values()]
+    step_s = 60
+    if whole and all(s % 60 == 0 for s in whole):
+        step_s = 60 * math.gcd(*(s // 60 for s in whole))
+    step = timedelta(seconds=step_s)
 
     def exp(alertname: str, names: Sequence[str]) -> list[Doc]:
         return [
@@ -343,19 +350,14 @@ def _job_tests(jobs: Mapping[str, timedelta], stale_factor: float) -> Doc:
     def minutes(d: timedelta) -> str:
         return f"{int(d.total_seconds() // 60)}m"
 
-    longest = max(after.values(), default=minute)
-    steps = int((longest + 2 * minute).total_seconds() // 60)
-    first = min(after.values(), default=minute)
-    stale_checks: list[Doc] = [
-        {
-            "eval_time": minutes(max(first - minute, minute)),
-            "alertname": JOB_STALE_ALERT,
-            "exp_alerts": [],
-        }
-    ]
+    longest = max(after.values(), default=step)
+    first = min(after.values(), default=step)
+    samples = int((longest + 2 * step) / step)
+    early = minutes(max(first - step, timedelta(0)))
+    stale_checks: list[Doc] = [{"eval_time": early, "alertname": JOB_STALE_ALERT, "exp_alerts": []}]
     for job in sorted(after):
-        at = after[job] + minute
-        due = [j for j, a in after.items() if a < at]
+        at = after[job] + step
+        due = sorted(j for j, a in after.items() if a < at)
         stale_checks.append(
             {
                 "eval_time": minutes(at),
@@ -364,35 +366,32 @@ def _job_tests(jobs: Mapping[str, timedelta], stale_factor: float) -> Doc:
             }
         )
     never_checks: list[Doc] = [
+        {"eval_time": early, "alertname": JOB_NEVER_ALERT, "exp_alerts": []},
         {
-            "eval_time": minutes(max(first - minute, minute)),
-            "alertname": JOB_NEVER_ALERT,
-            "exp_alerts": [],
-        },
-        {
-            "eval_time": minutes(longest + minute),
+            "eval_time": minutes(longest + step),
             "alertname": JOB_NEVER_ALERT,
             "exp_alerts": exp(JOB_NEVER_ALERT, sorted(after)),
         },
     ]
+    interval = format_duration(step)
     return {
         "rule_files": ["jobs.rules.yml"],
-        "evaluation_interval": "1m",
+        "evaluation_interval": interval,
         "tests": [
             {
                 "name": "every job goes stale after its threshold (last success at t=0)",
-                "interval": "1m",
+                "interval": interval,
                 "input_series": [
-                    _series(mc.JOB_LAST_SUCCESS, {"job": job}, _const(0, steps))
+                    _series(mc.JOB_LAST_SUCCESS, {"job": job}, _const(0, samples))
                     for job in sorted(after)
                 ],
                 "alert_rule_test": stale_checks,
             },
             {
                 "name": "a job that never succeeded alerts after its threshold",
-                "interval": "1m",
+                "interval": interval,
                 "input_series": [
-                    _series(mc.JOB_RUNS, {"job": job, "status": "failure"}, f"0+1x{steps}")
+                    _series(mc.JOB_RUNS, {"job": job, "status": "failure"}, f"0+1x{samples}")
                     for job in sorted(after)
                 ],
                 "alert_rule_test": never_checks,
