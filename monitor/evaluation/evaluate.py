@@ -134,7 +134,7 @@ def evaluate(
     pr = _prediction_arrays(preds, kept, image_index, category_index)
 
     overlaps = compute_overlaps(
-        n_images=len(images),
+        image_ids=images,
         n_categories=len(category_ids),
         gt_image=gt.image,
         gt_category=gt.category,

@@ -54,7 +54,7 @@ class Overlaps:
 
 def compute_overlaps(
     *,
-    n_images: int,
+    image_ids: Sequence[int],
     n_categories: int,
     gt_image: IntArray,
     gt_category: IntArray,
@@ -67,12 +67,15 @@ def compute_overlaps(
 ) -> Overlaps:
     """Compute the overlaps of predictions and ground truth, one image at a time.
 
-    Images and categories are given as indices (``0 <= gt_image < n_images`` and so on).
+    Images and categories are given as indices (``0 <= gt_image < len(image_ids)``, and
+    ``0 <= gt_category < n_categories``).
 
     Parameters
     ----------
-    n_images, n_categories
-        Number of images and classes.
+    image_ids
+        The images (named in error messages).
+    n_categories
+        Number of classes.
     gt_image, gt_category, gt_crowd, gt_rles
         Ground truth: image index, class index, crowd flag, compressed RLE.
     pred_image, pred_category, pred_score, pred_rles
@@ -96,7 +99,7 @@ def compute_overlaps(
     ...     m = np.zeros((10, 10), np.uint8, order="F"); m[y:y + h, x:x + w] = 1
     ...     return mask_utils.encode(m)
     >>> o = compute_overlaps(
-    ...     n_images=1, n_categories=2,
+    ...     image_ids=[7], n_categories=2,
     ...     gt_image=np.array([0]), gt_category=np.array([0]), gt_crowd=np.array([False]),
     ...     gt_rles=[box(0, 0, 4, 4)],
     ...     pred_image=np.array([0, 0]), pred_category=np.array([0, 1]),
@@ -106,6 +109,7 @@ def compute_overlaps(
     >>> int(o.best_prediction[0]), float(o.best_iou[0])
     (1, 1.0)
     """
+    n_images = len(image_ids)
     ious: list[list[list[list[float]]]] = [
         [[] for _ in range(n_categories)] for _ in range(n_images)
     ]
@@ -140,7 +144,7 @@ def compute_overlaps(
             continue
         d_rles = [pred_rles[j] for j in d]
         g_rles = [gt_rles[j] for j in g]
-        _check_sizes(i, d_rles, g_rles)
+        _check_sizes(image_ids[i], d_rles, g_rles)
         matrix = np.asarray(iou(d_rles, g_rles, [gt_crowd_list[j] for j in g]), dtype=np.float64)
         rows = np.argmax(matrix, axis=0)
         best_prediction[g] = np.asarray(d, dtype=np.int64)[rows]
@@ -167,6 +171,5 @@ def _check_sizes(
     for rle in (*d_rles, *g_rles):
         if list(rle["size"]) != first:
             raise InvalidInputError(
-                f"masks of one image differ in size: {list(rle['size'])!r} and {first!r} "
-                f"(image index {image})"
+                f"masks of image {image!r} differ in size: {list(rle['size'])!r} and {first!r}"
             )
