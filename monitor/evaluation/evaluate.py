@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pycocotools import mask as mask_utils
+from faster_coco_eval.core import mask as fast_mask
 
 from monitor.errors import ConfigError, InvalidInputError
 from monitor.evaluation.coco import CocoInstances
@@ -377,7 +377,8 @@ def _prediction_arrays(
         rles.append(p.rle)
     areas = np.asarray(area, dtype=np.float64)
     if missing_area:
-        computed = mask_utils.area([dict(rles[n]) for n in missing_area])
+        # pycocotools 2.0.11's area() overflows on lists of more than 255 masks.
+        computed = fast_mask.area([_as_dict(rles[n]) for n in missing_area])
         areas[missing_area] = np.asarray(computed, dtype=np.float64)
     return _PredictionArrays(
         np.asarray(image, dtype=np.int64),
@@ -386,3 +387,7 @@ def _prediction_arrays(
         areas,
         rles,
     )
+
+
+def _as_dict(rle: Mapping[str, Any]) -> dict[str, Any]:
+    return rle if type(rle) is dict else dict(rle)

@@ -153,14 +153,17 @@ def compute_overlaps(
         d_cat = [pred_category_list[j] for j in d]
         g_cat = [gt_category_list[j] for j in g]
         image_ious = ious[i]
+        rows_list = matrix.tolist()
         if len(d) == 1 and len(g) == 1:
             if d_cat[0] == g_cat[0]:
-                image_ious[d_cat[0]] = matrix.tolist()
+                image_ious[d_cat[0]] = rows_list
             continue
+        # Plain lists: for the few instances of one image, faster than numpy indexing.
         for k in set(d_cat).intersection(g_cat):
-            r = [n for n, c in enumerate(d_cat) if c == k]
-            c = [n for n, c in enumerate(g_cat) if c == k]
-            image_ious[k] = matrix[np.ix_(r, c)].tolist()
+            cols = [n for n, c in enumerate(g_cat) if c == k]
+            image_ious[k] = [
+                [row[n] for n in cols] for row, c in zip(rows_list, d_cat, strict=True) if c == k
+            ]
     return Overlaps(ious, best_prediction, best_iou, max_predictions)
 
 

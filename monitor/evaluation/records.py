@@ -108,6 +108,12 @@ def mask_size(rle: Mapping[str, Any], what: str) -> tuple[int, int]:
     >>> mask_size({"size": [3, 5], "counts": "0?"}, "prediction 0")
     (3, 5)
     """
+    if type(rle) is dict:  # the common case, without the slower ABC check
+        size, counts = rle.get("size"), rle.get("counts")
+        if type(size) is list and len(size) == 2 and type(counts) in (str, bytes):
+            h, w = size
+            if type(h) is int and type(w) is int and h >= 0 and w >= 0:
+                return h, w
     size = rle.get("size") if isinstance(rle, Mapping) else None
     counts = rle.get("counts") if isinstance(rle, Mapping) else None
     if (
