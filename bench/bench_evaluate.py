@@ -14,6 +14,9 @@ median of --repeats runs on the same data already in memory:
   summarize, from the same annotations as COCO dicts;
 - faster-coco-eval: the same with its COCO and COCOeval_faster.
 
+For the COCOeval tools, "eval-only" is the evaluate+accumulate+summarize part alone
+(without building the COCO index and loading the results), printed for transparency.
+
 The 12 statistics of all three are compared (max absolute difference printed).
 Writes bench/results/bench_evaluate.json.
 """
@@ -153,7 +156,10 @@ def run_segmon(data: dict[str, Any]) -> Callable[[], tuple[float, ...]]:
     return run
 
 
-def run_cocoeval(data: dict[str, Any], library: str) -> Callable[[], tuple[float, ...]]:
+def run_cocoeval(
+    data: dict[str, Any], library: str, phases: list[float]
+) -> Callable[[], tuple[float, ...]]:
+    """COCOeval from COCO dicts; appends the evaluate+accumulate+summarize time to phases."""
     dataset = {k: data[k] for k in ("images", "categories", "annotations")}
 
     def run() -> tuple[float, ...]:
@@ -175,9 +181,11 @@ def run_cocoeval(data: dict[str, Any], library: str) -> Callable[[], tuple[float
                 ev = COCOeval_faster(
                     gt, gt.loadRes(results), iouType="segm", print_function=lambda *a: None
                 )
+            start = time.perf_counter()
             ev.evaluate()
             ev.accumulate()
             ev.summarize()
+            phases.append(time.perf_counter() - start)
         return tuple(float(v) for v in ev.stats[:12])
 
     return run
@@ -211,23 +219,28 @@ def main(argv: list[str] | None = None) -> None:
         f"data: {args.images} images, {n_gt} ground truth, {n_pred} predictions ({prep:.1f}s to load/generate)"
     )
 
+    phases: dict[str, list[float]] = {"faster-coco-eval": [], "pycocotools": []}
     runners = {
         "segmon": lambda: run_segmon(data),
-        "faster-coco-eval": lambda: run_cocoeval(data, "faster-coco-eval"),
-        "pycocotools": lambda: run_cocoeval(data, "pycocotools"),
+        "faster-coco-eval": lambda: run_cocoeval(
+            data, "faster-coco-eval", phases["faster-coco-eval"]
+        ),
+        "pycocotools": lambda: run_cocoeval(data, "pycocotools", phases["pycocotools"]),
     }
     rows: dict[str, dict[str, Any]] = {}
     stats: dict[str, tuple[float, ...]] = {}
     for tool in args.tools:
         times, stats[tool] = timed(runners[tool](), args.repeats)
         rows[tool] = {"median_s": statistics.median(times), "runs_s": times}
+        if phases.get(tool):
+            rows[tool]["evaluate_accumulate_summarize_median_s"] = statistics.median(phases[tool])
         print(
             f"  {tool}: median {rows[tool]['median_s']:.2f}s  runs {[round(t, 2) for t in times]}",
             flush=True,
         )
     reference = stats.get("pycocotools") or stats.get("faster-coco-eval")
     print()
-    print(f"{'tool':<18} {'what':<44} {'median s':>9} {'max |Δstats|':>13}")
+    print(f"{'tool':<18} {'what':<44} {'median s':>9} {'eval-only s':>12} {'max |Δstats|':>13}")
     what = {
         "segmon": "full evaluation (AP + per-class + confusion)",
         "faster-coco-eval": "COCOeval_faster alone",
@@ -240,7 +253,9 @@ def main(argv: list[str] | None = None) -> None:
             else float("nan")
         )
         row["max_abs_stat_diff_vs_reference"] = diff
-        print(f"{tool:<18} {what[tool]:<44} {row['median_s']:>9.2f} {diff:>13.2e}")
+        only = row.get("evaluate_accumulate_summarize_median_s")
+        only_s = f"{only:.2f}" if only is not None else "-"
+        print(f"{tool:<18} {what[tool]:<44} {row['median_s']:>9.2f} {only_s:>12} {diff:>13.2e}")
     if "segmon" in rows and "faster-coco-eval" in rows:
         ratio = rows["segmon"]["median_s"] / rows["faster-coco-eval"]["median_s"]
         print(f"\nsegmon full / faster-coco-eval alone: {ratio:.2f} (target <= 1)")

@@ -4,6 +4,10 @@ One pass computes every overlap (per image, on run-length encodings, never decod
 pixels); COCO mask AP, the per-class matching at the report's IoU threshold and the
 confusion matrix all read those same IoUs.
 
+COCO AP follows COCOeval exactly (at most 100 predictions per image and class, by
+score). The per-class metrics at ``iou_threshold`` use COCO's matching rules on *all*
+predictions, without that cap.
+
 Defined results for edge cases (nothing is ever NaN; see :mod:`monitor.evaluation.report`
 for which ratios become ``None``):
 
