@@ -29,6 +29,7 @@ for which ratios become ``None``):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -192,7 +193,7 @@ def evaluate(
     noncrowd = ~gt.crowd
 
     def per_class(values: npt.NDArray[Any], index: IntArray) -> list[float]:
-        return np.bincount(index, weights=values, minlength=n_cat).tolist()  # type: ignore[no-any-return]
+        return [float(v) for v in np.bincount(index, weights=values, minlength=n_cat)]
 
     columns = {
         "n_ground_truth": per_class(noncrowd, gt.category),
@@ -288,40 +289,22 @@ def _metrics(
     )
 
 
+@dataclass(frozen=True)
 class _GroundTruthArrays:
-    def __init__(
-        self,
-        image: IntArray,
-        category: IntArray,
-        area: FloatArray,
-        crowd: npt.NDArray[np.bool_],
-        rles: list[Mapping[str, Any]],
-    ) -> None:
-        self.image, self.category, self.area, self.crowd, self.rles = (
-            image,
-            category,
-            area,
-            crowd,
-            rles,
-        )
+    image: IntArray
+    category: IntArray
+    area: FloatArray
+    crowd: npt.NDArray[np.bool_]
+    rles: list[Mapping[str, Any]]
 
 
+@dataclass(frozen=True)
 class _PredictionArrays:
-    def __init__(
-        self,
-        image: IntArray,
-        category: IntArray,
-        score: FloatArray,
-        area: FloatArray,
-        rles: list[Mapping[str, Any]],
-    ) -> None:
-        self.image, self.category, self.score, self.area, self.rles = (
-            image,
-            category,
-            score,
-            area,
-            rles,
-        )
+    image: IntArray
+    category: IntArray
+    score: FloatArray
+    area: FloatArray
+    rles: list[Mapping[str, Any]]
 
 
 def _ground_truth_arrays(
