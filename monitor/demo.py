@@ -2,8 +2,9 @@
 
 Generates a labeled holdout and two days of production sample log (a clean day, then a
 day with photometric drift), creates a fresh SQLite database in the work folder,
-imports the holdout, ingests the log (with a few deliberately broken lines, which end
-in quarantine), and reports what the database holds. Later stages (embeddings, drift,
+imports the holdout, ingests the production model's predictions on the holdout images
+(golden requests) and evaluates them, ingests the log (with a few deliberately broken
+lines, which end in quarantine), and reports what the database holds. Later stages (embeddings, drift,
 quality, SLOs) join here as they land.
 """
 
@@ -26,6 +27,7 @@ from monitor.errors import InvalidInputError
 from monitor.holdout import import_holdout
 from monitor.ingest import ingest_log
 from monitor.jobs import run_job
+from monitor.quality import evaluate_holdout
 from monitor.status import read_status
 
 MARKER = ".segmon-demo"
@@ -127,7 +129,17 @@ def run_demo(
             clock,
         ),
     )
-    reports = []
+    say("ingesting golden requests (the holdout's images, seen by production) and evaluating")
+    golden, _ = run_job(
+        sessions,
+        "ingest",
+        clock,
+        partial(ingest_log, sessions, str(workdir / "holdout"), settings.ingest, clock),
+    )
+    quality, _ = run_job(
+        sessions, "evaluate", clock, partial(evaluate_holdout, sessions, "holdout", clock)
+    )
+    reports = [golden.counts()]
     for name in ("day1", "day2"):
         clock.advance(day)
         say(f"ingesting production log {name}")
@@ -144,6 +156,7 @@ def run_demo(
     return {
         "workdir": str(workdir),
         "holdout": holdout.counts(),
+        "quality": quality.counts()["results"],
         "ingest": reports,
         "status": status,
     }

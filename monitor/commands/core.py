@@ -291,6 +291,11 @@ def demo(
             f"production: {st['samples_ingested']} samples ingested, {st['predicted_instances']} instances, "
             f"{st['samples_quarantined']} quarantined {st['quarantined_by_reason']}"
         )
+        for q in summary["quality"]:
+            out.print(
+                f"quality of {q['model_version']} on the holdout: AP {q['ap']:.3f}, AP50 {q['ap50']:.3f}, "
+                f"recall {q['recall']:.3f}"
+            )
         out.print(f"job runs: {st['job_runs']}")
 
     emit(as_json, summary, human)

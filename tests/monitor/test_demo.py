@@ -14,11 +14,18 @@ def test_demo_runs_the_pipeline_and_quarantines_the_broken_lines(tmp_path: Path)
     summary = run_demo(tmp_path / "demo", Settings(), options)
     status = summary["status"]
     assert summary["holdout"]["images"] == 8 and summary["holdout"]["instances"] > 8
-    assert status["samples_ingested"] == 20
+    assert status["samples_ingested"] == 28  # 8 golden requests + 2 days of 10
+    [quality] = summary["quality"]
+    assert quality["model_version"] == "prod-2026.11.1" and quality["images"] == 8
+    assert 0.0 < quality["ap"] < 1.0  # the simulated production model is good, not perfect
     assert status["quarantined_by_reason"] == {"image_missing": 1, "malformed_json": 1}
-    assert [j["last_status"] for j in status["jobs"]] == ["success", "success"]
+    assert {j["job"]: j["last_status"] for j in status["jobs"]} == {
+        "evaluate": "success",
+        "holdout_import": "success",
+        "ingest": "success",
+    }
     # a second run starts afresh in the same folder and gives the same counts
-    assert run_demo(tmp_path / "demo", Settings(), options)["status"]["samples_ingested"] == 20
+    assert run_demo(tmp_path / "demo", Settings(), options)["status"]["samples_ingested"] == 28
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:

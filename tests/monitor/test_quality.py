@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from sqlalchemy import select
+
+from monitor.clock import ManualClock
+from monitor.config import IngestSettings
+from monitor.errors import InvalidInputError, NotFoundError
+from monitor.holdout import import_holdout
+from monitor.ingest import ingest_log
+from monitor.models import ClassQualityRow, QualityResult
+from monitor.quality import evaluate_holdout
+from monitor.synth import SynthConfig, generate_scenes
+
+CLOCK = ManualClock(datetime(2026, 11, 25, tzinfo=UTC))
+
+
+def pycocotools_stats(gt_path: Path, results: list[dict]) -> np.ndarray:
+    """Independent reference: pycocotools' own COCOeval on the files."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_path))
+        dt = gt.loadRes(results) if results else COCO()
+        ev = COCOeval(gt, dt, iouType="segm")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev.stats
+
+
+@pytest.fixture
+def scenes(tmp_path: Path) -> Path:
+    out = tmp_path / "scenes"
+    generate_scenes(out, SynthConfig(n_images=12, seed=3, size=96, drift={"blur": 0.6}))
+    return out
+
+
+def test_golden_requests_are_evaluated_per_model_version(sessions, scenes: Path) -> None:
+    import_holdout(sessions, scenes / "annotations.json", scenes / "images", "h", CLOCK)
+    ingest_log(sessions, str(scenes), IngestSettings(), CLOCK)  # the same images: golden requests
+    report = evaluate_holdout(sessions, "h", CLOCK)
+    assert [(p.model_version, len(p.image_ids)) for _, p, _ in report.results] == [
+        ("prod-2026.11.1", 12)
+    ]
+    # the same predictions, as a COCO results file, scored by pycocotools itself
+    coco_gt = json.loads((scenes / "annotations.json").read_text())
+    ids = {img["file_name"].rsplit(".", 1)[0]: img["id"] for img in coco_gt["images"]}
+    results = [
+        {
+            "image_id": ids[line["request_id"]],
+            **{k: inst[k] for k in ("category_id", "score", "segmentation")},
+        }
+        for line in map(json.loads, (scenes / "samples.jsonl").read_text().splitlines())
+        for inst in line["instances"]
+    ]
+    expected = pycocotools_stats(scenes / "annotations.json", results)
+    with sessions() as s:
+        row = s.scalars(select(QualityResult)).one()
+        classes = s.scalars(select(ClassQualityRow).order_by(ClassQualityRow.category_id)).all()
+    assert row.ap == pytest.approx(expected[0], abs=1e-9) and row.ap50 == pytest.approx(
+        expected[1], abs=1e-9
+    )
+    assert row.report["coco"]["ap75"] == pytest.approx(expected[2], abs=1e-9)
+    assert row.prediction_source == "production" and row.n_images == 12
+    assert sum(c.n_ground_truth for c in classes) == row.n_ground_truth
+    assert all(c.true_positives + c.false_negatives == c.n_ground_truth for c in classes)
+    assert "nan" not in json.dumps(row.report).lower()
+
+
+def test_results_file_scored_against_itself_gives_ap_1_even_with_ids_from_0(
+    sessions, tmp_path: Path
+) -> None:
+    scenes = tmp_path / "s"
+    generate_scenes(scenes, SynthConfig(n_images=6, seed=5, size=96))
+    doc = json.loads((scenes / "annotations.json").read_text())
+    for i, ann in enumerate(doc["annotations"]):
+        ann["id"] = i  # annotation ids from 0, which pycocotools would mis-score
+    (scenes / "zero.json").write_text(json.dumps(doc))
+    import_holdout(sessions, scenes / "zero.json", scenes / "images", "zero", CLOCK)
+    results = [
+        {
+            "image_id": a["image_id"],
+            "category_id": a["category_id"],
+            "score": 1.0,
+            "segmentation": a["segmentation"],
+        }
+        for a in doc["annotations"]
+    ]
+    (tmp_path / "self.json").write_text(json.dumps(results))
+    report = evaluate_holdout(
+        sessions, "zero", CLOCK, predictions=tmp_path / "self.json", model_version="self"
+    )
+    (_, preds, quality) = report.results[0]
+    assert preds.model_version == "self"
+    assert (
+        quality.coco.ap == 1.0
+        and quality.overall.recall == 1.0
+        and quality.overall.precision == 1.0
+    )
+
+
+def test_clear_errors(sessions, scenes: Path, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="'nope'"):
+        evaluate_holdout(sessions, "nope", CLOCK)
+    import_holdout(sessions, scenes / "annotations.json", scenes / "images", "h", CLOCK)
+    with pytest.raises(NotFoundError, match="golden requests"):
+        evaluate_holdout(sessions, "h", CLOCK)
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps([{"image_id": 999, "category_id": 1, "score": 0.5, "segmentation": []}])
+    )
+    with pytest.raises(InvalidInputError, match="image_id 999"):
+        evaluate_holdout(sessions, "h", CLOCK, predictions=bad)
+    with pytest.raises(InvalidInputError, match="iou_threshold"):
+        evaluate_holdout(sessions, "h", CLOCK, predictions=bad, iou_threshold=0)
+
+
+def test_empty_predictions_store_defined_values(sessions, scenes: Path, tmp_path: Path) -> None:
+    import_holdout(sessions, scenes / "annotations.json", scenes / "images", "h", CLOCK)
+    (tmp_path / "none.json").write_text("[]")
+    evaluate_holdout(sessions, "h", CLOCK, predictions=tmp_path / "none.json")
+    with sessions() as s:
+        row = s.scalars(select(QualityResult)).one()
+        classes = s.scalars(select(ClassQualityRow)).all()
+    assert (row.n_predictions, row.precision, row.recall) == (0, None, 0.0)
+    assert all(c.true_positives == 0 and c.false_positives_per_image == 0.0 for c in classes)
+    assert "nan" not in json.dumps(row.report).lower()
