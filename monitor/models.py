@@ -435,3 +435,27 @@ class ShadowClassScore(Base):
     ious: Mapped[list[float]] = mapped_column(JSON)
 
     score: Mapped[ShadowScore] = relationship(back_populates="classes")
+
+
+class ImageProperties(Base):
+    """Simple properties of one image, computed once (drift features)."""
+
+    __tablename__ = "image_properties"
+    __table_args__ = (
+        UniqueConstraint("sample_id", name="uq_image_properties_sample"),
+        UniqueConstraint("dataset_image_id", name="uq_image_properties_dataset_image"),
+        CheckConstraint("(sample_id IS NULL) <> (dataset_image_id IS NULL)", name="one_owner"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int | None] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
+    dataset_image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dataset_images.id", ondelete="CASCADE")
+    )
+    brightness: Mapped[float] = mapped_column(Float)
+    contrast: Mapped[float] = mapped_column(Float)
+    saturation: Mapped[float] = mapped_column(Float)
+    sharpness: Mapped[float] = mapped_column(Float)
+    width: Mapped[int]
+    height: Mapped[int]
+    computed_at: Mapped[datetime]
