@@ -44,4 +44,5 @@ class KolmogorovSmirnovDetector(UnivariateDetector):
         self, values: FloatVec, cum_ref: IntMat, cum_total: IntMat, n: int, m: int
     ) -> FloatVec:
         gap = cum_ref / n - (cum_total - cum_ref) / m
-        return np.abs(gap).max(axis=1)
+        result: FloatVec = np.abs(gap).max(axis=1)
+        return result
