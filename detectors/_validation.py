@@ -46,7 +46,7 @@ def check_samples(
     >>> check_samples([1.0, float("nan")], role="current", shape="univariate")
     Traceback (most recent call last):
     ...
-    monitor.errors.InvalidInputError: current contains 1 non-finite value (NaN or inf), first at row ...
+    monitor.errors.InvalidInputError: current contains 1 non-finite value ... first at row 1
     """
     try:
         arr = np.asarray(data, dtype=np.float64)
