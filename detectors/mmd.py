@@ -51,10 +51,10 @@ def median_bandwidth(x: torch.Tensor, max_samples: int, rng: np.random.Generator
     if n > max_samples:
         idx = torch_mod.from_numpy(np.sort(rng.choice(n, size=max_samples, replace=False)))
         x = x[idx.to(x.device)]
-    d = torch_mod.cdist(x.double(), x.double())
-    off_diagonal = d[torch_mod.triu(torch_mod.ones_like(d, dtype=torch_mod.bool), diagonal=1)]
+    d = torch_mod.cdist(x.double(), x.double()).cpu().numpy()
+    off_diagonal = d[np.triu_indices(d.shape[0], k=1)]
     positive = off_diagonal[off_diagonal > 0]
-    return float(positive.median()) if positive.numel() else 1.0
+    return float(np.median(positive)) if positive.size else 1.0
 
 
 def mmd_permutation_statistics(
