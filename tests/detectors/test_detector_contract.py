@@ -180,3 +180,12 @@ def test_detector_specific_hyperparameters_are_validated(
 ) -> None:
     with pytest.raises(InvalidInputError, match=param):
         cls(**{param: value})
+
+
+def test_package_imports_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, detectors; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
