@@ -58,8 +58,14 @@ class DomainClassifierDetector(BaseDetector):
     cross-validation on the pooled sample (label 1 = current). The statistic is the mean
     of the per-fold AUCs on held-out rows (0.5 means indistinguishable). Each held-out
     fold's scores come from a model that never saw that fold, so under no drift they are
-    independent of its labels; the null therefore permutes labels within each held-out
-    fold against the fixed scores (no refit per permutation), one-sided toward AUC > 0.5.
+    independent of its labels and permuting labels within the fold against the fixed
+    scores gives that fold an exact p-value (one-sided, AUC > 0.5; no refit). The folds'
+    AUCs are correlated through shared training data, so averaging them against
+    independent per-fold nulls is anti-conservative (about 0.10 false alarms at
+    alpha = 0.05 in the A/A benchmark); instead the fold p-values are merged as twice
+    their mean, which is valid under any dependence (Rüschendorf; Vovk & Wang 2020).
+    ``threshold`` is the AUC at which folds that agree raise the alarm (the mean of the
+    folds' ``1 - alpha / 2`` null quantiles); ``details`` has ``fold_<i>_p_value``.
 
     Parameters
     ----------
@@ -81,9 +87,9 @@ class DomainClassifierDetector(BaseDetector):
     >>> rng = np.random.default_rng(0)
     >>> det = DomainClassifierDetector().fit(rng.normal(size=(200, 5)))
     >>> same = det.score(rng.normal(size=(200, 5)))
-    >>> shifted = det.score(rng.normal(size=(200, 5)) + np.r_[0.5, 0, 0, 0, 0])
+    >>> shifted = det.score(rng.normal(size=(200, 5)) + np.r_[0.8, 0, 0, 0, 0])
     >>> same.drift_detected, shifted.drift_detected, round(shifted.statistic, 2)
-    (False, True, 0.65)
+    (False, True, 0.72)
     """
 
     name = "domain_classifier"
@@ -117,18 +123,22 @@ class DomainClassifierDetector(BaseDetector):
         folds = StratifiedKFold(
             n_splits=self.n_splits, shuffle=True, random_state=int(rng.integers(2**31))
         )
-        total = np.zeros(self.n_permutations + 1)
+        weights, aucs, p_values, thresholds = [], [], [], []
         for train, test in folds.split(x, y):
             model = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=1000))
             model.fit(x[train], y[train])
             held_out = model.decision_function(x[test])
-            total += fold_auc_null(held_out, y[test], self.n_permutations, rng) * test.size
-        aucs = total / (n + m)
-        observed, null = float(aucs[0]), aucs[1:]
+            fold = fold_auc_null(held_out, y[test], self.n_permutations, rng)
+            weights.append(test.size / (n + m))
+            aucs.append(fold[0])
+            p_values.append(permutation_p_value(float(fold[0]), fold[1:]))
+            thresholds.append(null_threshold(fold[1:], self.alpha / 2))
+        details = {"n_splits": float(self.n_splits)}
+        details.update({f"fold_{i}_p_value": p for i, p in enumerate(p_values)})
         return self._result(
-            statistic=observed,
-            threshold=null_threshold(null, self.alpha),
-            p_value=permutation_p_value(observed, null),
+            statistic=float(np.dot(weights, aucs)),
+            threshold=float(np.dot(weights, thresholds)),
+            p_value=min(1.0, 2.0 * float(np.mean(p_values))),
             n_current=m,
-            details={"n_splits": float(self.n_splits)},
+            details=details,
         )
