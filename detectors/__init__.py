@@ -1,3 +1,53 @@
-"""Drift detectors: pure numpy/scipy/scikit-learn, no database and no I/O."""
+"""Drift detectors: pure numpy/scipy/scikit-learn, no database and no I/O.
+
+Every detector follows :class:`Detector` (``fit(reference) -> self``,
+``score(current) -> DriftResult``) and calibrates its threshold by permuting the pooled
+reference + current sample, so the false-alarm rate is ``alpha`` for the actual sample
+sizes. torch is imported only inside :class:`MMDDetector.score`.
+"""
 
 from __future__ import annotations
+
+from detectors.base import BaseDetector, Detector
+from detectors.domain_classifier import DomainClassifierDetector
+from detectors.jensen_shannon import JensenShannonDetector
+from detectors.kolmogorov_smirnov import KolmogorovSmirnovDetector
+from detectors.kullback_leibler import KullbackLeiblerDetector
+from detectors.mmd import MMDDetector
+from detectors.pca_divergence import PCADivergenceDetector
+from detectors.population_stability import PopulationStabilityIndexDetector
+from detectors.result import DriftResult, FloatArray
+from detectors.wasserstein import WassersteinDetector
+
+UNIVARIATE_DETECTORS: tuple[type[BaseDetector], ...] = (
+    JensenShannonDetector,
+    KullbackLeiblerDetector,
+    PopulationStabilityIndexDetector,
+    KolmogorovSmirnovDetector,
+    WassersteinDetector,
+)
+"""Detectors that take one feature, shape ``(n,)`` or ``(n, 1)``."""
+
+MULTIVARIATE_DETECTORS: tuple[type[BaseDetector], ...] = (
+    PCADivergenceDetector,
+    MMDDetector,
+    DomainClassifierDetector,
+)
+"""Detectors that take embeddings, shape ``(n, d)``."""
+
+__all__ = [
+    "MULTIVARIATE_DETECTORS",
+    "UNIVARIATE_DETECTORS",
+    "BaseDetector",
+    "Detector",
+    "DomainClassifierDetector",
+    "DriftResult",
+    "FloatArray",
+    "JensenShannonDetector",
+    "KolmogorovSmirnovDetector",
+    "KullbackLeiblerDetector",
+    "MMDDetector",
+    "PCADivergenceDetector",
+    "PopulationStabilityIndexDetector",
+    "WassersteinDetector",
+]

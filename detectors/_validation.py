@@ -1,0 +1,84 @@
+"""Input checks shared by every detector; errors name what is wrong."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from monitor.errors import InvalidInputError
+
+Shape = Literal["univariate", "multivariate"]
+
+
+def check_samples(
+    data: npt.ArrayLike, *, role: str, shape: Shape, min_samples: int = 2
+) -> npt.NDArray[np.float64]:
+    """Return ``data`` as a finite float64 array of the expected shape.
+
+    Parameters
+    ----------
+    data : array-like
+        The samples. Univariate detectors take shape ``(n,)`` or ``(n, 1)``;
+        multivariate ones take ``(n, d)``.
+    role : str
+        ``"reference"`` or ``"current"``, used in error messages.
+    shape : {"univariate", "multivariate"}
+        What the detector expects.
+    min_samples : int
+        Fewest rows accepted.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` for univariate, ``(n, d)`` for multivariate.
+
+    Raises
+    ------
+    InvalidInputError
+        Non-numeric, wrong ``ndim``, too few samples, or NaN/inf values.
+
+    Examples
+    --------
+    >>> check_samples([[1.0], [2.0]], role="reference", shape="univariate")
+    array([1., 2.])
+    >>> check_samples([1.0, float("nan")], role="current", shape="univariate")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.InvalidInputError: current contains 1 non-finite value ... first at row 1
+    """
+    try:
+        arr = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{role} is not a numeric array: {exc}") from exc
+    if shape == "univariate":
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1:
+            raise InvalidInputError(
+                f"{role} must be 1-D (n,) or (n, 1) for a univariate detector, "
+                f"got shape {arr.shape}"
+            )
+    elif arr.ndim != 2:
+        raise InvalidInputError(
+            f"{role} must be 2-D (n_samples, n_features) for a multivariate detector, "
+            f"got shape {arr.shape}"
+        )
+    n = arr.shape[0]
+    if n == 0:
+        raise InvalidInputError(f"{role} is empty (0 samples)")
+    if n < min_samples:
+        raise InvalidInputError(f"{role} has {n} samples, fewer than the {min_samples} needed")
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise InvalidInputError(f"{role} has 0 features")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = ~finite if arr.ndim == 1 else ~finite.all(axis=1)
+        count = int((~finite).sum())
+        first = int(np.flatnonzero(bad)[0])
+        noun = "value" if count == 1 else "values"
+        raise InvalidInputError(
+            f"{role} contains {count} non-finite {noun} (NaN or inf), first at row {first}"
+        )
+    return arr
