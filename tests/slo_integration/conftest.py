@@ -26,7 +26,6 @@ from monitor.holdout import import_holdout
 from monitor.ingest import ingest_log
 from monitor.jobs import run_job
 from monitor.models import (
-    Category,
     ClassQualityRow,
     Dataset,
     DatasetImage,

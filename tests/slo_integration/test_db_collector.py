@@ -32,7 +32,11 @@ REPORT = {
             "large": {"n_ground_truth": 2, "true_positives": 2, "recall": 1.0},
         }
     },
-    "confusion": {"category_ids": [1, 2], "names": ["disc", "box"], "counts": [[6, 2, 2], [0, 0, 0]]},
+    "confusion": {
+        "category_ids": [1, 2],
+        "names": ["disc", "box"],
+        "counts": [[6, 2, 2], [0, 0, 0]],
+    },
 }
 
 
@@ -151,7 +155,11 @@ def test_live_metrics_hold_every_catalog_family_and_every_dashboard_metric(
     queried: set[str] = set()
     for path in boards:
         for expr in dashboard_queries(json.loads(path.read_text())):
-            expr = expr.removeprefix("label_values(").split(",")[0] if "label_values(" in expr else expr
+            expr = (
+                expr.removeprefix("label_values(").split(",")[0]
+                if "label_values(" in expr
+                else expr
+            )
             queried |= metric_names(expr.replace("$__rate_interval", "5m"))
     segmon = {name for name in queried if name.startswith("segmon_")}
     assert segmon and segmon <= set(live), sorted(segmon - set(live))

@@ -71,7 +71,7 @@ def test_rules_out_passes_promtool(tmp_path: Path) -> None:
     assert doc["jobs"] == {"ingest": 300.0}  # the scheduled jobs and their intervals
     assert not (tmp_path / "never-created.db").exists()  # no database needed
     slo_rules = (out / "slo.rules.yml").read_text()
-    assert 'sloth_slo: disc-quality' in slo_rules and 'job="web"' in slo_rules
+    assert "sloth_slo: disc-quality" in slo_rules and 'job="web"' in slo_rules
     jobs = yaml.safe_load((out / "jobs.rules.yml").read_text())
     assert {r["labels"]["job"] for g in jobs["groups"] for r in g["rules"]} == {"ingest"}
     check = subprocess.run(
@@ -90,6 +90,9 @@ def test_rules_out_passes_promtool(tmp_path: Path) -> None:
     amtool = shutil.which("amtool")
     if amtool is not None:
         am = subprocess.run(
-            [amtool, "check-config", doc["alertmanager"]], capture_output=True, text=True, timeout=60
+            [amtool, "check-config", doc["alertmanager"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert am.returncode == 0, am.stdout + am.stderr
