@@ -74,6 +74,12 @@ class SLIEvents:
         Distinct event times, epoch seconds, ascending.
     total, bad
         Events and bad events at each time.
+
+    Examples
+    --------
+    >>> e = SLIEvents("q", np.array([0.0, 60.0]), np.array([3, 2]), np.array([1, 0]))
+    >>> e.n_events, int(e.bad.sum())
+    (5, 1)
     """
 
     slo: str
