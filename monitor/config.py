@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.errors import ConfigError
+from monitor.slo.spec import SLOConfig, SLOSpec, default_slos
 
 ENV_PREFIX = "SEGMON_"
 DEFAULT_CONFIG_PATH = Path("segmon.yaml")
@@ -81,6 +82,16 @@ class Settings(_Section):
     ingest: IngestSettings = IngestSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     server: ServerSettings = ServerSettings()
+    slos: tuple[SLOSpec, ...] = Field(
+        default_factory=lambda: tuple(default_slos()),
+        description="service-level objectives (quality, drift, inference service)",
+    )
+
+    @field_validator("slos")
+    @classmethod
+    def _unique_slos(cls, value: tuple[SLOSpec, ...]) -> tuple[SLOSpec, ...]:
+        SLOConfig(slos=list(value))  # names must be unique
+        return value
 
     @field_validator("categories")
     @classmethod
@@ -207,4 +218,47 @@ schedule:               # seconds between runs of each job under `segmon run`
 server:
   host: 127.0.0.1       # segmon run binds here
   port: 9464
+
+# Service-level objectives. segmon computes quality and drift SLIs itself, from the
+# database, over event-time windows (5m, 30m, 1h, 2h, 6h, 1d, 3d and the period);
+# availability and latency SLOs of the inference service become Prometheus rules over
+# its own metrics (`segmon rules --out DIR`). Per SLO: objective (fraction of good
+# events), period (the error-budget window, at least 1d), min_events (windows with
+# fewer events never alert), page / ticket (which burn-rate alerts to generate),
+# service (the sloth_service label).
+slos:
+  - name: mask-quality-holdout
+    description: Labeled holdout instances matched at IoU >= 0.5.
+    objective: 0.9
+    period: 30d
+    min_events: 20
+    # source holdout: good = true positives, bad = false positives + false negatives
+    # of every evaluation; add class_name: disc to follow one class.
+    sli: {kind: quality, source: holdout, iou_threshold: 0.5}
+  - name: mask-quality-shadow
+    description: Production instances the reference model agrees with at IoU >= 0.5.
+    objective: 0.85
+    period: 30d
+    # source shadow: good = matched pairs at IoU >= threshold; bad = pairs below it,
+    # production-only and reference-only instances, at the sample's capture time.
+    sli: {kind: quality, source: shadow, iou_threshold: 0.5}
+  - name: image-drift
+    description: Drift checks on image embeddings that flag no drift.
+    objective: 0.95
+    period: 30d
+    min_events: 1       # drift checks run about hourly: few events per window
+    page: false         # an hourly signal opens tickets, it does not page
+    sli: {kind: drift, feature_family: image_embedding}
+  - name: inference-availability
+    description: Inference requests answered without a 5xx status.
+    objective: 0.999
+    period: 30d
+    service: inference
+    sli: {kind: availability, selector: 'job="inference"', metric: http_requests_total, status_label: code, error_status_regex: 5..}
+  - name: inference-latency
+    description: Inference requests answered within 500 ms.
+    objective: 0.99
+    period: 30d
+    service: inference
+    sli: {kind: latency, selector: 'job="inference"', metric: http_request_duration_seconds, threshold_le: "0.5"}
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,17 +19,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor import metrics_catalog as cat
 from monitor.clock import Clock
 from monitor.config import Settings
+from monitor.metrics_results import (
+    Family,
+    drift_families,
+    family,
+    quality_families,
+    queue_families,
+    shadow_families,
+    slo_families,
+)
 from monitor.models import JobRun, RunStatus, Sample, SampleStatus, Source
 from monitor.samplelog import QuarantineReason
 
-Family = CounterMetricFamily | GaugeMetricFamily
-
-
-def family(name: str) -> Family:
-    """Return an empty metric family for a catalog entry."""
-    spec = cat.metric(name)
-    kind = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
-    return kind(spec.name, spec.help, labels=list(spec.labels))
+__all__ = ["DatabaseCollector", "Family", "family"]
 
 
 def _ingest(session: Session) -> Iterator[Family]:
@@ -91,29 +93,53 @@ def _jobs(session: Session, job_names: Sequence[str]) -> Iterator[Family]:
 
 
 class DatabaseCollector(Collector):
-    """Collects segmon's metrics from the database on every scrape."""
+    """Collects every family of :data:`monitor.metrics_catalog.CATALOG` on each scrape.
 
-    def __init__(self, sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> None:
+    Parameters
+    ----------
+    sessions
+        Session factory of the database.
+    settings
+        The SLOs come from ``settings.slos``.
+    clock
+        ``now`` of the SLO windows and of the shadow-agreement window.
+    job_names
+        Jobs whose run counters are exported even before their first run.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        clock: Clock,
+        job_names: Sequence[str] = ("ingest",),
+    ) -> None:
         self.sessions = sessions
         self.settings = settings
         self.clock = clock
-        self.job_names: tuple[str, ...] = ("ingest",)
+        self.job_names: tuple[str, ...] = tuple(job_names)
 
     def describe(self) -> Iterable[Metric]:
         """Return the families without samples (so registering runs no query)."""
-        return [family(name) for name in self._names()]
-
-    @staticmethod
-    def _names() -> tuple[str, ...]:
-        return (
-            cat.SAMPLES_INGESTED,
-            cat.SAMPLES_REJECTED,
-            cat.JOB_RUNS,
-            cat.JOB_LAST_SUCCESS,
-            cat.JOB_DURATION,
-        )
+        return [family(m.name) for m in cat.CATALOG]
 
     def collect(self) -> Iterable[Metric]:
-        """Query the database and return fresh metric families."""
+        """Query the database and return fresh metric families, in catalog order."""
+        now = self.clock.now()
         with self.sessions() as session:
-            return [*_ingest(session), *_jobs(session, self.job_names)]
+            found = [
+                *_ingest(session),
+                *_jobs(session, self.job_names),
+                *drift_families(session),
+                *quality_families(session),
+                *shadow_families(session, now),
+                *slo_families(session, self.settings.slos, now),
+                *queue_families(),
+            ]
+        order = {m.name: i for i, m in enumerate(cat.CATALOG)}
+        return sorted(found, key=lambda f: order[_family_name(f)])
+
+
+def _family_name(metric: Metric) -> str:
+    # prometheus-client strips ``_total`` from counter family names.
+    return f"{metric.name}_total" if metric.type == "counter" else metric.name

@@ -22,6 +22,7 @@ from monitor.cli_base import (
 )
 from monitor.clock import SystemClock
 from monitor.config import EXAMPLE_CONFIG
+from monitor.push import PushgatewayOption
 
 
 @app.command()
@@ -143,6 +144,7 @@ def ingest(
         str | None, typer.Option("--model-version", help="Model version of a COCO results file.")
     ] = None,
     as_json: JsonFlag = False,
+    pushgateway: PushgatewayOption = None,
 ) -> None:
     """Read the new lines of a sample log; quarantine what is bad, carry on."""
     from monitor.ingest import IngestReport, ingest_coco_results, ingest_log
@@ -177,6 +179,10 @@ def ingest(
             f"{sum(report.quarantined.values())} quarantined, {counts['duplicates']} duplicates"
         ),
     )
+    if pushgateway:
+        from monitor.push import push_metrics
+
+        push_metrics(pushgateway, state.sessions(), state.settings, clock)
 
 
 @app.command()
@@ -202,12 +208,19 @@ def quarantine(
 
 
 @app.command()
-def status(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+def status(
+    ctx: typer.Context, as_json: JsonFlag = False, pushgateway: PushgatewayOption = None
+) -> None:
     """Show counts of samples (quarantined by reason), instances, datasets and job runs."""
     from monitor.status import read_status
 
-    with app_state(ctx).sessions()() as session:
+    state = app_state(ctx)
+    with state.sessions()() as session:
         result = read_status(session)
+    if pushgateway:
+        from monitor.push import push_metrics
+
+        push_metrics(pushgateway, state.sessions(), state.settings, SystemClock())
 
     def human() -> None:
         table = Table("what", "count")
