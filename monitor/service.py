@@ -36,7 +36,8 @@ def default_registry(
     from monitor.metrics import DatabaseCollector
 
     registry = CollectorRegistry()
-    registry.register(DatabaseCollector(sessions, settings, clock))
+    job_names = [job.name for job in build_jobs(sessions, settings, clock)]
+    registry.register(DatabaseCollector(sessions, settings, clock, job_names))
     return registry
 
 

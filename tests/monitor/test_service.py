@@ -57,6 +57,17 @@ def test_collector_reads_ingest_and_job_rows(sessions, log_builder) -> None:
     assert registry.get_sample_value("segmon_job_duration_seconds", {"job": "ingest"}) == 0.0
 
 
+def test_service_registry_exports_every_scheduled_job(sessions) -> None:
+    from monitor.service import default_registry
+
+    clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
+    settings = Settings()
+    registry = default_registry(sessions, settings, clock)
+    for job in build_jobs(sessions, settings, clock):
+        labels = {"job": job.name, "status": "success"}
+        assert registry.get_sample_value("segmon_job_runs_total", labels) == 0
+
+
 def test_only_the_leader_runs_jobs(sessions, tmp_path: Path, log_builder) -> None:
     clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
     log_builder.write([log_builder.line() for _ in range(2)])
