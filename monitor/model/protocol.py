@@ -1,0 +1,83 @@
+"""The one protocol every segmentation model segmon runs implements.
+
+Built-in (pure torch), TorchScript and ONNX models all answer the same two calls, so the
+embed, shadow, predict and evaluate jobs never care which kind they hold.
+
+Images are ``uint8`` arrays of shape ``(H, W, 3)`` (RGB), any size; masks are ``bool``
+arrays of the image's ``(H, W)``. Category ids are 1-based: class ``categories[i]`` is
+category id ``i + 1``; callers map them to the configured categories by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+ImageArray = npt.NDArray[np.uint8]
+MaskArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class InstancePrediction:
+    """One predicted instance.
+
+    Attributes
+    ----------
+    category_id
+        1-based index into the model's ``categories``.
+    score
+        Confidence in [0, 1].
+    mask
+        ``bool`` array of the image's ``(H, W)``.
+    class_scores
+        Per-class probabilities (length ``len(categories)``, summing to about 1).
+    """
+
+    category_id: int
+    score: float
+    mask: MaskArray
+    class_scores: FloatArray
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Embeddings of a batch of images.
+
+    Attributes
+    ----------
+    images
+        ``float32`` array ``(N, D)``: one pooled backbone vector per image.
+    instances
+        One ``float32`` array ``(k_i, D)`` per image: backbone features pooled inside each
+        of the masks given for that image, in the given order (``(0, D)`` when none).
+    """
+
+    images: FloatArray
+    instances: list[FloatArray]
+
+
+@runtime_checkable
+class SegmentationModel(Protocol):
+    """What segmon needs of a model: predict instances, embed images and masks."""
+
+    name: str
+    """A stable identifier, e.g. ``builtin:reference@<sha256[:12]>``; stored with results."""
+    categories: tuple[str, ...]
+    """Class names; ``categories[i]`` is category id ``i + 1``."""
+    embedding_dim: int
+    """``D`` of :class:`Embeddings`."""
+
+    def predict(self, images: Sequence[ImageArray]) -> list[list[InstancePrediction]]:
+        """Return the instances found in each image (batched internally)."""
+        ...
+
+    def embed(
+        self, images: Sequence[ImageArray], masks: Sequence[Sequence[MaskArray]]
+    ) -> Embeddings:
+        """Return image vectors and, per image, one vector per given mask."""
+        ...
