@@ -1,0 +1,1 @@
+"""Segmentation models segmon runs: the built-in pure-torch model and adapters."""
