@@ -43,10 +43,39 @@ class IngestSettings(_Section):
     )
 
 
+class ModelsSettings(_Section):
+    """Which models segmon runs itself."""
+
+    reference: str = Field(
+        default="reference",
+        min_length=1,
+        description="the reference model (built-in name or model file) that embeds and shadows",
+    )
+
+
+class EmbedSettings(_Section):
+    """The embed job: image and instance embeddings of samples and the holdout."""
+
+    batch_size: int = Field(default=32, ge=1, le=4096, description="images per model call")
+    limit: int | None = Field(default=None, ge=1, description="images per run (None: all)")
+
+
+class ShadowSettings(_Section):
+    """The shadow job: the reference model's agreement with production."""
+
+    batch_size: int = Field(default=16, ge=1, le=4096, description="images per model call")
+    limit: int | None = Field(default=None, ge=1, description="samples per run (None: all)")
+    min_iou: float = Field(
+        default=0.1, gt=0.0, le=1.0, description="a production/reference pair matches from here"
+    )
+
+
 class ScheduleSettings(_Section):
     """How often ``segmon run`` runs each job, in seconds."""
 
     ingest_s: int = Field(default=300, ge=1, description="read new sample-log lines")
+    embed_s: int = Field(default=900, ge=1, description="embed new samples and holdout images")
+    shadow_s: int = Field(default=3600, ge=1, description="score new samples with the reference")
     misfire_grace_s: int = Field(
         default=300, ge=1, description="how late a missed run may still start"
     )
@@ -80,6 +109,9 @@ class Settings(_Section):
         default=(), description="sample logs `segmon run` ingests (directories or fsspec URLs)"
     )
     ingest: IngestSettings = IngestSettings()
+    models: ModelsSettings = ModelsSettings()
+    embed: EmbedSettings = EmbedSettings()
+    shadow: ShadowSettings = ShadowSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     server: ServerSettings = ServerSettings()
     slos: tuple[SLOSpec, ...] = Field(
@@ -211,8 +243,24 @@ ingest:
   batch_size: 1000      # lines per transaction
   verify_images: true   # open every image; check it decodes and its size matches
 
+models:
+  # The reference model segmon runs itself: a built-in model name or a model file
+  # (TorchScript .pt, ONNX .onnx). It embeds images and objects and shadows production.
+  reference: reference
+
+embed:                  # the embed job: image and per-object embeddings (float16)
+  batch_size: 32        # images per model call
+  limit: null           # images per run; null embeds everything pending
+
+shadow:                 # the shadow job: reference predictions vs production's
+  batch_size: 16        # images per model call
+  limit: null           # samples per run; null scores everything pending
+  min_iou: 0.1          # a production/reference pair below this IoU is no match
+
 schedule:               # seconds between runs of each job under `segmon run`
   ingest_s: 300
+  embed_s: 900
+  shadow_s: 3600
   misfire_grace_s: 300  # a run missed by more than this is skipped (runs coalesce)
 
 server:

@@ -255,3 +255,27 @@ def encode_mask(mask: npt.NDArray[np.bool_] | npt.NDArray[np.uint8]) -> Compress
         raise InvalidInputError(f"mask must be 2-D (h, w), got shape {mask.shape}")
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     return _from_rle_object(rle)
+
+
+def decode_mask(counts: str, height: int, width: int) -> npt.NDArray[np.bool_]:
+    """Decode a stored compressed-RLE ``counts`` string into a ``bool`` ``(h, w)`` mask.
+
+    The runs are checked first (:func:`decode_counts`), so a corrupt string raises
+    instead of decoding garbage.
+
+    Raises
+    ------
+    MaskError
+        If the counts are not valid compressed RLE for an ``height x width`` mask.
+
+    Examples
+    --------
+    >>> decode_mask("5220003", 4, 5).astype(int)
+    array([[0, 0, 0, 0, 0],
+           [0, 1, 1, 1, 0],
+           [0, 1, 1, 1, 0],
+           [0, 0, 0, 0, 0]])
+    """
+    _check_runs(decode_counts(counts), height, width)
+    rle = {"size": [height, width], "counts": counts.encode("ascii")}
+    return np.asarray(mask_utils.decode(rle), dtype=bool)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -13,6 +14,11 @@ from monitor.config import Settings
 from monitor.ingest import ingest_log
 from monitor.jobs import HasCounts
 from monitor.scheduler import JobSpec
+
+if TYPE_CHECKING:
+    from monitor.embeddings import EmbedReport
+    from monitor.model.protocol import SegmentationModel
+    from monitor.shadow import ShadowReport
 
 
 @dataclass
@@ -36,14 +42,83 @@ def ingest_sources(
     return report
 
 
+def load_reference_model(settings: Settings) -> SegmentationModel:
+    """Load the configured reference model (``settings.models.reference``)."""
+    from monitor.model import load_model  # type: ignore[attr-defined,unused-ignore]
+
+    model: SegmentationModel = load_model(settings.models.reference)
+    return model
+
+
+class LazyModel:
+    """The reference model, loaded on first use and then kept (once per process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._model: SegmentationModel | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> SegmentationModel:
+        """Return the model, loading it the first time."""
+        with self._lock:
+            if self._model is None:
+                self._model = load_reference_model(self.settings)
+            return self._model
+
+
+def embed_job(
+    sessions: sessionmaker[Session], settings: Settings, clock: Clock, model: LazyModel
+) -> EmbedReport:
+    """Embed what is pending with the reference model, as configured."""
+    from monitor.embeddings import embed_pending
+
+    return embed_pending(
+        sessions,
+        model.get(),
+        clock,
+        batch_size=settings.embed.batch_size,
+        limit=settings.embed.limit,
+    )
+
+
+def shadow_job(
+    sessions: sessionmaker[Session], settings: Settings, clock: Clock, model: LazyModel
+) -> ShadowReport:
+    """Shadow-score what is pending with the reference model, as configured."""
+    from monitor.shadow import shadow_pending
+
+    return shadow_pending(
+        sessions,
+        model.get(),
+        clock,
+        min_iou=settings.shadow.min_iou,
+        batch_size=settings.shadow.batch_size,
+        limit=settings.shadow.limit,
+    )
+
+
 def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> list[JobSpec]:
     """Return the scheduled jobs for these settings."""
     grace = timedelta(seconds=settings.schedule.misfire_grace_s)
+    schedule = settings.schedule
+    model = LazyModel(settings)
     return [
         JobSpec(
             "ingest",
-            timedelta(seconds=settings.schedule.ingest_s),
+            timedelta(seconds=schedule.ingest_s),
             lambda: ingest_sources(sessions, settings, clock),
+            grace,
+        ),
+        JobSpec(
+            "embed",
+            timedelta(seconds=schedule.embed_s),
+            lambda: embed_job(sessions, settings, clock, model),
+            grace,
+        ),
+        JobSpec(
+            "shadow",
+            timedelta(seconds=schedule.shadow_s),
+            lambda: shadow_job(sessions, settings, clock, model),
             grace,
         ),
     ]

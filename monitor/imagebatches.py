@@ -1,0 +1,241 @@
+"""Images and masks for the model jobs (embed, shadow), decoded ahead of the model.
+
+A job pages through what is pending (:func:`paged`, keyset by owner id), and
+:func:`prefetch` decodes each page's images (PIL via fsspec) and stored masks (RLE) in
+a thread pool, a bounded number of pages ahead, while the model works on the current
+one. An image that cannot be read becomes a :class:`LoadedImage` with a ``problem``
+(never an exception), so one bad file cannot stop a job; for a production sample the
+job then quarantines it (:func:`quarantine_unreadable`) with a machine-readable reason,
+as ingest does, so it is not retried forever and not lost.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+import fsspec
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import Session
+
+from monitor.masks import MaskError, decode_mask
+from monitor.model.protocol import ImageArray, MaskArray
+from monitor.models import PredictedInstance, Sample, SampleStatus
+from monitor.samplelog import QuarantineReason
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+@dataclass(frozen=True)
+class StoredMask:
+    """A stored instance mask: its row id, category and compressed-RLE counts."""
+
+    instance_id: int
+    category_id: int
+    counts: str
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    """One image to load: the id of the row that owns it, where it is, its masks."""
+
+    owner_id: int
+    uri: str
+    height: int
+    width: int
+    masks: tuple[StoredMask, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageProblem:
+    """Why an image could not be used (``reason`` is a quarantine reason)."""
+
+    reason: QuarantineReason
+    detail: str
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A task with its decoded RGB image and masks, or the problem that stopped it."""
+
+    task: ImageTask
+    image: ImageArray | None
+    masks: tuple[MaskArray, ...]
+    problem: ImageProblem | None = None
+
+
+def read_image(uri: str, height: int, width: int) -> ImageArray | ImageProblem:
+    """Read an image as ``uint8`` RGB ``(h, w, 3)``, or say why it cannot be used.
+
+    Parameters
+    ----------
+    uri
+        A local path or any fsspec URL.
+    height, width
+        The size the database holds for it; another size is a problem.
+
+    Returns
+    -------
+    numpy.ndarray or ImageProblem
+        The pixels, or an ``image_missing``, ``image_unreadable`` or
+        ``image_size_mismatch`` problem naming the file.
+    """
+    try:
+        with fsspec.open(uri, "rb") as handle:
+            data = handle.read()
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        return ImageProblem(QuarantineReason.IMAGE_MISSING, f"image {uri!r}: {exc}")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            pixels = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        return ImageProblem(QuarantineReason.IMAGE_UNREADABLE, f"image {uri!r}: {exc}")
+    if pixels.shape[:2] != (height, width):
+        return ImageProblem(
+            QuarantineReason.IMAGE_SIZE_MISMATCH,
+            f"image {uri!r} is {pixels.shape[1]}x{pixels.shape[0]}, stored as {width}x{height}",
+        )
+    return pixels
+
+
+def load_image(task: ImageTask) -> LoadedImage:
+    """Decode a task's image and masks (runs in a worker thread); never raises for bad data."""
+    pixels = read_image(task.uri, task.height, task.width)
+    if isinstance(pixels, ImageProblem):
+        return LoadedImage(task, None, (), pixels)
+    try:
+        masks = tuple(decode_mask(m.counts, task.height, task.width) for m in task.masks)
+    except MaskError as exc:
+        return LoadedImage(task, None, (), ImageProblem(QuarantineReason(exc.problem), str(exc)))
+    return LoadedImage(task, pixels, masks)
+
+
+def paged(
+    fetch: Callable[[int, int], list[ImageTask]], batch_size: int, limit: int | None = None
+) -> Iterator[list[ImageTask]]:
+    """Yield pages of pending tasks, ``fetch(after_owner_id, n)`` at a time, up to ``limit``.
+
+    Keyset paging: each page starts after the last owner id of the previous one, so
+    rows the job writes meanwhile (or quarantines) are never fetched twice.
+    """
+    after, left = 0, limit
+    while left is None or left > 0:
+        tasks = fetch(after, batch_size if left is None else min(batch_size, left))
+        if not tasks:
+            return
+        yield tasks
+        after = tasks[-1].owner_id
+        if left is not None:
+            left -= len(tasks)
+
+
+def prefetch(
+    batches: Iterable[Sequence[T]],
+    load: Callable[[T], U],
+    *,
+    workers: int = 4,
+    depth: int = 2,
+) -> Iterator[list[U]]:
+    """Load batches in a thread pool, up to ``depth`` batches ahead of the consumer.
+
+    ``batches`` is advanced in the calling thread (so it may query the database); each
+    item is loaded by ``load`` in the pool. At most ``depth`` batches are in flight.
+
+    Examples
+    --------
+    >>> [b for b in prefetch([[1, 2], [3]], lambda x: x * 10, workers=2)]
+    [[10, 20], [30]]
+    """
+    source = iter(batches)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segmon-load")
+    pending: deque[list[Future[U]]] = deque()
+
+    def submit() -> None:
+        batch = next(source, None)
+        if batch is not None:
+            pending.append([pool.submit(load, item) for item in batch])
+
+    try:
+        for _ in range(depth):
+            submit()
+        while pending:
+            futures = pending.popleft()
+            submit()
+            yield [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def pending_sample_tasks(
+    session: Session, done: ColumnElement[bool], after: int, n: int
+) -> list[ImageTask]:
+    """Return up to ``n`` accepted samples after id ``after`` not ``done``, with their masks.
+
+    Parameters
+    ----------
+    session
+        An open session.
+    done
+        A correlated condition on :class:`~monitor.models.Sample` that is true for samples
+        the job has already handled (e.g. an embedding of theirs exists).
+    after, n
+        Keyset page: ids greater than ``after``, at most ``n`` of them, ascending.
+    """
+    rows = session.execute(
+        select(Sample.id, Sample.image_uri, Sample.height, Sample.width)
+        .where(Sample.status == SampleStatus.OK, Sample.id > after, ~done)
+        .order_by(Sample.id)
+        .limit(n)
+    ).all()
+    masks: dict[int, list[StoredMask]] = {row.id: [] for row in rows}
+    if rows:
+        for inst in session.execute(
+            select(
+                PredictedInstance.sample_id,
+                PredictedInstance.id,
+                PredictedInstance.category_id,
+                PredictedInstance.rle_counts,
+            )
+            .where(PredictedInstance.sample_id.in_(list(masks)))
+            .order_by(PredictedInstance.id)
+        ):
+            masks[inst.sample_id].append(StoredMask(inst.id, inst.category_id, inst.rle_counts))
+    return [
+        ImageTask(
+            row.id, row.image_uri or "", row.height or 0, row.width or 0, tuple(masks[row.id])
+        )
+        for row in rows
+    ]
+
+
+def quarantine_unreadable(session: Session, loaded: Sequence[LoadedImage], job: str) -> int:
+    """Quarantine the samples among ``loaded`` whose image could not be used.
+
+    The sample keeps its rows; its status becomes ``quarantined`` with the problem's
+    reason, so every job skips it from now on and ``segmon quarantine`` lists it.
+
+    Returns
+    -------
+    int
+        How many samples were quarantined.
+    """
+    bad = [item for item in loaded if item.problem is not None]
+    for item in bad:
+        assert item.problem is not None  # for mypy
+        session.execute(
+            update(Sample)
+            .where(Sample.id == item.task.owner_id)
+            .values(
+                status=SampleStatus.QUARANTINED,
+                quarantine_reason=item.problem.reason.value,
+                quarantine_detail=f"{job}: {item.problem.detail}"[:2000],
+            )
+        )
+    return len(bad)
