@@ -260,7 +260,7 @@ def reference_category_ids(session: Session, model: SegmentationModel) -> dict[i
     InvalidInputError
         If a class of the model is not a configured category; the message names it.
     """
-    by_name = dict(session.execute(select(Category.name, Category.id)).tuples().all())
+    by_name = {name: id_ for name, id_ in session.execute(select(Category.name, Category.id))}
     unknown = [name for name in model.categories if name not in by_name]
     if unknown:
         raise InvalidInputError(
