@@ -1,0 +1,99 @@
+"""``segmon embed`` / ``segmon shadow`` and the scheduled jobs, with a fake reference model.
+
+``monitor.model.load_model`` is replaced by one returning the fake (it is created if the
+built-in model package does not provide it yet), so these run without model weights.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+import monitor.model
+from monitor.cli import app
+from monitor.clock import ManualClock
+from monitor.config import Settings
+from monitor.models import JobRun, RunStatus
+from monitor.pipeline import build_jobs
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch, scenes) -> list[str]:
+    """Names ``load_model`` was called with; it returns the scenes' fake reference."""
+    calls: list[str] = []
+    model = scenes.reference()
+
+    def load_model(name: str) -> Any:
+        calls.append(name)
+        return model
+
+    monkeypatch.setattr(monitor.model, "load_model", load_model, raising=False)
+    return calls
+
+
+def invoke(*args: str) -> dict[str, Any]:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    payload: dict[str, Any] = json.loads(result.stdout)
+    return payload
+
+
+def test_embed_and_shadow_commands(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scenes, loads
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEGMON_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("SEGMON_MODELS__REFERENCE", "my-reference")
+    log = scenes.write_log(tmp_path / "log", lambda labels: labels[1:])
+    invoke("init", "--json")
+    assert invoke("ingest", str(log), "--json")["ingested"] == 8
+    first = invoke("embed", "--limit", "5", "--batch-size", "2", "--json")
+    second = invoke("embed", "--json")
+    assert (first["samples"], second["samples"], second["holdout_images"]) == (5, 3, 0)
+    assert first["embedder"] == scenes.reference().name
+    shadow = invoke("shadow", "--json")
+    n_labels = sum(len(v) for v in scenes.labels.values())
+    n_first = sum(1 for v in scenes.labels.values() if v)
+    assert (shadow["samples"], shadow["matched"], shadow["reference_only"]) == (
+        8,
+        n_labels - n_first,
+        n_first,
+    )
+    assert loads == ["my-reference"] * 3
+    result = runner.invoke(app, ["shadow"])
+    assert result.exit_code == 0 and "scored 0 samples" in result.stdout
+    from monitor.db import make_engine, session_factory
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    with session_factory(engine)() as s:
+        runs = s.execute(select(JobRun.job, JobRun.status).order_by(JobRun.id)).all()
+    engine.dispose()
+    assert [tuple(r) for r in runs if r.job != "ingest"] == [
+        ("embed", RunStatus.SUCCESS),
+        ("embed", RunStatus.SUCCESS),
+        ("shadow", RunStatus.SUCCESS),
+        ("shadow", RunStatus.SUCCESS),
+    ]
+
+
+def test_scheduled_jobs_load_the_model_once(sessions, scenes, kit, loads, tmp_path) -> None:
+    clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
+    kit.ingest(sessions, scenes.write_log(tmp_path / "log", lambda labels: labels), clock)
+    jobs = {job.name: job for job in build_jobs(sessions, Settings(), clock)}
+    assert {name: job.interval for name, job in jobs.items() if name != "ingest"} == {
+        "embed": timedelta(seconds=900),
+        "shadow": timedelta(seconds=3600),
+    }
+    assert loads == []  # building the jobs loads nothing
+    assert jobs["embed"].work().counts()["samples"] == 8
+    assert jobs["shadow"].work().counts()["mean_agreement"] == 1.0
+    assert jobs["embed"].work().counts()["samples"] == 0
+    assert loads == ["reference"]
