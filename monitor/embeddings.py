@@ -29,12 +29,12 @@ from monitor.errors import InvalidInputError
 from monitor.imagebatches import (
     ImageTask,
     LoadedImage,
-    StoredMask,
     load_image,
     paged,
     pending_sample_tasks,
     prefetch,
     quarantine_unreadable,
+    tasks_with_masks,
 )
 from monitor.jobs import HasCounts
 from monitor.model.protocol import Embeddings, FloatArray, SegmentationModel
@@ -147,23 +147,7 @@ def _holdout_tasks(session: Session, embedder: str, after: int, n: int) -> list[
         .order_by(DatasetImage.id)
         .limit(n)
     ).all()
-    masks: dict[int, list[StoredMask]] = {row.id: [] for row in rows}
-    if rows:
-        for inst in session.execute(
-            select(
-                GroundTruthInstance.image_id,
-                GroundTruthInstance.id,
-                GroundTruthInstance.category_id,
-                GroundTruthInstance.rle_counts,
-            )
-            .where(GroundTruthInstance.image_id.in_(list(masks)))
-            .order_by(GroundTruthInstance.id)
-        ):
-            masks[inst.image_id].append(StoredMask(inst.id, inst.category_id, inst.rle_counts))
-    return [
-        ImageTask(row.id, row.image_uri, row.height, row.width, tuple(masks[row.id]))
-        for row in rows
-    ]
+    return tasks_with_masks(session, rows, GroundTruthInstance)
 
 
 def _sample_done(embedder: str) -> Any:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from monitor.masks import MaskError, decode_mask
 from monitor.model.protocol import ImageArray, MaskArray
-from monitor.models import PredictedInstance, Sample, SampleStatus
+from monitor.models import GroundTruthInstance, PredictedInstance, Sample, SampleStatus
 from monitor.samplelog import QuarantineReason
 
 T = TypeVar("T")
@@ -173,6 +173,31 @@ def prefetch(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def tasks_with_masks(
+    session: Session,
+    rows: Sequence[tuple[int, str | None, int | None, int | None]],
+    masks: type[PredictedInstance] | type[GroundTruthInstance],
+) -> list[ImageTask]:
+    """Turn ``(id, image_uri, height, width)`` rows into tasks with their stored masks.
+
+    ``masks`` is the instance table whose rows belong to these images (predicted
+    instances of samples, labeled instances of dataset images), in id order.
+    """
+    owner = masks.sample_id if masks is PredictedInstance else GroundTruthInstance.image_id
+    found: dict[int, list[StoredMask]] = {row[0]: [] for row in rows}
+    if rows:
+        for owner_id, instance_id, category_id, counts in session.execute(
+            select(owner, masks.id, masks.category_id, masks.rle_counts)
+            .where(owner.in_(list(found)))
+            .order_by(masks.id)
+        ):
+            found[owner_id].append(StoredMask(instance_id, category_id, counts))
+    return [
+        ImageTask(row_id, uri or "", height or 0, width or 0, tuple(found[row_id]))
+        for row_id, uri, height, width in rows
+    ]
+
+
 def pending_sample_tasks(
     session: Session, done: ColumnElement[bool], after: int, n: int
 ) -> list[ImageTask]:
@@ -194,25 +219,7 @@ def pending_sample_tasks(
         .order_by(Sample.id)
         .limit(n)
     ).all()
-    masks: dict[int, list[StoredMask]] = {row.id: [] for row in rows}
-    if rows:
-        for inst in session.execute(
-            select(
-                PredictedInstance.sample_id,
-                PredictedInstance.id,
-                PredictedInstance.category_id,
-                PredictedInstance.rle_counts,
-            )
-            .where(PredictedInstance.sample_id.in_(list(masks)))
-            .order_by(PredictedInstance.id)
-        ):
-            masks[inst.sample_id].append(StoredMask(inst.id, inst.category_id, inst.rle_counts))
-    return [
-        ImageTask(
-            row.id, row.image_uri or "", row.height or 0, row.width or 0, tuple(masks[row.id])
-        )
-        for row in rows
-    ]
+    return tasks_with_masks(session, rows, PredictedInstance)
 
 
 def quarantine_unreadable(session: Session, loaded: Sequence[LoadedImage], job: str) -> int:

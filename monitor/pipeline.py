@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -67,33 +68,49 @@ class LazyModel:
 
 
 def embed_job(
-    sessions: sessionmaker[Session], settings: Settings, clock: Clock, model: LazyModel
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    model: SegmentationModel,
+    *,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> EmbedReport:
-    """Embed what is pending with the reference model, as configured."""
+    """Embed what is pending, with the configured batch size and limit unless given."""
     from monitor.embeddings import embed_pending
 
     return embed_pending(
         sessions,
-        model.get(),
+        model,
         clock,
-        batch_size=settings.embed.batch_size,
-        limit=settings.embed.limit,
+        batch_size=batch_size or settings.embed.batch_size,
+        limit=limit if limit is not None else settings.embed.limit,
+        progress=progress,
     )
 
 
 def shadow_job(
-    sessions: sessionmaker[Session], settings: Settings, clock: Clock, model: LazyModel
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    model: SegmentationModel,
+    *,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ShadowReport:
-    """Shadow-score what is pending with the reference model, as configured."""
+    """Shadow-score what is pending, with the configured settings unless given."""
     from monitor.shadow import shadow_pending
 
     return shadow_pending(
         sessions,
-        model.get(),
+        model,
         clock,
         min_iou=settings.shadow.min_iou,
-        batch_size=settings.shadow.batch_size,
-        limit=settings.shadow.limit,
+        batch_size=batch_size or settings.shadow.batch_size,
+        limit=limit if limit is not None else settings.shadow.limit,
+        progress=progress,
     )
 
 
@@ -112,13 +129,13 @@ def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock
         JobSpec(
             "embed",
             timedelta(seconds=schedule.embed_s),
-            lambda: embed_job(sessions, settings, clock, model),
+            lambda: embed_job(sessions, settings, clock, model.get()),
             grace,
         ),
         JobSpec(
             "shadow",
             timedelta(seconds=schedule.shadow_s),
-            lambda: shadow_job(sessions, settings, clock, model),
+            lambda: shadow_job(sessions, settings, clock, model.get()),
             grace,
         ),
     ]

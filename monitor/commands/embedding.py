@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 
 from monitor.cli_base import JsonFlag, app, app_state, emit, out, progress_bar
 from monitor.clock import SystemClock
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from monitor.clock import Clock
+    from monitor.config import Settings
+    from monitor.jobs import HasCounts
+    from monitor.model.protocol import SegmentationModel
 
 LimitOption = Annotated[
     int | None, typer.Option("--limit", min=1, help="At most this many images this run.")
@@ -15,6 +24,51 @@ LimitOption = Annotated[
 BatchSizeOption = Annotated[
     int | None, typer.Option("--batch-size", min=1, help="Images per model call.")
 ]
+
+
+class ModelJob(Protocol):
+    """:func:`monitor.pipeline.embed_job` and :func:`monitor.pipeline.shadow_job`."""
+
+    def __call__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        clock: Clock,
+        model: SegmentationModel,
+        *,
+        limit: int | None = None,
+        batch_size: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> HasCounts:
+        """Run the job once with this model."""
+        ...
+
+
+def _run_with_reference(
+    ctx: typer.Context, job: str, run: ModelJob, limit: int | None, batch_size: int | None
+) -> dict[str, Any]:
+    """Load the reference model and run ``run`` as job ``job`` with a progress bar."""
+    from monitor.jobs import run_job
+    from monitor.pipeline import load_reference_model
+
+    state = app_state(ctx)
+    clock = SystemClock()
+
+    def work() -> HasCounts:
+        model = load_reference_model(state.settings)  # inside the job: a failure is recorded
+        with progress_bar(job) as update:
+            return run(
+                state.sessions(),
+                state.settings,
+                clock,
+                model,
+                limit=limit,
+                batch_size=batch_size,
+                progress=update,
+            )
+
+    report, _ = run_job(state.sessions(), job, clock, work)
+    return report.counts()
 
 
 @app.command()
@@ -25,28 +79,9 @@ def embed(
     as_json: JsonFlag = False,
 ) -> None:
     """Embed new samples and holdout images (image and per-instance vectors, float16)."""
-    from monitor.embeddings import EmbedReport, embed_pending
-    from monitor.jobs import run_job
-    from monitor.pipeline import load_reference_model
+    from monitor.pipeline import embed_job
 
-    state = app_state(ctx)
-    settings = state.settings
-    clock = SystemClock()
-
-    def work() -> EmbedReport:
-        model = load_reference_model(settings)
-        with progress_bar("embed") as update:
-            return embed_pending(
-                state.sessions(),
-                model,
-                clock,
-                batch_size=batch_size or settings.embed.batch_size,
-                limit=limit if limit is not None else settings.embed.limit,
-                progress=update,
-            )
-
-    report, _ = run_job(state.sessions(), "embed", clock, work)
-    counts = report.counts()
+    counts = _run_with_reference(ctx, "embed", embed_job, limit, batch_size)
     emit(
         as_json,
         counts,
@@ -66,29 +101,9 @@ def shadow(
     as_json: JsonFlag = False,
 ) -> None:
     """Score new samples against the reference model's predictions (no labels needed)."""
-    from monitor.jobs import run_job
-    from monitor.pipeline import load_reference_model
-    from monitor.shadow import ShadowReport, shadow_pending
+    from monitor.pipeline import shadow_job
 
-    state = app_state(ctx)
-    settings = state.settings
-    clock = SystemClock()
-
-    def work() -> ShadowReport:
-        model = load_reference_model(settings)
-        with progress_bar("shadow") as update:
-            return shadow_pending(
-                state.sessions(),
-                model,
-                clock,
-                min_iou=settings.shadow.min_iou,
-                batch_size=batch_size or settings.shadow.batch_size,
-                limit=limit if limit is not None else settings.shadow.limit,
-                progress=update,
-            )
-
-    report, _ = run_job(state.sessions(), "shadow", clock, work)
-    counts = report.counts()
+    counts = _run_with_reference(ctx, "shadow", shadow_job, limit, batch_size)
     agreement = counts["mean_agreement"]
     emit(
         as_json,
