@@ -75,6 +75,22 @@ def test_matching_maximises_total_iou_one_to_one() -> None:
     assert c.agreement == pytest.approx((90 / 110 + 1.0) / 2)
 
 
+def strip(*ranges: tuple[int, int]) -> np.ndarray:
+    mask = np.zeros((1, 40), dtype=bool)
+    for start, stop in ranges:
+        mask[0, start:stop] = True
+    return mask
+
+
+def test_pairs_below_min_iou_do_not_steal_a_better_assignment() -> None:
+    production = [(1, strip((0, 10))), (1, strip((11, 20)))]
+    # IoUs: production 0 ~ reference 0: 10/20, ~ reference 1: 1/18; production 1 ~ ref 0: 9/20
+    reference = [(1, strip((0, 20))), (1, strip((9, 10), (30, 38)))]
+    c = compare_instances(production, reference, min_iou=0.1)
+    assert c.pairs == ((0, 0, 0.5),)
+    assert c.agreement == 0.25 and c.classes[1].production_only == 1
+
+
 def test_relabeled_instance_is_a_class_disagreement_under_productions_class() -> None:
     masks = [square(0, 0), square(12, 12)]
     c = compare_instances([(1, masks[0]), (3, masks[1])], [(1, masks[0]), (2, masks[1])])
