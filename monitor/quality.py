@@ -9,7 +9,8 @@ Predictions come from:
   more than once, its latest capture counts. Only holdout images with a golden request
   of that version are evaluated.
 - ``file``: a COCO results JSON whose ``image_id``s are the holdout file's image ids.
-- ``model``: predictions a model made over the holdout images, passed in memory.
+- ``model``: predictions a model (any :class:`~monitor.model.protocol.SegmentationModel`)
+  makes over the holdout images (:func:`model_predictions`).
 
 Each evaluation is stored as one ``quality_results`` row (per-instance outcomes are
 left out of the stored report; the counts they add up to are kept) with one
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import Clock
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.evaluation import GroundTruth, Prediction, QualityReport, evaluate
+from monitor.imagebatches import ImageProblem, read_image
 from monitor.jobs import HasCounts
-from monitor.masks import MaskError, to_compressed
+from monitor.masks import MaskError, encode_mask, to_compressed
+from monitor.model.protocol import ImageArray, SegmentationModel, category_ids_by_name
 from monitor.models import (
     Category,
     ClassQualityRow,
@@ -228,6 +231,48 @@ def file_predictions(path: Path, holdout: Holdout, model_version: str) -> Predic
     return PredictionSet(model_version, f"file:{path}", tuple(sorted(holdout.images)), tuple(preds))
 
 
+def _holdout_pixels(image: DatasetImage) -> ImageArray:
+    pixels = read_image(image.image_uri, image.height, image.width)
+    if isinstance(pixels, ImageProblem):
+        raise InvalidInputError(f"holdout image {image.file_name!r}: {pixels.detail}")
+    return pixels
+
+
+def model_predictions(
+    model: SegmentationModel,
+    holdout: Holdout,
+    *,
+    batch_size: int = 16,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> PredictionSet:
+    """Run ``model`` over every holdout image and return its predictions.
+
+    The model's classes map to the configured categories by name. ``on_batch`` is
+    called with (images done, images in all) after each batch, e.g. a progress bar.
+    """
+    ids = category_ids_by_name(model.name, model.categories, holdout.categories)
+    order = sorted(holdout.images)
+    preds: list[Prediction] = []
+    for start in range(0, len(order), batch_size):
+        chunk = [holdout.images[i] for i in order[start : start + batch_size]]
+        found = model.predict([_holdout_pixels(img) for img in chunk])
+        for image, instances in zip(chunk, found, strict=True):
+            for inst in instances:
+                mask = encode_mask(inst.mask)
+                preds.append(
+                    Prediction(
+                        image_id=image.id,
+                        category_id=ids[inst.category_id],
+                        score=float(inst.score),
+                        rle=_rle(image.height, image.width, mask.counts),
+                        area=float(mask.area),
+                    )
+                )
+        if on_batch is not None:
+            on_batch(start + len(chunk), len(order))
+    return PredictionSet(model.name, f"model:{model.name}", tuple(order), tuple(preds))
+
+
 def _report_json(report: QualityReport) -> dict[str, Any]:
     doc = dataclasses.asdict(report)
     doc.pop("instances", None)  # per-instance outcomes: large, and summed in the counts
@@ -289,9 +334,11 @@ def evaluate_holdout(
     clock: Clock,
     *,
     predictions: Path | None = None,
-    model_predictions: Sequence[PredictionSet] = (),
+    model: SegmentationModel | None = None,
     model_version: str | None = None,
     iou_threshold: float = 0.5,
+    batch_size: int = 16,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> EvaluateReport:
     """Evaluate predictions against holdout ``holdout_name`` and store the results.
 
@@ -304,14 +351,16 @@ def evaluate_holdout(
     clock
         Stamps ``computed_at``.
     predictions
-        A COCO results file; without it (and without ``model_predictions``) the
-        golden requests in the production sample log are evaluated.
-    model_predictions
-        Prediction sets a model made over the holdout.
+        A COCO results file; without it (and without ``model``) the golden requests in
+        the production sample log are evaluated.
+    model
+        A model to run over the holdout images (its ``name`` is the model version).
     model_version
         Version name for a results file (default: the file's name).
     iou_threshold
         Matching threshold for precision, recall, F1 and mean IoU.
+    batch_size, on_batch
+        Batch size of ``model`` and a progress callback ``(done, total)``.
 
     Raises
     ------
@@ -324,8 +373,8 @@ def evaluate_holdout(
         holdout = load_holdout(session, holdout_name)
         if predictions is not None:
             sets = [file_predictions(predictions, holdout, model_version or predictions.stem)]
-        elif model_predictions:
-            sets = list(model_predictions)
+        elif model is not None:
+            sets = [model_predictions(model, holdout, batch_size=batch_size, on_batch=on_batch)]
         else:
             sets = golden_predictions(session, holdout)
     if not sets:

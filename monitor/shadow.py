@@ -41,7 +41,7 @@ from monitor.imagebatches import (
     quarantine_unreadable,
 )
 from monitor.jobs import HasCounts
-from monitor.model.protocol import MaskArray, SegmentationModel
+from monitor.model.protocol import MaskArray, SegmentationModel, category_ids_by_name
 from monitor.models import Category, Sample, SampleStatus, ShadowClassScore, ShadowScore
 
 ProgressFn = Callable[[int, int], None]
@@ -260,14 +260,8 @@ def reference_category_ids(session: Session, model: SegmentationModel) -> dict[i
     InvalidInputError
         If a class of the model is not a configured category; the message names it.
     """
-    by_name = {name: id_ for name, id_ in session.execute(select(Category.name, Category.id))}
-    unknown = [name for name in model.categories if name not in by_name]
-    if unknown:
-        raise InvalidInputError(
-            f"reference model {model.name!r} has class {unknown[0]!r}, which is not a "
-            f"configured category ({', '.join(sorted(by_name))}); add it to `categories`"
-        )
-    return {i + 1: by_name[name] for i, name in enumerate(model.categories)}
+    configured = {c.id: c.name for c in session.scalars(select(Category))}
+    return category_ids_by_name(model.name, model.categories, configured)
 
 
 def _done(reference: str) -> Any:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from monitor.cli_base import JsonFlag, app, app_state, emit, out
+from monitor.cli_base import JsonFlag, app, app_state, emit, out, progress_bar
 from monitor.clock import SystemClock
 
 
@@ -22,6 +22,18 @@ def evaluate(
             "--predictions", help="COCO results JSON over the holdout's image ids.", dir_okay=False
         ),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Run this model over the holdout: 'production', 'reference' or a "
+            ".safetensors / TorchScript / .onnx file.",
+            metavar="NAME|PATH",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Images per model batch (--model).")
+    ] = 16,
     model_version: Annotated[
         str | None,
         typer.Option(
@@ -35,27 +47,40 @@ def evaluate(
 ) -> None:
     """Score predictions against a holdout (golden requests by default) and store the result.
 
-    Without --predictions, production samples whose image is a holdout image (matched by
-    sha256) are evaluated, one result per model version.
+    Without --predictions or --model, production samples whose image is a holdout image
+    (matched by sha256) are evaluated, one result per model version. With --model the
+    model's name (kind, checkpoint and file hash) is the model version.
     """
+    from monitor.errors import ConfigError
     from monitor.jobs import run_job
     from monitor.quality import evaluate_holdout
 
+    if model is not None and predictions is not None:
+        raise ConfigError("give --predictions or --model, not both")
     state = app_state(ctx)
     clock = SystemClock()
-    report, _ = run_job(
-        state.sessions(),
-        "evaluate",
-        clock,
-        lambda: evaluate_holdout(
+    loaded = None
+    if model is not None:
+        from monitor.model import load_model  # type: ignore[attr-defined,unused-ignore]
+
+        loaded = load_model(model)
+    with progress_bar(f"evaluating {holdout}") as update:
+        report, _ = run_job(
             state.sessions(),
-            holdout,
+            "evaluate",
             clock,
-            predictions=predictions,
-            model_version=model_version,
-            iou_threshold=iou_threshold,
-        ),
-    )
+            lambda: evaluate_holdout(
+                state.sessions(),
+                holdout,
+                clock,
+                predictions=predictions,
+                model=loaded,
+                model_version=model_version,
+                iou_threshold=iou_threshold,
+                batch_size=batch_size,
+                on_batch=update,
+            ),
+        )
     counts = report.counts()
 
     def human() -> None:

@@ -10,12 +10,14 @@ category id ``i + 1``; callers map them to the configured categories by name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from monitor.errors import InvalidInputError
 
 ImageArray = npt.NDArray[np.uint8]
 MaskArray = npt.NDArray[np.bool_]
@@ -81,3 +83,32 @@ class SegmentationModel(Protocol):
     ) -> Embeddings:
         """Return image vectors and, per image, one vector per given mask."""
         ...
+
+
+def category_ids_by_name(
+    model_name: str, model_categories: Sequence[str], configured: Mapping[int, str]
+) -> dict[int, int]:
+    """Map a model's 1-based class ids to configured category ids, by class name.
+
+    Raises
+    ------
+    InvalidInputError
+        When a class of the model is not a configured category; the message names it.
+
+    Examples
+    --------
+    >>> category_ids_by_name("m", ("box", "disc"), {1: "disc", 2: "box"})
+    {1: 2, 2: 1}
+    >>> category_ids_by_name("m", ("kite",), {1: "disc"})
+    Traceback (most recent call last):
+    ...
+    monitor.errors.InvalidInputError: model 'm' has class 'kite', which is not a configured category (disc); add it to `categories`
+    """
+    by_name = {name: cid for cid, name in configured.items()}
+    unknown = [name for name in model_categories if name not in by_name]
+    if unknown:
+        raise InvalidInputError(
+            f"model {model_name!r} has class {unknown[0]!r}, which is not a "
+            f"configured category ({', '.join(sorted(by_name))}); add it to `categories`"
+        )
+    return {i + 1: by_name[name] for i, name in enumerate(model_categories)}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from sqlalchemy import select
@@ -133,3 +134,81 @@ def test_empty_predictions_store_defined_values(sessions, scenes: Path, tmp_path
     assert (row.n_predictions, row.precision, row.recall) == (0, None, 0.0)
     assert all(c.true_positives == 0 and c.false_positives_per_image == 0.0 for c in classes)
     assert "nan" not in json.dumps(row.report).lower()
+
+
+class _LookupModel:
+    """A model that 'predicts' the stored production masks of each image it is shown.
+
+    Its classes are listed in reverse order, so mapping by name (not by id) is exercised.
+    """
+
+    def __init__(self, scenes: Path) -> None:
+        from PIL import Image
+
+        from monitor.masks import to_compressed
+        from monitor.model.protocol import InstancePrediction
+
+        self.name = "lookup"
+        self.embedding_dim = 1
+        configured = ("disc", "box", "triangle", "star")
+        self.categories = tuple(reversed(configured))
+        self.by_image: dict[bytes, list[InstancePrediction]] = {}
+        for line in map(json.loads, (scenes / "samples.jsonl").read_text().splitlines()):
+            image = np.asarray(Image.open(scenes / line["image"]).convert("RGB"))
+            found = []
+            for inst in line["instances"]:
+                rle = to_compressed(inst["segmentation"], line["height"], line["width"])
+                name = configured[inst["category_id"] - 1]
+                found.append(
+                    InstancePrediction(
+                        category_id=self.categories.index(name) + 1,
+                        score=inst["score"],
+                        mask=mask_utils.decode(rle.rle()).astype(bool),
+                        class_scores=np.zeros(4, np.float32),
+                    )
+                )
+            self.by_image[image.tobytes()] = found
+
+    def predict(self, images):  # type: ignore[no-untyped-def]
+        return [self.by_image[np.ascontiguousarray(img).tobytes()] for img in images]
+
+    def embed(self, images, masks):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+
+def test_a_model_run_over_the_holdout_scores_like_its_results_file(sessions, scenes: Path) -> None:
+    import_holdout(sessions, scenes / "annotations.json", scenes / "images", "h", CLOCK)
+    model = _LookupModel(scenes)
+    progress: list[tuple[int, int]] = []
+    report = evaluate_holdout(
+        sessions,
+        "h",
+        CLOCK,
+        model=model,
+        batch_size=5,
+        on_batch=lambda d, t: progress.append((d, t)),
+    )
+    coco_gt = json.loads((scenes / "annotations.json").read_text())
+    ids = {img["file_name"].rsplit(".", 1)[0]: img["id"] for img in coco_gt["images"]}
+    results = [
+        {
+            "image_id": ids[line["request_id"]],
+            **{k: inst[k] for k in ("category_id", "score", "segmentation")},
+        }
+        for line in map(json.loads, (scenes / "samples.jsonl").read_text().splitlines())
+        for inst in line["instances"]
+    ]
+    expected = pycocotools_stats(scenes / "annotations.json", results)
+    (_, preds, quality) = report.results[0]
+    assert preds.model_version == "lookup" and preds.source == "model:lookup"
+    assert quality.coco.ap == pytest.approx(expected[0], abs=1e-9)
+    assert quality.coco.ap50 == pytest.approx(expected[1], abs=1e-9)
+    assert progress == [(5, 12), (10, 12), (12, 12)]
+
+
+def test_a_model_class_missing_from_the_config_is_named(sessions, scenes: Path) -> None:
+    import_holdout(sessions, scenes / "annotations.json", scenes / "images", "h", CLOCK)
+    model = _LookupModel(scenes)
+    model.categories = ("disc", "box", "triangle", "kite")
+    with pytest.raises(InvalidInputError, match="class 'kite'"):
+        evaluate_holdout(sessions, "h", CLOCK, model=model)
