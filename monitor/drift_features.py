@@ -126,7 +126,8 @@ def _rle_boundary(counts: str, height: int, width: int) -> int:
     return boundary_length(np.asarray(mask_utils.decode(rle), dtype=bool))
 
 
-def _image_filter(pop: Population) -> ColumnElement[bool]:
+def image_filter(pop: Population) -> ColumnElement[bool]:
+    """Return the WHERE clause selecting the images (samples or holdout images) of ``pop``."""
     if pop.dataset_id is not None:
         return DatasetImage.dataset_id == pop.dataset_id
     conditions = [Sample.status == SampleStatus.OK, Sample.captured_at.is_not(None)]
@@ -142,7 +143,7 @@ def _image_filter(pop: Population) -> ColumnElement[bool]:
 def count_images(session: Session, pop: Population) -> int:
     """Return the number of images (accepted samples, or holdout images) in ``pop``."""
     table = DatasetImage if pop.is_holdout else Sample
-    found = session.scalar(select(func.count()).select_from(table).where(_image_filter(pop)))
+    found = session.scalar(select(func.count()).select_from(table).where(image_filter(pop)))
     return int(found or 0)
 
 
@@ -151,12 +152,14 @@ def _images(session: Session, pop: Population) -> list[tuple[int, int, int]]:
         stmt = select(DatasetImage.id, DatasetImage.height, DatasetImage.width)
     else:
         stmt = select(Sample.id, Sample.height, Sample.width)
-    rows = session.execute(stmt.where(_image_filter(pop))).all()
+    rows = session.execute(stmt.where(image_filter(pop))).all()
     return [(int(i), int(h or 0), int(w or 0)) for i, h, w in rows]
 
 
 @dataclass
-class _Instance:
+class InstanceRow:
+    """One instance as the features need it."""
+
     image_id: int
     category_id: int
     score: float | None
@@ -166,24 +169,25 @@ class _Instance:
     counts: str
 
 
-def _instances(session: Session, pop: Population) -> list[_Instance]:
+def read_instances(session: Session, pop: Population) -> list[InstanceRow]:
+    """Return the instances of ``pop``: predictions, or non-crowd ground truth (no score)."""
     if pop.is_holdout:
         gt = GroundTruthInstance
         stmt: Any = (
             select(gt.image_id, gt.category_id, gt.bbox_w, gt.bbox_h, gt.area, gt.rle_counts)
             .join(DatasetImage, DatasetImage.id == gt.image_id)
-            .where(_image_filter(pop), gt.iscrowd.is_(False))
+            .where(image_filter(pop), gt.iscrowd.is_(False))
             .order_by(gt.id)
         )
-        return [_Instance(i, c, None, w, h, a, r) for i, c, w, h, a, r in session.execute(stmt)]
+        return [InstanceRow(i, c, None, w, h, a, r) for i, c, w, h, a, r in session.execute(stmt)]
     pi = PredictedInstance
     stmt = (
         select(pi.sample_id, pi.category_id, pi.score, pi.bbox_w, pi.bbox_h, pi.area, pi.rle_counts)
         .join(Sample, Sample.id == pi.sample_id)
-        .where(_image_filter(pop))
+        .where(image_filter(pop))
         .order_by(pi.id)
     )
-    return [_Instance(i, c, s, w, h, a, r) for i, c, s, w, h, a, r in session.execute(stmt)]
+    return [InstanceRow(i, c, s, w, h, a, r) for i, c, s, w, h, a, r in session.execute(stmt)]
 
 
 def _vectors(rows: list[tuple[int, bytes]]) -> FloatArray:
@@ -200,7 +204,7 @@ def _image_embeddings(session: Session, pop: Population, embedder: str) -> Float
         stmt = select(emb.dim, emb.vector).join(owner, owner.id == emb.dataset_image_id)
     else:
         stmt = select(emb.dim, emb.vector).join(Sample, Sample.id == emb.sample_id)
-    rows = session.execute(stmt.where(emb.embedder == embedder, _image_filter(pop))).all()
+    rows = session.execute(stmt.where(emb.embedder == embedder, image_filter(pop))).all()
     return _vectors([(int(d), bytes(v)) for d, v in rows]) if rows else None
 
 
@@ -218,7 +222,7 @@ def _instance_embeddings(session: Session, pop: Population, embedder: str) -> di
         )
     grouped: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
     for cat, dim, vec in session.execute(
-        stmt.where(emb.embedder == embedder, _image_filter(pop)).order_by(emb.id)
+        stmt.where(emb.embedder == embedder, image_filter(pop)).order_by(emb.id)
     ):
         grouped[int(cat)].append((int(dim), bytes(vec)))
     return {cat: _vectors(rows) for cat, rows in grouped.items()}
@@ -230,7 +234,7 @@ def _properties(session: Session, pop: Population) -> dict[str, FloatArray]:
         stmt = select(*cols).join(DatasetImage, DatasetImage.id == ImageProperties.dataset_image_id)
     else:
         stmt = select(*cols).join(Sample, Sample.id == ImageProperties.sample_id)
-    rows = np.asarray(session.execute(stmt.where(_image_filter(pop))).all(), dtype=np.float64)
+    rows = np.asarray(session.execute(stmt.where(image_filter(pop))).all(), dtype=np.float64)
     if rows.size == 0:
         return {}
     return {name: rows[:, k] for k, name in enumerate(PROPERTY_FEATURES)}
@@ -239,13 +243,13 @@ def _properties(session: Session, pop: Population) -> dict[str, FloatArray]:
 def _object_features(
     pop: Population,
     images: list[tuple[int, int, int]],
-    instances: list[_Instance],
+    instances: list[InstanceRow],
     class_names: Mapping[int, str],
     families: Collection[str],
 ) -> dict[FeatureKey, FloatArray]:
     out: dict[FeatureKey, FloatArray] = {}
     size = {i: (h, w) for i, h, w in images}
-    by_class: dict[int, list[_Instance]] = defaultdict(list)
+    by_class: dict[int, list[InstanceRow]] = defaultdict(list)
     for inst in instances:
         by_class[inst.category_id].append(inst)
     image_index = {i: k for k, (i, _, _) in enumerate(images)}
@@ -310,7 +314,7 @@ def read_features(
     if not images:
         return result
     if {"mask_geometry", "prediction"} & set(families):
-        instances = _instances(session, pop)
+        instances = read_instances(session, pop)
         result.arrays.update(_object_features(pop, images, instances, class_names, families))
     if "image_properties" in families:
         for name, values in _properties(session, pop).items():

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
 from monitor.config import Settings
+from monitor.drift import run_drift
 from monitor.ingest import ingest_log
 from monitor.jobs import HasCounts
 from monitor.scheduler import JobSpec
@@ -44,6 +45,12 @@ def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock
             "ingest",
             timedelta(seconds=settings.schedule.ingest_s),
             lambda: ingest_sources(sessions, settings, clock),
+            grace,
+        ),
+        JobSpec(
+            "drift",
+            timedelta(seconds=settings.schedule.drift_s),
+            lambda: run_drift(sessions, settings.drift, clock),
             grace,
         ),
     ]
