@@ -241,9 +241,15 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def sqlite_sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+def sqlite_url(tmp_path: Path) -> str:
+    """URL of the SQLite database ``sqlite_sessions`` migrates."""
+    return f"sqlite:///{tmp_path / 'drift.db'}"
+
+
+@pytest.fixture
+def sqlite_sessions(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
     """A migrated SQLite database (tests that need not run on PostgreSQL too)."""
-    engine: Engine = make_engine(f"sqlite:///{tmp_path / 'drift.db'}")
+    engine: Engine = make_engine(sqlite_url)
     init_database(engine, DEFAULT_CATEGORIES)
     yield session_factory(engine)
     engine.dispose()
