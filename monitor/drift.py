@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,49 +71,19 @@ __all__ = [
     "stable_seed",
 ]
 
-_Factory = Callable[[float, int, str], BaseDetector]
-_FACTORIES: dict[str, tuple[FeatureKind, _Factory]] = {
-    "pca_js": (
-        "embedding",
-        lambda a, s, f: PCADivergenceDetector(alpha=a, random_state=s, feature=f),
-    ),
-    "pca_kl": (
-        "embedding",
-        lambda a, s, f: PCADivergenceDetector(
-            divergence="kullback_leibler", alpha=a, random_state=s, feature=f
-        ),
-    ),
-    "mmd": ("embedding", lambda a, s, f: MMDDetector(alpha=a, random_state=s, feature=f)),
-    "domain_classifier": (
-        "embedding",
-        lambda a, s, f: DomainClassifierDetector(alpha=a, random_state=s, feature=f),
-    ),
-    "kolmogorov_smirnov": (
-        "numeric",
-        lambda a, s, f: KolmogorovSmirnovDetector(alpha=a, random_state=s, feature=f),
-    ),
-    "jensen_shannon": (
-        "numeric",
-        lambda a, s, f: JensenShannonDetector(alpha=a, random_state=s, feature=f),
-    ),
-    "kullback_leibler": (
-        "numeric",
-        lambda a, s, f: KullbackLeiblerDetector(alpha=a, random_state=s, feature=f),
-    ),
-    "population_stability_index": (
-        "numeric",
-        lambda a, s, f: PopulationStabilityIndexDetector(alpha=a, random_state=s, feature=f),
-    ),
-    "wasserstein": (
-        "numeric",
-        lambda a, s, f: WassersteinDetector(alpha=a, random_state=s, feature=f),
-    ),
-    "chi_square": (
-        "categorical",
-        lambda a, s, f: ChiSquareDetector(alpha=a, random_state=s, feature=f),
-    ),
+_REGISTRY: dict[str, tuple[FeatureKind, type[BaseDetector], dict[str, Any]]] = {
+    "pca_js": ("embedding", PCADivergenceDetector, {}),
+    "pca_kl": ("embedding", PCADivergenceDetector, {"divergence": "kullback_leibler"}),
+    "mmd": ("embedding", MMDDetector, {}),
+    "domain_classifier": ("embedding", DomainClassifierDetector, {}),
+    "kolmogorov_smirnov": ("numeric", KolmogorovSmirnovDetector, {}),
+    "jensen_shannon": ("numeric", JensenShannonDetector, {}),
+    "kullback_leibler": ("numeric", KullbackLeiblerDetector, {}),
+    "population_stability_index": ("numeric", PopulationStabilityIndexDetector, {}),
+    "wasserstein": ("numeric", WassersteinDetector, {}),
+    "chi_square": ("categorical", ChiSquareDetector, {}),
 }
-DETECTOR_KINDS: Mapping[str, FeatureKind] = {name: kind for name, (kind, _) in _FACTORIES.items()}
+DETECTOR_KINDS: Mapping[str, FeatureKind] = {name: kind for name, (kind, _, _) in _REGISTRY.items()}
 """Config name of each detector -> the kind of feature it runs on."""
 
 
@@ -125,9 +95,10 @@ def make_detector(name: str, *, alpha: float, seed: int, feature: str) -> BaseDe
     >>> make_detector("pca_js", alpha=0.05, seed=1, feature="embedding").divergence
     'jensen_shannon'
     """
-    if name not in _FACTORIES:
-        raise ConfigError(f"unknown drift detector {name!r}; known: {sorted(_FACTORIES)}")
-    return _FACTORIES[name][1](alpha, seed, feature)
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown drift detector {name!r}; known: {sorted(_REGISTRY)}")
+    _, cls, extra = _REGISTRY[name]
+    return cls(alpha=alpha, random_state=seed, feature=feature, **extra)
 
 
 def stable_seed(*parts: str) -> int:
@@ -198,8 +169,8 @@ class StoredCheck:
     detector: str
     result: DriftResult
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (what ``segmon drift --json`` prints)."""
+    def columns(self) -> dict[str, Any]:
+        """Return the ``drift_results`` column values of this check."""
         r = self.result
         return {
             "family": self.family,
@@ -208,15 +179,23 @@ class StoredCheck:
             "class_name": self.class_name,
             "reference": self.reference,
             "window": self.window,
-            "window_start": self.window_start.isoformat(),
-            "window_end": self.window_end.isoformat(),
+            "window_start": self.window_start,
+            "window_end": self.window_end,
             "statistic": r.statistic,
             "threshold": r.threshold,
             "p_value": r.p_value,
             "drift_detected": r.drift_detected,
             "n_reference": r.n_reference,
             "n_current": r.n_current,
+            "details": {k: float(v) for k, v in r.details.items()},
         }
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON-friendly form (what ``segmon drift --json`` prints)."""
+        out = self.columns()
+        out["window_start"] = self.window_start.isoformat()
+        out["window_end"] = self.window_end.isoformat()
+        return out
 
 
 @dataclass
@@ -267,26 +246,7 @@ def _upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def _row(check: StoredCheck, computed_at: datetime, run_id: int | None) -> dict[str, Any]:
-    r = check.result
-    return {
-        "run_id": run_id,
-        "computed_at": computed_at,
-        "family": check.family,
-        "feature": r.feature,
-        "detector": check.detector,
-        "class_name": check.class_name,
-        "reference": check.reference,
-        "window": check.window,
-        "window_start": check.window_start,
-        "window_end": check.window_end,
-        "statistic": r.statistic,
-        "threshold": r.threshold,
-        "p_value": r.p_value,
-        "drift_detected": r.drift_detected,
-        "n_reference": r.n_reference,
-        "n_current": r.n_current,
-        "details": {k: float(v) for k, v in r.details.items()},
-    }
+    return {"run_id": run_id, "computed_at": computed_at, **check.columns()}
 
 
 def _checks(

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -122,17 +122,8 @@ class Scenes:
                 session.add(sample)
                 session.flush()
                 for cat, mask, score, vector in self._objects(rng, shifts):
-                    m = encode_mask(mask)
                     inst = PredictedInstance(
-                        sample_id=sample.id,
-                        category_id=cat,
-                        score=score,
-                        bbox_x=m.bbox[0],
-                        bbox_y=m.bbox[1],
-                        bbox_w=m.bbox[2],
-                        bbox_h=m.bbox[3],
-                        area=m.area,
-                        rle_counts=m.counts,
+                        sample_id=sample.id, category_id=cat, score=score, **_mask_columns(mask)
                     )
                     session.add(inst)
                     session.flush()
@@ -161,16 +152,8 @@ class Scenes:
                 session.add(image)
                 session.flush()
                 for cat, mask, _, vector in self._objects(rng, {}):
-                    m = encode_mask(mask)
                     gt = GroundTruthInstance(
-                        image_id=image.id,
-                        category_id=cat,
-                        bbox_x=m.bbox[0],
-                        bbox_y=m.bbox[1],
-                        bbox_w=m.bbox[2],
-                        bbox_h=m.bbox[3],
-                        area=m.area,
-                        rle_counts=m.counts,
+                        image_id=image.id, category_id=cat, **_mask_columns(mask)
                     )
                     session.add(gt)
                     session.flush()
@@ -183,6 +166,19 @@ class Scenes:
     def settings(**overrides: object) -> DriftSettings:
         """Drift settings with a production reference span, 1h windows, minimum 20."""
         return production_reference(**overrides)
+
+
+def _mask_columns(mask: np.ndarray) -> dict[str, Any]:
+    m = encode_mask(mask)
+    x, y, w, h = m.bbox
+    return {
+        "bbox_x": x,
+        "bbox_y": y,
+        "bbox_w": w,
+        "bbox_h": h,
+        "area": m.area,
+        "rle_counts": m.counts,
+    }
 
 
 def _image_embedding(embedder: str, rng: np.random.Generator, **owner: int) -> ImageEmbedding:

@@ -23,33 +23,21 @@ from monitor.pipeline import build_jobs
 
 NOW = datetime(2026, 11, 24, 12, 30, tzinfo=UTC)  # as in conftest: the clock fixture's time
 
-ROW_FIELDS = (
-    "family",
-    "feature",
-    "detector",
-    "class_name",
-    "reference",
-    "window",
-    "window_start",
-    "window_end",
-    "statistic",
-    "threshold",
-    "p_value",
-    "drift_detected",
-    "n_reference",
-    "n_current",
-    "details",
+ROW_FIELDS = tuple(  # every stored column but the row's id, run and time of computation
+    c.name
+    for c in DriftResultRow.__table__.columns
+    if c.name not in ("id", "run_id", "computed_at")
 )
 
 
-def stored(sessions: sessionmaker[Session]) -> list[tuple[Any, ...]]:
+def stored(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
     with sessions() as s:
         rows = s.scalars(select(DriftResultRow).order_by(DriftResultRow.id)).all()
-        return [tuple(getattr(r, f) for f in ROW_FIELDS) for r in rows]
+        return [{f: getattr(r, f) for f in ROW_FIELDS} for r in rows]
 
 
-def keys(rows: list[tuple[Any, ...]]) -> set[tuple[str, str, str, str]]:
-    return {(r[0], r[1], r[2], r[3]) for r in rows}
+def keys(rows: list[dict[str, Any]]) -> set[tuple[str, str, str, str]]:
+    return {(r["family"], r["feature"], r["detector"], r["class_name"]) for r in rows}
 
 
 def test_every_family_stores_rows_and_a_rerun_replaces_them(
@@ -85,8 +73,14 @@ def test_every_family_stores_rows_and_a_rerun_replaces_them(
     }
     assert found == expected
     assert len(first) == len(expected) == len(report.checks)
-    assert {(r[4], r[5], r[6], r[7]) for r in first} == {(report.reference, "1h", *scenes.HOUR)}
-    assert all(r[12] == 60 and r[13] == 30 for r in first if r[1] in ("embedding",) and r[3] == "")
+    assert {(r["reference"], r["window"], r["window_start"], r["window_end"]) for r in first} == {
+        (report.reference, "1h", *scenes.HOUR)
+    }
+    assert all(
+        r["n_reference"] == 60 and r["n_current"] == 30
+        for r in first
+        if r["feature"] in ("embedding",) and r["class_name"] == ""
+    )
 
     # Later in the same hour: same windows, same seeds, same rows (upserted, not added).
     clock.advance(NOW.replace(minute=59) - NOW)
@@ -134,8 +128,8 @@ def test_windows_below_min_samples_are_skipped_and_counted(lite: Any, clock: Man
     assert report.skipped_windows == 1
     assert [w["n_images"] for w in report.windows] == [25, 10]
     rows = stored(lite.sessions)
-    assert rows and {r[5] for r in rows} == {"1h"}
-    assert all(np.isfinite(r[8]) and np.isfinite(r[9]) for r in rows)
+    assert rows and {r["window"] for r in rows} == {"1h"}
+    assert all(np.isfinite(r["statistic"]) and np.isfinite(r["threshold"]) for r in rows)
     strict = run_drift(lite.sessions, lite.settings(windows=("1h", "1d"), min_samples=30), clock)
     assert strict.skipped_windows == 2 and not strict.checks
 
@@ -145,10 +139,10 @@ def test_checks_with_too_few_values_are_skipped_not_stored(lite: Any, clock: Man
     lite.production(30, lite.HOUR)
     report = run_drift(lite.sessions, lite.settings(min_samples=20), clock)
     rows = stored(lite.sessions)
-    assert all(min(r[12], r[13]) >= 20 for r in rows)
+    assert all(min(r["n_reference"], r["n_current"]) >= 20 for r in rows)
     # Per-image features have 15 reference values: skipped (6 properties, the image
     # embedding, instances per image, one count per class), each counted.
-    assert not {r[0] for r in rows} & {"image_properties", "image_embedding"}
+    assert not {r["family"] for r in rows} & {"image_properties", "image_embedding"}
     assert report.skipped_checks["too_few_samples"] >= 6 + 1 + 1 + len(lite.CLASSES)
     assert len(rows) == len(report.checks)
 
@@ -179,7 +173,7 @@ def test_holdout_reference_reads_ground_truth_and_skips_scores(
     }
     assert ("area", "triangle") in flagged
     assert {c for _, c in flagged} == {"triangle"}
-    assert {r[4] for r in stored(lite.sessions)} == {"holdout:golden"}
+    assert {r["reference"] for r in stored(lite.sessions)} == {"holdout:golden"}
 
 
 def test_reference_must_resolve(sqlite_sessions: sessionmaker[Session], clock: ManualClock) -> None:
