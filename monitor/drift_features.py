@@ -34,7 +34,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 from pycocotools import mask as mask_utils
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from monitor.models import (
@@ -135,8 +135,6 @@ def image_filter(pop: Population) -> ColumnElement[bool]:
         conditions.append(Sample.captured_at >= pop.start)
     if pop.end is not None:
         conditions.append(Sample.captured_at < pop.end)
-    from sqlalchemy import and_
-
     return and_(*conditions)
 
 
