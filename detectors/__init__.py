@@ -9,6 +9,7 @@ sizes. torch is imported only inside :class:`MMDDetector.score`.
 from __future__ import annotations
 
 from detectors.base import BaseDetector, Detector
+from detectors.categorical import ChiSquareDetector
 from detectors.domain_classifier import DomainClassifierDetector
 from detectors.jensen_shannon import JensenShannonDetector
 from detectors.kolmogorov_smirnov import KolmogorovSmirnovDetector
@@ -35,10 +36,15 @@ MULTIVARIATE_DETECTORS: tuple[type[BaseDetector], ...] = (
 )
 """Detectors that take embeddings, shape ``(n, d)``."""
 
+CATEGORICAL_DETECTORS: tuple[type[BaseDetector], ...] = (ChiSquareDetector,)
+"""Detectors that take one category code per sample, shape ``(n,)``."""
+
 __all__ = [
+    "CATEGORICAL_DETECTORS",
     "MULTIVARIATE_DETECTORS",
     "UNIVARIATE_DETECTORS",
     "BaseDetector",
+    "ChiSquareDetector",
     "Detector",
     "DomainClassifierDetector",
     "DriftResult",

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.errors import ConfigError
+from monitor.slo.duration import parse_duration
 from monitor.slo.spec import SLOConfig, SLOSpec, default_slos
 
 ENV_PREFIX = "SEGMON_"
@@ -76,9 +85,77 @@ class ScheduleSettings(_Section):
     ingest_s: int = Field(default=300, ge=1, description="read new sample-log lines")
     embed_s: int = Field(default=900, ge=1, description="embed new samples and holdout images")
     shadow_s: int = Field(default=3600, ge=1, description="score new samples with the reference")
+    drift_s: int = Field(default=3600, ge=1, description="drift checks (segmon drift)")
     misfire_grace_s: int = Field(
         default=300, ge=1, description="how late a missed run may still start"
     )
+
+
+EmbeddingDetectorName = Literal["pca_js", "pca_kl", "mmd", "domain_classifier"]
+NumericDetectorName = Literal[
+    "kolmogorov_smirnov",
+    "jensen_shannon",
+    "kullback_leibler",
+    "population_stability_index",
+    "wasserstein",
+]
+CategoricalDetectorName = Literal["chi_square"]
+DetectorName = EmbeddingDetectorName | NumericDetectorName | CategoricalDetectorName
+
+
+class DateRange(_Section):
+    """A span of production (event time, ``samples.captured_at``): ``[start, end)``."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateRange:
+        if self.end <= self.start:
+            raise ValueError(
+                f"end {self.end.isoformat()} is not after start {self.start.isoformat()}"
+            )
+        return self
+
+
+class DriftDetectors(_Section):
+    """Which detectors each feature family runs (each on the features it accepts)."""
+
+    image_embedding: tuple[EmbeddingDetectorName, ...] = ("pca_js", "mmd")
+    instance_embedding: tuple[EmbeddingDetectorName, ...] = ("pca_js",)
+    mask_geometry: tuple[NumericDetectorName, ...] = ("kolmogorov_smirnov", "jensen_shannon")
+    prediction: tuple[NumericDetectorName | CategoricalDetectorName, ...] = (
+        "chi_square",
+        "jensen_shannon",
+    )
+    image_properties: tuple[NumericDetectorName, ...] = ("kolmogorov_smirnov", "jensen_shannon")
+
+
+class DriftSettings(_Section):
+    """The drift job (``segmon drift``): reference, windows, detectors."""
+
+    reference: str | DateRange | None = Field(
+        default=None,
+        description="holdout name, or {start, end} of production; None: the only holdout",
+    )
+    windows: tuple[str, ...] = Field(
+        default=("1h", "1d"), min_length=1, description="rolling event-time windows"
+    )
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0, description="false-alarm rate per check")
+    min_samples: int = Field(default=30, ge=2, description="smaller windows are skipped")
+    embedder: str | None = Field(
+        default=None, description="embedder of the embedding families; None: most rows"
+    )
+    detectors: DriftDetectors = DriftDetectors()
+
+    @field_validator("windows")
+    @classmethod
+    def _valid_windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for window in value:
+            parse_duration(window)  # a ConfigError (a ValueError) names the bad one
+        if len(set(value)) != len(value):
+            raise ValueError(f"duplicate windows in {list(value)}")
+        return value
 
 
 class ServerSettings(_Section):
@@ -114,6 +191,7 @@ class Settings(_Section):
     shadow: ShadowSettings = ShadowSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     server: ServerSettings = ServerSettings()
+    drift: DriftSettings = DriftSettings()
     slos: tuple[SLOSpec, ...] = Field(
         default_factory=lambda: tuple(default_slos()),
         description="service-level objectives (quality, drift, inference service)",
@@ -261,11 +339,30 @@ schedule:               # seconds between runs of each job under `segmon run`
   ingest_s: 300
   embed_s: 900
   shadow_s: 3600
+  drift_s: 3600
   misfire_grace_s: 300  # a run missed by more than this is skipped (runs coalesce)
 
 server:
   host: 127.0.0.1       # segmon run binds here
   port: 9464
+
+# Drift checks (`segmon drift`): every family's features in rolling event-time
+# windows of production (by captured_at, each ending at a multiple of its length)
+# against a reference.
+drift:
+  # reference: holdout          # a holdout's name, or a production span:
+  # reference: {start: 2026-11-01T00:00:00Z, end: 2026-11-08T00:00:00Z}
+  #                             # unset: the only imported holdout
+  windows: [1h, 1d]
+  alpha: 0.05                   # false-alarm rate of each check (calibrated thresholds)
+  min_samples: 30               # windows with fewer samples are skipped and counted
+  # embedder: backbone-v1       # unset: the embedder with the most stored vectors
+  # detectors:                  # per family; each runs on the features it accepts
+  #   image_embedding: [pca_js, mmd]
+  #   instance_embedding: [pca_js]                      # per class
+  #   mask_geometry: [kolmogorov_smirnov, jensen_shannon]  # per class
+  #   prediction: [chi_square, jensen_shannon]          # chi_square: class mix
+  #   image_properties: [kolmogorov_smirnov, jensen_shannon]
 
 # Service-level objectives. segmon computes quality and drift SLIs itself, from the
 # database, over event-time windows (5m, 30m, 1h, 2h, 6h, 1d, 3d and the period);

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
 from monitor.config import Settings
+from monitor.drift import run_drift
 from monitor.ingest import ingest_log
 from monitor.jobs import HasCounts
 from monitor.scheduler import JobSpec
@@ -136,6 +137,12 @@ def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock
             "shadow",
             timedelta(seconds=schedule.shadow_s),
             lambda: shadow_job(sessions, settings, clock, model.get()),
+            grace,
+        ),
+        JobSpec(
+            "drift",
+            timedelta(seconds=schedule.drift_s),
+            lambda: run_drift(sessions, settings.drift, clock),
             grace,
         ),
     ]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from detectors import (
+    CATEGORICAL_DETECTORS,
     MULTIVARIATE_DETECTORS,
     UNIVARIATE_DETECTORS,
     BaseDetector,
@@ -20,7 +21,7 @@ from detectors import (
 )
 from monitor.errors import InvalidInputError, NotFittedError
 
-ALL = UNIVARIATE_DETECTORS + MULTIVARIATE_DETECTORS
+ALL = UNIVARIATE_DETECTORS + MULTIVARIATE_DETECTORS + CATEGORICAL_DETECTORS
 DIM = 6
 
 
@@ -37,6 +38,9 @@ def make(cls: type[BaseDetector], **kwargs: Any) -> BaseDetector:
 def sample(cls: type[BaseDetector], rng: np.random.Generator, n: int, shift: float = 0.0) -> Any:
     if cls in UNIVARIATE_DETECTORS:
         return rng.normal(shift, 1.0, size=n)
+    if cls in CATEGORICAL_DETECTORS:  # category codes; a shift moves mass to category 0
+        p = np.full(5, 1.0) + np.array([4.0 * shift, 0, 0, 0, 0])
+        return rng.choice(5, size=n, p=p / p.sum()).astype(float)
     x = rng.normal(size=(n, DIM))
     x[:, 0] += shift
     return x

@@ -68,12 +68,22 @@ def test_rules_out_passes_promtool(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["slos"] == ["disc-quality", "web-availability"]
-    assert doc["jobs"] == {"ingest": 300.0}  # the scheduled jobs and their intervals
+    assert doc["jobs"] == {
+        "ingest": 300.0,
+        "embed": 900.0,
+        "shadow": 3600.0,
+        "drift": 3600.0,
+    }  # the scheduled jobs and their intervals
     assert not (tmp_path / "never-created.db").exists()  # no database needed
     slo_rules = (out / "slo.rules.yml").read_text()
     assert "sloth_slo: disc-quality" in slo_rules and 'job="web"' in slo_rules
     jobs = yaml.safe_load((out / "jobs.rules.yml").read_text())
-    assert {r["labels"]["job"] for g in jobs["groups"] for r in g["rules"]} == {"ingest"}
+    assert {r["labels"]["job"] for g in jobs["groups"] for r in g["rules"]} == {
+        "ingest",
+        "embed",
+        "shadow",
+        "drift",
+    }
     check = subprocess.run(
         [promtool, "check", "rules", *doc["rule_files"]], capture_output=True, text=True, timeout=60
     )

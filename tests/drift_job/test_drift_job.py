@@ -1,0 +1,252 @@
+"""The drift job: families, per-class shifts, reruns, small windows, holdout reference."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.clock import ManualClock
+from monitor.config import DriftSettings, Settings
+from monitor.drift import run_drift
+from monitor.errors import ConfigError, NotFoundError
+from monitor.image_properties import fill_image_properties, image_properties
+from monitor.models import DriftResultRow, ImageProperties, Sample, SampleStatus, Source
+from monitor.pipeline import build_jobs
+
+NOW = datetime(2026, 11, 24, 12, 30, tzinfo=UTC)  # as in conftest: the clock fixture's time
+
+ROW_FIELDS = tuple(  # every stored column but the row's id, run and time of computation
+    c.name
+    for c in DriftResultRow.__table__.columns
+    if c.name not in ("id", "run_id", "computed_at")
+)
+
+
+def stored(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
+    with sessions() as s:
+        rows = s.scalars(select(DriftResultRow).order_by(DriftResultRow.id)).all()
+        return [{f: getattr(r, f) for f in ROW_FIELDS} for r in rows]
+
+
+def keys(rows: list[dict[str, Any]]) -> set[tuple[str, str, str, str]]:
+    return {(r["family"], r["feature"], r["detector"], r["class_name"]) for r in rows}
+
+
+def test_every_family_stores_rows_and_a_rerun_replaces_them(
+    scenes: Any, clock: ManualClock
+) -> None:
+    """The core test, on SQLite and PostgreSQL."""
+    sessions = scenes.sessions
+    scenes.production(60, scenes.REFERENCE)
+    scenes.production(30, scenes.HOUR)
+    settings = scenes.settings()
+    report = run_drift(sessions, settings, clock)
+    first = stored(sessions)
+    found = keys(first)
+    names = sorted(scenes.CLASSES.values())
+    expected = {
+        ("image_embedding", "embedding", "pca_js", ""),
+        ("image_embedding", "embedding", "mmd", ""),
+        ("prediction", "class_mix", "chi_square", ""),
+        ("prediction", "instances_per_image", "jensen_shannon", ""),
+        *(("prediction", "score", "jensen_shannon", n) for n in names),
+        *(("instance_embedding", "embedding", "pca_js", n) for n in names),
+        *(
+            ("mask_geometry", f, d, n)
+            for f in ("area", "aspect", "boundary", "count")
+            for d in ("kolmogorov_smirnov", "jensen_shannon")
+            for n in names
+        ),
+        *(
+            ("image_properties", f, d, "")
+            for f in ("brightness", "contrast", "saturation", "sharpness", "width", "height")
+            for d in ("kolmogorov_smirnov", "jensen_shannon")
+        ),
+    }
+    assert found == expected
+    assert len(first) == len(expected) == len(report.checks)
+    assert {(r["reference"], r["window"], r["window_start"], r["window_end"]) for r in first} == {
+        (report.reference, "1h", *scenes.HOUR)
+    }
+    assert all(
+        r["n_reference"] == 60 and r["n_current"] == 30
+        for r in first
+        if r["feature"] in ("embedding",) and r["class_name"] == ""
+    )
+
+    # Later in the same hour: same windows, same seeds, same rows (upserted, not added).
+    clock.advance(NOW.replace(minute=59) - NOW)
+    run_drift(sessions, settings, clock)
+    assert stored(sessions) == first
+
+
+def test_shift_in_one_class_is_flagged_for_that_class_only(lite: Any, clock: ManualClock) -> None:
+    lite.seed = 1
+    lite.production(100, lite.REFERENCE)
+    lite.production(60, lite.HOUR, shifts={"box": lite.Shift(scale=1.5, embedding=1.5)})
+    report = run_drift(lite.sessions, lite.settings(alpha=0.01), clock)
+    flagged = {
+        (c.family, c.result.feature, c.class_name) for c in report.checks if c.result.drift_detected
+    }
+    assert ("mask_geometry", "area", "box") in flagged
+    assert ("mask_geometry", "boundary", "box") in flagged
+    assert ("instance_embedding", "embedding", "box") in flagged
+    # The shifted features of every other class stay quiet (15 checks at alpha 0.01;
+    # unrelated features of other classes may raise the odd false alarm at that rate).
+    shifted = {"area", "boundary", "embedding"}
+    others = {(f, feat, c) for f, feat, c in flagged if c not in ("box", "") and feat in shifted}
+    assert not others, others
+    # The image-level families see no change: the shift lives inside one class.
+    assert not {f for f, _, c in flagged if c == ""} & {"image_embedding", "image_properties"}
+
+
+def test_no_shift_is_not_flagged(lite: Any, clock: ManualClock) -> None:
+    lite.seed = 2
+    lite.production(80, lite.REFERENCE)
+    lite.production(50, lite.HOUR)
+    report = run_drift(lite.sessions, lite.settings(alpha=0.01), clock)
+    assert len(report.checks) > 50
+    flagged = [c for c in report.checks if c.result.drift_detected]
+    # 0.01 x ~56 checks: about 0.6 false alarms expected; 3 or more has probability ~2%.
+    assert len(flagged) <= 2, [(c.family, c.result.feature, c.class_name) for c in flagged]
+
+
+def test_windows_below_min_samples_are_skipped_and_counted(lite: Any, clock: ManualClock) -> None:
+    lite.production(40, lite.REFERENCE)
+    lite.production(25, lite.HOUR)
+    lite.production(10, lite.DAY)  # the 1d window holds only these
+    settings = lite.settings(windows=("1h", "1d"), min_samples=20)
+    report = run_drift(lite.sessions, settings, clock)
+    assert report.skipped_windows == 1
+    assert [w["n_images"] for w in report.windows] == [25, 10]
+    rows = stored(lite.sessions)
+    assert rows and {r["window"] for r in rows} == {"1h"}
+    assert all(np.isfinite(r["statistic"]) and np.isfinite(r["threshold"]) for r in rows)
+    strict = run_drift(lite.sessions, lite.settings(windows=("1h", "1d"), min_samples=30), clock)
+    assert strict.skipped_windows == 2 and not strict.checks
+
+
+def test_checks_with_too_few_values_are_skipped_not_stored(lite: Any, clock: ManualClock) -> None:
+    lite.production(15, lite.REFERENCE)  # 15 images, 15 to 30 instances per class
+    lite.production(30, lite.HOUR)
+    report = run_drift(lite.sessions, lite.settings(min_samples=20), clock)
+    rows = stored(lite.sessions)
+    assert all(min(r["n_reference"], r["n_current"]) >= 20 for r in rows)
+    # Per-image features have 15 reference values: skipped (6 properties, the image
+    # embedding, instances per image, one count per class), each counted.
+    assert not {r["family"] for r in rows} & {"image_properties", "image_embedding"}
+    assert report.skipped_checks["too_few_samples"] >= 6 + 1 + 1 + len(lite.CLASSES)
+    assert len(rows) == len(report.checks)
+
+
+def test_holdout_reference_reads_ground_truth_and_skips_scores(
+    lite: Any, clock: ManualClock
+) -> None:
+    lite.seed = 3
+    lite.holdout("golden", 60)
+    lite.production(40, lite.HOUR, shifts={"triangle": lite.Shift(scale=1.6)})
+    settings = DriftSettings(windows=("1h",), min_samples=20, alpha=0.01)
+    report = run_drift(lite.sessions, settings, clock)
+    assert report.reference == "holdout:golden"
+    found = {(c.family, c.result.feature) for c in report.checks}
+    assert {
+        ("image_embedding", "embedding"),
+        ("instance_embedding", "embedding"),
+        ("mask_geometry", "area"),
+        ("prediction", "class_mix"),
+        ("image_properties", "brightness"),
+    } <= found
+    assert ("prediction", "score") not in found  # ground truth has no scores
+    assert report.skipped_checks["missing_in_reference"] == len(lite.CLASSES)
+    flagged = {
+        (c.result.feature, c.class_name)
+        for c in report.checks
+        if c.family == "mask_geometry" and c.result.drift_detected
+    }
+    assert ("area", "triangle") in flagged
+    assert {c for _, c in flagged} == {"triangle"}
+    assert {r["reference"] for r in stored(lite.sessions)} == {"holdout:golden"}
+
+
+def test_reference_must_resolve(sqlite_sessions: sessionmaker[Session], clock: ManualClock) -> None:
+    with pytest.raises(ConfigError, match="0 holdouts"):
+        run_drift(sqlite_sessions, DriftSettings(), clock)
+    with pytest.raises(NotFoundError, match="'missing'"):
+        run_drift(sqlite_sessions, DriftSettings(reference="missing"), clock)
+
+
+def test_image_properties_are_computed_once_for_samples_and_holdout_images(
+    sqlite_sessions: sessionmaker[Session], clock: ManualClock, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(0)
+    pixels = [rng.integers(0, 255, (12, 16, 3), dtype=np.uint8) for _ in range(3)]
+    for k, image in enumerate(pixels):
+        Image.fromarray(image).save(tmp_path / f"{k}.png")
+    with sqlite_sessions.begin() as s:
+        src = Source(uri="memory://x", kind="dir", created_at=NOW, watermark={})
+        s.add(src)
+        s.flush()
+        for k, uri in enumerate([*(str(tmp_path / f"{k}.png") for k in range(3)), "/nope.png"]):
+            s.add(
+                Sample(
+                    source_id=src.id,
+                    request_id=f"r{k}",
+                    captured_at=NOW,
+                    ingested_at=NOW,
+                    image_uri=uri,
+                    status=SampleStatus.OK,
+                )
+            )
+    first = fill_image_properties(sqlite_sessions, clock)
+    assert (first.computed, first.unreadable) == (3, 1)
+    with sqlite_sessions() as s:
+        got = s.execute(
+            select(Sample.request_id, ImageProperties.brightness, ImageProperties.width)
+            .join(ImageProperties, ImageProperties.sample_id == Sample.id)
+            .order_by(Sample.request_id)
+        ).all()
+    assert [g[0] for g in got] == ["r0", "r1", "r2"]
+    for (_, brightness, width), image in zip(got, pixels, strict=True):
+        assert brightness == pytest.approx(image_properties(image).brightness)
+        assert width == 16
+    again = fill_image_properties(sqlite_sessions, clock)
+    assert again.computed == 0 and again.unreadable == 1
+
+
+def test_image_properties_see_darker_blurrier_images() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (32, 32, 3)).astype(np.uint8)
+    dark = (image * 0.5).astype(np.uint8)
+    blurred = ((image.astype(float) + np.roll(image, 1, 0) + np.roll(image, 1, 1)) / 3).astype(
+        np.uint8
+    )
+    base = image_properties(image)
+    assert image_properties(dark).brightness < base.brightness
+    assert image_properties(blurred).sharpness < base.sharpness / 2
+    assert image_properties(np.zeros((4, 4), np.uint8)).saturation == 0.0
+
+
+def test_the_scheduler_runs_drift_hourly(sqlite_sessions: sessionmaker[Session]) -> None:
+    jobs = {
+        j.name: j.interval.total_seconds()
+        for j in build_jobs(sqlite_sessions, Settings(), ManualClock(NOW))
+    }
+    assert jobs == {"ingest": 300.0, "embed": 900.0, "shadow": 3600.0, "drift": 3600.0}
+
+
+def test_drift_settings_validate() -> None:
+    with pytest.raises(ValueError, match="fortnight"):
+        DriftSettings(windows=("fortnight",))
+    with pytest.raises(ValueError, match="chi_square"):
+        DriftSettings.model_validate({"detectors": {"mask_geometry": ["chi_square"]}})
+    with pytest.raises(ValueError, match="not after start"):
+        DriftSettings.model_validate({"reference": {"start": NOW, "end": NOW}})
+    assert Counter(DriftSettings().windows) == Counter(["1h", "1d"])
