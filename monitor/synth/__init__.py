@@ -17,7 +17,7 @@ from monitor.synth.config import (
 )
 from monitor.synth.production import SimulatedInstance, degradation, simulate_predictions
 from monitor.synth.scene import Scene, render_scene
-from monitor.synth.writer import SynthSummary, encode_mask, generate_scenes
+from monitor.synth.writer import SynthSummary, generate_scenes
 
 __all__ = [
     "CATEGORIES",
@@ -29,7 +29,6 @@ __all__ = [
     "SynthConfig",
     "SynthSummary",
     "degradation",
-    "encode_mask",
     "generate_scenes",
     "parse_drift",
     "render_scene",

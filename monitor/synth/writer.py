@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from pycocotools import mask as mask_utils
 
 from monitor.errors import InvalidInputError
+from monitor.masks import encode_mask
 from monitor.synth.config import CATEGORIES, SynthConfig
 from monitor.synth.production import simulate_predictions
 from monitor.synth.scene import BoolArray, render_scene
@@ -57,23 +57,10 @@ class SynthSummary:
     images: Path
 
 
-def encode_mask(mask: BoolArray) -> dict[str, Any]:
-    """COCO compressed RLE of a bool mask, ``counts`` as str.
-
-    Examples
-    --------
-    >>> encode_mask(np.eye(3, dtype=bool))
-    {'size': [3, 3], 'counts': '013000'}
-    """
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def _area_bbox(rle: dict[str, Any]) -> tuple[int, list[float]]:
-    coco_rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
-    area = int(mask_utils.area(coco_rle))
-    bbox = [float(v) for v in mask_utils.toBbox(coco_rle)]
-    return area, bbox
+def _coco_rle(mask: BoolArray) -> tuple[dict[str, Any], int, list[float]]:
+    """COCO compressed RLE (``counts`` as str), area and bbox of a bool mask."""
+    m = encode_mask(mask)
+    return {"size": [m.height, m.width], "counts": m.counts}, m.area, list(m.bbox)
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -166,8 +153,7 @@ def generate_scenes(
             if cat == 0:
                 n_novel += 1
                 continue
-            rle = encode_mask(mask)
-            area, bbox = _area_bbox(rle)
+            rle, area, bbox = _coco_rle(mask)
             annotations.append(
                 {
                     "id": len(annotations) + 1,
@@ -181,12 +167,12 @@ def generate_scenes(
             )
         instances = []
         for pred in simulate_predictions(scene, model_rng, config):
-            rle = encode_mask(pred.mask)
+            rle, _, bbox = _coco_rle(pred.mask)
             instances.append(
                 {
                     "category_id": pred.category_id,
                     "score": pred.score,
-                    "bbox": _area_bbox(rle)[1],
+                    "bbox": bbox,
                     "segmentation": rle,
                     "class_scores": list(pred.class_scores),
                 }
