@@ -88,10 +88,8 @@ def test_scheduled_jobs_load_the_model_once(sessions, scenes, kit, loads, tmp_pa
     clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
     kit.ingest(sessions, scenes.write_log(tmp_path / "log", lambda labels: labels), clock)
     jobs = {job.name: job for job in build_jobs(sessions, Settings(), clock)}
-    assert {name: job.interval for name, job in jobs.items() if name != "ingest"} == {
-        "embed": timedelta(seconds=900),
-        "shadow": timedelta(seconds=3600),
-    }
+    assert jobs["embed"].interval == timedelta(seconds=900)
+    assert jobs["shadow"].interval == timedelta(seconds=3600)
     assert loads == []  # building the jobs loads nothing
     assert jobs["embed"].work().counts()["samples"] == 8
     assert jobs["shadow"].work().counts()["mean_agreement"] == 1.0
