@@ -106,6 +106,8 @@ class BaseDetector(ABC):
     name: ClassVar[str]
     input_shape: ClassVar[Shape]
     min_samples: ClassVar[int] = 2
+    keeps_float32: ClassVar[bool] = False
+    """Whether float32 input is kept as float32 (no float64 copy of large references)."""
 
     def __init__(
         self,
@@ -135,8 +137,13 @@ class BaseDetector(ABC):
         Self
             The fitted detector.
         """
-        ref = check_samples(
-            reference, role="reference", shape=self.input_shape, min_samples=self.min_samples
+        # Float32 stays float32 only for detectors that opt in and handle it themselves.
+        ref: npt.NDArray[np.float64] = check_samples(  # type: ignore[assignment]
+            reference,
+            role="reference",
+            shape=self.input_shape,
+            min_samples=self.min_samples,
+            keep_float32=self.keeps_float32,
         )
         self.n_reference_ = int(ref.shape[0])
         self.n_features_in_ = 1 if ref.ndim == 1 else int(ref.shape[1])
@@ -166,8 +173,12 @@ class BaseDetector(ABC):
         """
         if not hasattr(self, "reference_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(reference) first")
-        cur = check_samples(
-            current, role="current", shape=self.input_shape, min_samples=self.min_samples
+        cur: npt.NDArray[np.float64] = check_samples(  # type: ignore[assignment]
+            current,
+            role="current",
+            shape=self.input_shape,
+            min_samples=self.min_samples,
+            keep_float32=self.keeps_float32,
         )
         n_features = 1 if cur.ndim == 1 else int(cur.shape[1])
         if n_features != self.n_features_in_:
