@@ -9,7 +9,6 @@ exactly as the observed statistic did, and no held-out row ever informs its own 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -20,7 +19,12 @@ from scipy.stats import rankdata
 
 from detectors._validation import Shape
 from detectors.base import BaseDetector, check_int, check_positive_float
-from detectors.permutation import MAX_CHUNK_ELEMENTS, null_threshold, permutation_p_value
+from detectors.permutation import (
+    MAX_CHUNK_ELEMENTS,
+    null_threshold,
+    permutation_p_value,
+    permuted_labels,
+)
 from detectors.result import DriftResult
 from monitor.errors import InvalidInputError
 
@@ -106,23 +110,6 @@ def cross_validated_predictions(x: FloatMat, folds: list[_Fold], targets: FloatM
     return out
 
 
-def _label_chunks(
-    is_current: npt.NDArray[np.bool_], n_permutations: int, rng: np.random.Generator
-) -> Iterator[npt.NDArray[np.bool_]]:
-    """Yield ``(N, rows)`` label matrices: column 0 of the first is the observed split."""
-    n_total = is_current.size
-    rows_per_chunk = max(1, MAX_CHUNK_ELEMENTS // (4 * n_total))
-    remaining, first = n_permutations + 1, True
-    while remaining > 0:
-        rows = min(rows_per_chunk, remaining)
-        block = rng.permuted(np.broadcast_to(is_current, (rows, n_total)), axis=1)
-        if first:
-            block[0] = is_current
-            first = False
-        yield np.ascontiguousarray(block.T)
-        remaining -= rows
-
-
 class DomainClassifierDetector(BaseDetector):
     """Cross-validated ROC AUC of a ridge classifier separating current from reference.
 
@@ -196,7 +183,9 @@ class DomainClassifierDetector(BaseDetector):
         is_current = np.r_[np.zeros(n, dtype=bool), np.ones(m, dtype=bool)]
         centre = m / (n + m)
         aucs = []
-        for labels in _label_chunks(is_current, self.n_permutations, rng):
+        # Blocks of permutations, transposed so each column is one split's labels.
+        blocks = permuted_labels(is_current, self.n_permutations, rng, MAX_CHUNK_ELEMENTS // 4)
+        for labels in (np.ascontiguousarray(block.T) for block in blocks):
             held_out = cross_validated_predictions(x, folds, labels - centre)
             aucs.append(auc_columns(held_out, labels))
         values = np.concatenate(aucs)
