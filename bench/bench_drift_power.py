@@ -108,7 +108,13 @@ CORRUPTIONS: dict[str, Callable[[Images, int, np.random.Generator], Images]] = {
 
 def reference_model_embedder(name: str = "reference") -> Embed:
     """Image vectors of a segmon model (``monitor.model.load_model``), batched."""
-    from monitor.model import load_model  # type: ignore[attr-defined]  # lands with the model
+    try:
+        from monitor.model import load_model
+    except ImportError as exc:
+        raise SystemExit(
+            f"monitor.model.load_model is not available ({exc}); until the built-in model "
+            "lands, run with --embedder random-conv (a stand-in)"
+        ) from exc
 
     model = load_model(name)
 
