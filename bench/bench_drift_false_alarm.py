@@ -7,7 +7,9 @@ number of permutations and ``random_state=trial``. Data:
 * univariate detectors: 1-D skewed values (gamma, shape 2);
 * embedding detectors: a fixed 6-component Gaussian mixture with anisotropic covariance
   (log-spaced spectrum over three decades, randomly rotated; seeded, so every trial
-  samples the same mixture) at ``--dims`` (default 128 and 512).
+  samples the same mixture) at ``--dims`` (default 128 and 512). The PCA detector also
+  runs its fast path: float32 input with ``pca_samples=100``, so windows of 200 and 500
+  estimate the axes on a Bernoulli subsample of the pooled rows.
 
 Acceptance rule: at alpha = 0.05 every cell's number of false alarms must lie inside the
 two-sided 99% binomial interval around ``trials * alpha``, Bonferroni-widened over all
@@ -28,10 +30,17 @@ import numpy as np
 from scipy.stats import binom
 
 from bench._common import print_table, write_results
-from detectors import MULTIVARIATE_DETECTORS, UNIVARIATE_DETECTORS, BaseDetector
+from detectors import (
+    MULTIVARIATE_DETECTORS,
+    UNIVARIATE_DETECTORS,
+    BaseDetector,
+    PCADivergenceDetector,
+)
 
 ALPHA = 0.05
 MIXTURE_COMPONENTS = 6
+SUBSAMPLED_PCA = 100
+"""``pca_samples`` of the extra PCA rows: n >= 200 then estimates the axes on a subsample."""
 
 
 class GaussianMixture:
@@ -58,29 +67,39 @@ def run(
     detectors = [
         d for d in UNIVARIATE_DETECTORS + MULTIVARIATE_DETECTORS if not only or d.name in only
     ]
-    datasets: list[tuple[type[BaseDetector], str, Any]] = []
+    # (class, label, data name, mixture or None for 1-D, extra hyperparameters, float32)
+    datasets: list[tuple[type[BaseDetector], str, str, Any, dict[str, Any], bool]] = []
     for cls in detectors:
         if cls.input_shape == "univariate":
-            datasets.append((cls, "gamma-1d", None))
-        else:
-            datasets.extend((cls, f"mixture-{d}d", GaussianMixture(d)) for d in dims)
+            datasets.append((cls, cls.name, "gamma-1d", None, {}, False))
+            continue
+        for d in dims:
+            datasets.append((cls, cls.name, f"mixture-{d}d", GaussianMixture(d), {}, False))
+        if cls is PCADivergenceDetector:  # the fast path: float32 kept, PCA on a subsample
+            label = f"{cls.name}[pca_samples={SUBSAMPLED_PCA}]"
+            extra = {"pca_samples": SUBSAMPLED_PCA}
+            datasets.extend(
+                (cls, label, f"mixture-{d}d-f32", GaussianMixture(d), extra, True) for d in dims
+            )
     cells = len(datasets) * len(sizes)
     q = 0.01 / cells / 2
     lo_fw, hi_fw = binom.ppf([q, 1 - q], trials, ALPHA).tolist()
     lo99, hi99 = binom.ppf([0.005, 0.995], trials, ALPHA).tolist()
     rows: list[dict[str, Any]] = []
-    for cls, data_name, mixture in datasets:
+    for cls, label, data_name, mixture, extra, float32 in datasets:
         for n in sizes:
             start = time.perf_counter()
             alarms = 0
             for trial in range(trials):
                 rng = np.random.default_rng([seed, n, trial])
                 pool = rng.gamma(2.0, size=2 * n) if mixture is None else mixture.sample(2 * n, rng)
-                det = cls(alpha=ALPHA, random_state=trial).fit(pool[:n])
+                if float32:
+                    pool = pool.astype(np.float32)
+                det = cls(alpha=ALPHA, random_state=trial, **extra).fit(pool[:n])
                 alarms += det.score(pool[n:]).drift_detected
             rows.append(
                 {
-                    "detector": cls.name,
+                    "detector": label,
                     "data": data_name,
                     "n": n,
                     "trials": trials,
@@ -91,7 +110,7 @@ def run(
                     "seconds_per_trial": (time.perf_counter() - start) / trials,
                 }
             )
-            print(f"{cls.name:28s} {data_name:14s} n={n:4d} rate={alarms / trials:.3f}", flush=True)
+            print(f"{label:34s} {data_name:16s} n={n:4d} rate={alarms / trials:.3f}", flush=True)
     return {
         "alpha": ALPHA,
         "trials": trials,
