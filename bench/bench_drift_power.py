@@ -197,13 +197,14 @@ def cached_embeddings(
         if path.exists():
             out[(name, severity)] = np.load(path)["embeddings"]
             continue
+        embed_fn = embed()  # first, so a missing model fails before the images load
         clean = images()
         if name == "none":
             batch = clean
         else:
             rng = np.random.default_rng([seed, severity, list(CORRUPTIONS).index(name)])
             batch = np.stack([CORRUPTIONS[name](v, severity, rng) for v in clean])
-        out[(name, severity)] = embed()(batch)
+        out[(name, severity)] = embed_fn(batch)
         np.savez(path, embeddings=out[(name, severity)])
         print(f"embedded {name}-{severity} -> {path.name}", flush=True)
     return out
