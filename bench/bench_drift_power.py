@@ -1,19 +1,34 @@
 """Detection power of the embedding-drift detectors under image corruptions.
 
-Images of ``/work/shared/data/borrat`` (400 classroom photos) are cut into views (random
-crops, flips) at ``--size`` pixels, corrupted (brightness, contrast, Gaussian noise,
-blur, JPEG, haze; three severities each, plus ``none`` as an A/A control) and embedded
-by a pluggable ``embed(images) -> (n, d) array``. Images are split in half: reference
-windows come from clean views of one half, current windows from corrupted views of the
-other, so no image appears on both sides. For each corruption x severity x sample size
-the power is the share of ``--trials`` windows flagged at alpha = 0.05.
+The 400 images of ``/work/shared/data/borrat`` (1024 x 1024 classroom photos; 68 source
+frames appear twice as Roboflow variants) are centre-cropped and resized to ``--size``
+pixels, corrupted (brightness, contrast, Gaussian noise, blur, JPEG, haze; three
+severities each, plus ``none`` as the A/A control) and embedded once; embeddings are
+cached per (embedder, size, corruption, severity) in ``bench/results/cache/*.npz``
+(gitignored). The trial loop only indexes precomputed embeddings, so the cost is the
+detectors' own work.
 
-The default embedder, ``random-conv``, is a STAND-IN until the production model's
-backbone lands: two fixed random convolution layers (seeded, He-scaled) with ReLU,
-followed by per-channel mean and standard-deviation pooling. It is deterministic and
-needs no weights; its power says nothing about the real backbone's.
+Each trial draws a reference window of clean embeddings and a current window of
+corrupted ones from ONE pool of images, at random: when ``2 n <= 400`` the images are
+shuffled and split (``n`` reference, ``n`` other current images, no image on both
+sides); for larger ``n`` (500) both windows are drawn WITH replacement from all 400
+images (the pool is too small; duplicates are then expected on both sides). Either way
+the pooled sample is exchangeable under ``none``, so its row is a true A/A rate. The
+power is the share of ``--trials`` windows flagged at alpha = 0.05. (A fixed half split
+of the images, as an earlier version did, compares two different finite image sets: a
+powerful detector rightly flags that, which showed up as a broken A/A row.)
 
-    python -m bench.bench_drift_power [--trials 100] [--embedder random-conv|pixel-stats]
+Embedders (``--embedder``):
+
+* ``reference`` (default): the built-in segmentation model's backbone,
+  ``monitor.model.load_model("reference").embed(images, masks).images``.
+* ``random-conv``: a STAND-IN -- two fixed random convolution layers (seeded,
+  He-scaled) with ReLU and per-channel mean/std pooling, pure torch, no weights. It
+  only exercises the harness; its power says nothing about the real backbone's.
+* ``pixel-stats``: per-channel mean, std and 10/50/90% quantiles of the pixels.
+
+    python -m bench.bench_drift_power [--embedder reference] [--trials 100]
+        [--detectors pca_divergence mmd domain_classifier] [--sample-sizes 20 50 ...]
 """
 
 from __future__ import annotations
@@ -28,10 +43,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
-from bench._common import print_table, write_results
+from bench._common import RESULTS_DIR, print_table, write_results
 from detectors import DomainClassifierDetector, MMDDetector, PCADivergenceDetector
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "borrat"
+DATA = Path("/work/shared/data/borrat")
+CACHE = RESULTS_DIR / "cache"
 SIZES = [20, 50, 100, 200, 500]
 ALPHA = 0.05
 
@@ -90,8 +106,30 @@ CORRUPTIONS: dict[str, Callable[[Images, int, np.random.Generator], Images]] = {
 # --- embedders -----------------------------------------------------------------------
 
 
+def reference_model_embedder(name: str = "reference") -> Embed:
+    """Image vectors of a segmon model (``monitor.model.load_model``), batched."""
+    try:
+        from monitor.model import load_model
+    except ImportError as exc:
+        raise SystemExit(
+            f"monitor.model.load_model is not available ({exc}); until the built-in model "
+            "lands, run with --embedder random-conv (a stand-in)"
+        ) from exc
+
+    model = load_model(name)
+
+    def embed(images: Images) -> np.ndarray:
+        out = []
+        for start in range(0, len(images), 32):
+            batch = list(images[start : start + 32])
+            out.append(np.asarray(model.embed(batch, [[] for _ in batch]).images))
+        return np.concatenate(out).astype(np.float32)
+
+    return embed
+
+
 def random_conv_embedder(dim: int = 64, seed: int = 0) -> Embed:
-    """Stand-in embedder: fixed random conv features (see module docstring)."""
+    """STAND-IN embedder: fixed random conv features (see the module docstring)."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
@@ -102,12 +140,12 @@ def random_conv_embedder(dim: int = 64, seed: int = 0) -> Embed:
     def embed(images: Images) -> np.ndarray:
         out = []
         with torch.inference_mode():
-            for start in range(0, len(images), 256):
-                x = torch.from_numpy(images[start : start + 256]).permute(0, 3, 1, 2).float() / 255
+            for start in range(0, len(images), 64):
+                x = torch.from_numpy(images[start : start + 64]).permute(0, 3, 1, 2).float() / 255
                 h = torch.relu(torch.nn.functional.conv2d(x - 0.5, w1, stride=2))
                 h = torch.relu(torch.nn.functional.conv2d(h, w2, stride=2))
                 out.append(torch.cat([h.mean(dim=(2, 3)), h.std(dim=(2, 3))], dim=1).numpy())
-        return np.concatenate(out).astype(np.float64)
+        return np.concatenate(out).astype(np.float32)
 
     return embed
 
@@ -118,12 +156,13 @@ def pixel_stats_embedder() -> Embed:
     def embed(images: Images) -> np.ndarray:
         x = images.reshape(len(images), -1, 3).astype(np.float64) / 255
         q = np.quantile(x, [0.1, 0.5, 0.9], axis=1).transpose(1, 0, 2).reshape(len(images), -1)
-        return np.concatenate([x.mean(axis=1), x.std(axis=1), q], axis=1)
+        return np.concatenate([x.mean(axis=1), x.std(axis=1), q], axis=1).astype(np.float32)
 
     return embed
 
 
 EMBEDDERS: dict[str, Callable[[], Embed]] = {
+    "reference": reference_model_embedder,
     "random-conv": random_conv_embedder,
     "pixel-stats": pixel_stats_embedder,
 }
@@ -132,69 +171,104 @@ EMBEDDERS: dict[str, Callable[[], Embed]] = {
 # --- harness -------------------------------------------------------------------------
 
 
-def load_views(data: Path, size: int, views: int, seed: int) -> tuple[Images, np.ndarray]:
-    """Random square crops (60-100% of the side) with random flips; returns views, image ids."""
+def load_images(data: Path, size: int) -> Images:
+    """Every image, centre-cropped to a square and resized to ``size`` pixels."""
     files = sorted((data / "train").glob("*.jpg")) + sorted((data / "valid").glob("*.jpg"))
-    rng = np.random.default_rng(seed)
-    out, ids = [], []
-    for i, path in enumerate(files):
+    out = []
+    for path in files:
         with Image.open(path) as im:
             im = im.convert("RGB")
             w, h = im.size
-            for _ in range(views):
-                side = int(min(w, h) * rng.uniform(0.6, 1.0))
-                x0, y0 = rng.integers(0, w - side + 1), rng.integers(0, h - side + 1)
-                crop = im.crop((x0, y0, x0 + side, y0 + side)).resize((size, size), Image.BILINEAR)
-                arr = np.asarray(crop)
-                out.append(arr[:, ::-1] if rng.random() < 0.5 else arr)
-                ids.append(i)
-    return np.stack(out), np.array(ids)
+            side = min(w, h)
+            box = ((w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2)
+            out.append(np.asarray(im.crop(box).resize((size, size), Image.BILINEAR)))
+    return np.stack(out)
 
 
-def make_detectors(fast: bool) -> dict[str, Callable[[], Any]]:
-    perms = 199 if fast else 1000
+def cached_embeddings(
+    embedder: str, size: int, seed: int, images: Callable[[], Images], embed: Callable[[], Embed]
+) -> dict[tuple[str, int], np.ndarray]:
+    """Embeddings of the clean and every corrupted image set, from or into the cache."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out: dict[tuple[str, int], np.ndarray] = {}
+    variants = [("none", 0)] + [(name, s) for name in CORRUPTIONS for s in (1, 2, 3)]
+    for name, severity in variants:
+        path = CACHE / f"{embedder}_{size}px_seed{seed}_{name}-{severity}.npz"
+        if path.exists():
+            out[(name, severity)] = np.load(path)["embeddings"]
+            continue
+        embed_fn = embed()  # first, so a missing model fails before the images load
+        clean = images()
+        if name == "none":
+            batch = clean
+        else:
+            rng = np.random.default_rng([seed, severity, list(CORRUPTIONS).index(name)])
+            batch = np.stack([CORRUPTIONS[name](v, severity, rng) for v in clean])
+        out[(name, severity)] = embed_fn(batch)
+        np.savez(path, embeddings=out[(name, severity)])
+        print(f"embedded {name}-{severity} -> {path.name}", flush=True)
+    return out
+
+
+def draw_windows(n_images: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Reference and current image indices from one pool (see the module docstring)."""
+    if 2 * n <= n_images:
+        order = rng.permutation(n_images)
+        return order[:n], order[n : 2 * n]
+    return rng.integers(0, n_images, n), rng.integers(0, n_images, n)
+
+
+def make_detectors(permutations: int | None) -> dict[str, Callable[[], Any]]:
+    def perms(default: int) -> dict[str, int]:
+        return {"n_permutations": permutations or default}
+
     return {
-        "pca_divergence": lambda: PCADivergenceDetector(
-            alpha=ALPHA, n_permutations=max(perms, 999)
-        ),
-        "mmd": lambda: MMDDetector(alpha=ALPHA, n_permutations=min(perms, 200)),
-        "domain_classifier": lambda: DomainClassifierDetector(alpha=ALPHA, n_permutations=perms),
+        "pca_divergence": lambda: PCADivergenceDetector(alpha=ALPHA, **perms(2000)),
+        "mmd": lambda: MMDDetector(alpha=ALPHA, **perms(200)),
+        "domain_classifier": lambda: DomainClassifierDetector(alpha=ALPHA, **perms(1000)),
     }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
-    views, ids = load_views(DATA, args.size, args.views, args.seed)
-    n_images = int(ids.max()) + 1
-    ref_side = np.isin(ids, np.random.default_rng(args.seed).permutation(n_images)[: n_images // 2])
-    embed = EMBEDDERS[args.embedder]()
-    clean = embed(views)
-    variants: dict[tuple[str, int], np.ndarray] = {("none", 0): clean}
-    for name, fn in CORRUPTIONS.items():
-        for s in (1, 2, 3):
-            rng = np.random.default_rng([args.seed, s])
-            variants[(name, s)] = embed(np.stack([fn(v, s, rng) for v in views]))
+    loaded: list[Images] = []
+
+    def images() -> Images:
+        if not loaded:
+            loaded.append(load_images(DATA, args.size))
+        return loaded[0]
+
+    embedders: list[Embed] = []
+
+    def embed() -> Embed:
+        if not embedders:
+            embedders.append(EMBEDDERS[args.embedder]())
+        return embedders[0]
+
+    variants = cached_embeddings(args.embedder, args.size, args.seed, images, embed)
     prep_s = time.perf_counter() - t0
-    ref_pool = clean[ref_side]
-    cur_idx = np.flatnonzero(~ref_side)
-    sizes = [n for n in args.sample_sizes if n <= min(len(ref_pool), cur_idx.size)]
+    clean = variants[("none", 0)]
+    n_images = clean.shape[0]
+    detectors = make_detectors(args.permutations)
+    chosen = args.detectors or list(detectors)
     rows = []
-    for det_name, factory in make_detectors(args.fast).items():
+    for det_name in chosen:
+        factory = detectors[det_name]
         for (corruption, severity), emb in variants.items():
-            for n in sizes:
+            for n in args.sample_sizes:
                 hits = 0
                 start = time.perf_counter()
                 for trial in range(args.trials):
-                    rng = np.random.default_rng([args.seed, n, trial, severity])
-                    ref = ref_pool[rng.choice(len(ref_pool), n, replace=False)]
-                    cur = emb[rng.choice(cur_idx, n, replace=False)]
-                    hits += factory().fit(ref).score(cur).drift_detected
+                    rng = np.random.default_rng([args.seed, n, trial])
+                    ref_idx, cur_idx = draw_windows(n_images, n, rng)
+                    hits += factory().fit(clean[ref_idx]).score(emb[cur_idx]).drift_detected
                 rows.append(
                     {
                         "detector": det_name,
                         "corruption": corruption,
                         "severity": severity,
                         "n": n,
+                        "with_replacement": 2 * n > n_images,
                         "trials": args.trials,
                         "power": hits / args.trials,
                         "seconds_per_trial": (time.perf_counter() - start) / args.trials,
@@ -203,9 +277,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"{det_name} {corruption}-{severity} done", flush=True)
     return {
         "embedder": args.embedder,
+        "stand_in": args.embedder != "reference",
         "embedding_dim": int(clean.shape[1]),
-        "views": int(len(views)),
-        "view_size_px": args.size,
+        "images": int(n_images),
+        "image_size_px": args.size,
         "trials": args.trials,
         "alpha": ALPHA,
         "prep_seconds": prep_s,
@@ -217,26 +292,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--sample-sizes", type=int, nargs="+", default=SIZES)
-    parser.add_argument("--embedder", choices=sorted(EMBEDDERS), default="random-conv")
-    parser.add_argument("--size", type=int, default=96, help="view side in pixels")
-    parser.add_argument("--views", type=int, default=4, help="views per image")
-    parser.add_argument("--fast", action="store_true", help="fewer permutations")
+    parser.add_argument("--embedder", choices=sorted(EMBEDDERS), default="reference")
+    parser.add_argument(
+        "--detectors", nargs="+", choices=sorted(make_detectors(None)), help="default: all"
+    )
+    parser.add_argument("--permutations", type=int, help="override every detector's default")
+    parser.add_argument("--size", type=int, default=128, help="image side in pixels")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="bench_drift_power", help="results file name")
     args = parser.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"data not found: {DATA}")
     result = run(args)
-    sizes = sorted({r["n"] for r in result["rows"]})
     table: dict[tuple[str, str], dict[int, float]] = {}
     for r in result["rows"]:
-        table.setdefault((r["detector"], f"{r['corruption']}-{r['severity']}"), {})[r["n"]] = r[
-            "power"
-        ]
+        key = (r["detector"], f"{r['corruption']}-{r['severity']}")
+        table.setdefault(key, {})[r["n"]] = r["power"]
+    sizes = args.sample_sizes
     print_table(
         ["detector", "corruption", *[f"n={n}" for n in sizes]],
         [[d, c, *[v[n] for n in sizes]] for (d, c), v in table.items()],
     )
-    print(f"written to {write_results('bench_drift_power', result)}")
+    if result["stand_in"]:
+        print(f"NOTE: embedder {args.embedder!r} is a stand-in, not the production backbone")
+    print(f"written to {write_results(args.out, result)}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -13,9 +13,14 @@ Shape = Literal["univariate", "multivariate"]
 
 
 def check_samples(
-    data: npt.ArrayLike, *, role: str, shape: Shape, min_samples: int = 2
-) -> npt.NDArray[np.float64]:
-    """Return ``data`` as a finite float64 array of the expected shape.
+    data: npt.ArrayLike,
+    *,
+    role: str,
+    shape: Shape,
+    min_samples: int = 2,
+    keep_float32: bool = False,
+) -> npt.NDArray[np.floating[Any]]:
+    """Return ``data`` as a finite float64 (or kept float32) array of the expected shape.
 
     Parameters
     ----------
@@ -28,11 +33,14 @@ def check_samples(
         What the detector expects.
     min_samples : int
         Fewest rows accepted.
+    keep_float32 : bool
+        Return float32 input as is instead of a float64 copy (large embedding arrays).
 
     Returns
     -------
     numpy.ndarray
-        ``(n,)`` for univariate, ``(n, d)`` for multivariate.
+        ``(n,)`` for univariate, ``(n, d)`` for multivariate; float64 unless
+        ``keep_float32`` and the input was float32.
 
     Raises
     ------
@@ -48,8 +56,10 @@ def check_samples(
     ...
     monitor.errors.InvalidInputError: current contains 1 non-finite value ... first at row 1
     """
+    keep = keep_float32 and isinstance(data, np.ndarray) and data.dtype == np.float32
+    arr: npt.NDArray[np.floating[Any]]
     try:
-        arr = np.asarray(data, dtype=np.float64)
+        arr = np.asarray(data, dtype=np.float32) if keep else np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{role} is not a numeric array: {exc}") from exc
     if shape == "univariate":

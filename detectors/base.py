@@ -106,6 +106,8 @@ class BaseDetector(ABC):
     name: ClassVar[str]
     input_shape: ClassVar[Shape]
     min_samples: ClassVar[int] = 2
+    keeps_float32: ClassVar[bool] = False
+    """Whether float32 input is kept as float32 (no float64 copy of large references)."""
 
     def __init__(
         self,
@@ -135,9 +137,7 @@ class BaseDetector(ABC):
         Self
             The fitted detector.
         """
-        ref = check_samples(
-            reference, role="reference", shape=self.input_shape, min_samples=self.min_samples
-        )
+        ref = self._check(reference, "reference")
         self.n_reference_ = int(ref.shape[0])
         self.n_features_in_ = 1 if ref.ndim == 1 else int(ref.shape[1])
         self._fit(ref)
@@ -166,15 +166,24 @@ class BaseDetector(ABC):
         """
         if not hasattr(self, "reference_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(reference) first")
-        cur = check_samples(
-            current, role="current", shape=self.input_shape, min_samples=self.min_samples
-        )
+        cur = self._check(current, "current")
         n_features = 1 if cur.ndim == 1 else int(cur.shape[1])
         if n_features != self.n_features_in_:
             raise InvalidInputError(
                 f"current has {n_features} features but the reference had {self.n_features_in_}"
             )
         return self._score(cur, np.random.default_rng(self.random_state))
+
+    def _check(self, data: npt.ArrayLike, role: str) -> npt.NDArray[np.float64]:
+        # Float32 stays float32 only for detectors that opt in and handle it themselves.
+        checked: npt.NDArray[np.float64] = check_samples(  # type: ignore[assignment]
+            data,
+            role=role,
+            shape=self.input_shape,
+            min_samples=self.min_samples,
+            keep_float32=self.keeps_float32,
+        )
+        return checked
 
     def _fit(self, reference: npt.NDArray[np.float64]) -> None:  # noqa: B027 - optional hook
         """Learn detector-specific reference state (default: nothing)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -74,6 +75,40 @@ def sorted_pooled(
     return sorted_values[group_ends], is_reference, group_ends
 
 
+LabelT = TypeVar("LabelT", bound=np.generic)
+
+
+def permuted_labels(
+    labels: npt.NDArray[LabelT],
+    n_permutations: int,
+    rng: np.random.Generator,
+    max_elements: int = MAX_CHUNK_ELEMENTS,
+) -> Iterator[npt.NDArray[LabelT]]:
+    """Yield ``(rows, N)`` blocks of uniformly random permutations of ``labels``.
+
+    Row 0 of the first block is ``labels`` itself (the observed split); in total
+    ``n_permutations + 1`` rows are yielded, at most ``max_elements`` entries a block.
+
+    Examples
+    --------
+    >>> blocks = list(permuted_labels(np.array([1, 1, 0]), 4, np.random.default_rng(0), 6))
+    >>> [b.shape for b in blocks], blocks[0][0], int(sum(b.sum() for b in blocks))
+    ([(2, 3), (2, 3), (1, 3)], array([1, 1, 0]), 10)
+    """
+    n_total = labels.size
+    rows_per_chunk = max(1, max_elements // max(n_total, 1))
+    remaining = n_permutations + 1
+    first = True
+    while remaining > 0:
+        rows = min(rows_per_chunk, remaining)
+        block = rng.permuted(np.broadcast_to(labels, (rows, n_total)), axis=1)
+        if first:
+            block[0] = labels
+            first = False
+        yield block
+        remaining -= rows
+
+
 def permuted_reference_cumcounts(
     is_reference: npt.NDArray[np.bool_],
     group_ends: npt.NDArray[np.intp],
@@ -94,16 +129,5 @@ def permuted_reference_cumcounts(
     >>> chunks[0][0], chunks[0].shape
     (array([1, 2, 2, 2]), (4, 4))
     """
-    n_total = is_reference.size
-    rows_per_chunk = max(1, MAX_CHUNK_ELEMENTS // max(n_total, 1))
-    labels = is_reference.astype(np.int64)
-    remaining = n_permutations + 1
-    first = True
-    while remaining > 0:
-        rows = min(rows_per_chunk, remaining)
-        block = rng.permuted(np.broadcast_to(labels, (rows, n_total)), axis=1)
-        if first:
-            block[0] = labels
-            first = False
+    for block in permuted_labels(is_reference.astype(np.int64), n_permutations, rng):
         yield np.cumsum(block, axis=1)[:, group_ends]
-        remaining -= rows

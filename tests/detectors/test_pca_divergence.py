@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from detectors import PCADivergenceDetector
-from detectors.pca_divergence import adjusted_p_values
+from detectors.pca_divergence import adjusted_p_values, project
 
 
 def test_pooled_axes_are_the_principal_axes_of_the_pooled_sample() -> None:
@@ -71,3 +71,39 @@ def test_benjamini_hochberg_matches_the_step_up_rule() -> None:
     expected = np.minimum.accumulate(raw[::-1])[::-1]
     np.testing.assert_allclose(adj[order], expected)
     np.testing.assert_allclose(adjusted_p_values(p, "bonferroni"), np.minimum(1, 5 * p))
+
+
+def test_float32_projection_keeps_order_and_breaks_ties_at_random() -> None:
+    x = np.repeat(np.random.default_rng(5).normal(size=(50, 4)), 2, axis=0).astype(np.float32)
+    axes = np.linalg.qr(np.random.default_rng(6).normal(size=(4, 2)))[0]
+    proj = project(x, axes, np.random.default_rng(7))
+    exact = (x.astype(np.float64) @ axes).astype(np.float32).astype(np.float64)
+    assert np.unique(proj[:, 0]).size == 100  # every duplicated row is tie-broken
+    # distinct float32 projections keep their order
+    distinct = np.unique(exact[:, 0], return_index=True)[1]
+    assert np.all(np.diff(proj[distinct[np.argsort(exact[distinct, 0])], 0]) > 0)
+
+
+def test_subsampled_pca_keeps_float32_and_detects_a_shift() -> None:
+    rng = np.random.default_rng(8)
+    scale = np.linspace(2.0, 0.1, 16).astype(np.float32)
+    ref = rng.standard_normal((4000, 16), dtype=np.float32) * scale
+    det = PCADivergenceDetector(pca_samples=500, n_components=4).fit(ref)
+    assert det.reference_.dtype == np.float32
+    assert 400 < det.reference_kept_ < 600
+    same = rng.standard_normal((1000, 16), dtype=np.float32) * scale
+    shifted = same + np.r_[np.float32(1.0), np.zeros(15, dtype=np.float32)]
+    assert not det.score(same).drift_detected
+    assert det.score(shifted).drift_detected
+
+
+@pytest.mark.slow
+def test_subsampled_float32_pca_false_alarm_rate_is_near_alpha() -> None:
+    alarms = 0
+    trials = 100
+    for trial in range(trials):
+        rng = np.random.default_rng(200 + trial)
+        pool = rng.standard_normal((1200, 8), dtype=np.float32) * np.float32(3.0)
+        det = PCADivergenceDetector(pca_samples=200, n_components=3, random_state=trial)
+        alarms += det.fit(pool[:800]).score(pool[800:]).drift_detected
+    assert alarms <= 13  # binomial(100, 0.05) exceeds 13 with probability < 0.001
