@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from monitor.cli_base import app, err
-from monitor.commands import core, quality, slo  # noqa: F401  (registers commands)
+from monitor.commands import core, model, quality, slo  # noqa: F401  (registers commands)
 from monitor.errors import SegmonError
 
 __all__ = ["app", "main"]
