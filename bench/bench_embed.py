@@ -58,8 +58,13 @@ def main() -> None:
         _sync(args.device)
         loop_rate = len(images) / (time.perf_counter() - start)
         rows.append(
-            {"size": size, "mode": "loop", "batch_size": 1, "images_per_s": loop_rate,
-             "peak_mb": _peak_mb(args.device)}
+            {
+                "size": size,
+                "mode": "loop",
+                "batch_size": 1,
+                "images_per_s": loop_rate,
+                "peak_mb": _peak_mb(args.device),
+            }
         )
         for batch_size in (1, 8, 32):
             if args.device.startswith("cuda"):
@@ -72,22 +77,38 @@ def main() -> None:
             _sync(args.device)
             rate = len(images) / (time.perf_counter() - start)
             rows.append(
-                {"size": size, "mode": "batched", "batch_size": batch_size,
-                 "images_per_s": rate, "peak_mb": _peak_mb(args.device),
-                 "speedup_vs_loop": rate / loop_rate}
+                {
+                    "size": size,
+                    "mode": "batched",
+                    "batch_size": batch_size,
+                    "images_per_s": rate,
+                    "peak_mb": _peak_mb(args.device),
+                    "speedup_vs_loop": rate / loop_rate,
+                }
             )
     print_table(
         ["size", "mode", "batch", "images/s", "peak MB", "x loop"],
         [
-            [r["size"], r["mode"], r["batch_size"], round(r["images_per_s"], 1),
-             round(r["peak_mb"]), round(r.get("speedup_vs_loop", 1.0), 2)]
+            [
+                r["size"],
+                r["mode"],
+                r["batch_size"],
+                round(r["images_per_s"], 1),
+                round(r["peak_mb"]),
+                round(r.get("speedup_vs_loop", 1.0), 2),
+            ]
             for r in rows
         ],
     )
     path = write_results(
         f"embed_{args.device}",
-        {"device": args.device, "model": args.model, "images": args.images,
-         "torch_threads": torch.get_num_threads(), "rows": rows},
+        {
+            "device": args.device,
+            "model": args.model,
+            "images": args.images,
+            "torch_threads": torch.get_num_threads(),
+            "rows": rows,
+        },
     )
     print(f"wrote {path}")
 

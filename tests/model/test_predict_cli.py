@@ -25,15 +25,29 @@ def test_segmon_predict_writes_coco_results_for_a_folder_and_a_coco_file(tmp_pat
     out = tmp_path / "results.json"
     result = runner.invoke(
         app,
-        ["predict", "--model", "production", "--images", str(scenes / "images"),
-         "--out", str(out), "--batch-size", "2", "--device", "cpu", "--json"],
+        [
+            "predict",
+            "--model",
+            "production",
+            "--images",
+            str(scenes / "images"),
+            "--out",
+            str(out),
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["images"] == 3 and payload["model"].startswith("builtin:production@")
     sidecar = json.loads((tmp_path / "results.images.json").read_text())
     assert [(i["id"], i["file_name"]) for i in sidecar["images"]] == [
-        (1, "r-000000.png"), (2, "r-000001.png"), (3, "r-000002.png")
+        (1, "r-000000.png"),
+        (2, "r-000001.png"),
+        (3, "r-000002.png"),
     ]
     results = json.loads(out.read_text())
     assert len(results) == payload["instances"] > 0
@@ -45,8 +59,17 @@ def test_segmon_predict_writes_coco_results_for_a_folder_and_a_coco_file(tmp_pat
     from_coco = tmp_path / "from_coco.json"
     result = runner.invoke(
         app,
-        ["predict", "--model", "production", "--images", str(scenes / "annotations.json"),
-         "--out", str(from_coco), "--device", "cpu"],
+        [
+            "predict",
+            "--model",
+            "production",
+            "--images",
+            str(scenes / "annotations.json"),
+            "--out",
+            str(from_coco),
+            "--device",
+            "cpu",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert json.loads(from_coco.read_text()) == results
