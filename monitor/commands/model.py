@@ -45,6 +45,10 @@ def train(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds weights, batches, augmentation.")] = 0,
+    init: Annotated[
+        Path | None,
+        typer.Option("--init", help="Start from these weights (*.safetensors) to fine-tune."),
+    ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu or cuda (default: cuda if available).")
     ] = None,
@@ -56,7 +60,7 @@ def train(
 ) -> None:
     """Train the built-in segmentation model on a COCO dataset; write safetensors weights."""
     from monitor.errors import ConfigError
-    from monitor.model.checkpoint import save_checkpoint
+    from monitor.model.checkpoint import load_checkpoint, save_checkpoint
     from monitor.model.data import load_coco
     from monitor.model.network import NetworkConfig
     from monitor.model.train import TrainOptions, parse_augmentations, train_network
@@ -70,13 +74,20 @@ def train(
 
         torch.set_num_threads(max(1, threads))
     started = time.monotonic()
+    initial = None
+    if init is not None:  # fine-tuning keeps the architecture (and input size) of --init
+        initial, _ = load_checkpoint(init)
+        size = initial.config.input_size
     dataset = load_coco(data, images, size)
     if steps is None:
         steps = max(1, round((epochs if epochs is not None else 10.0) * len(dataset) / batch_size))
     chosen = parse_augmentations(augment or [])
-    config = NetworkConfig(
-        categories=dataset.categories, width=width, input_size=size, blocks=blocks
-    )
+    if initial is not None:
+        config = initial.config
+    else:
+        config = NetworkConfig(
+            categories=dataset.categories, width=width, input_size=size, blocks=blocks
+        )
     options = TrainOptions(
         steps=steps,
         batch_size=batch_size,
@@ -87,7 +98,9 @@ def train(
         crop=crop,
     )
     with progress_bar("train") as update:
-        result = train_network(dataset, config, options, lambda done, _: update(done, steps))
+        result = train_network(
+            dataset, config, options, lambda done, _: update(done, steps), initial
+        )
     training = {
         "data": data.name,
         "images": len(dataset),
@@ -95,6 +108,7 @@ def train(
         "batch_size": batch_size,
         "lr": lr,
         "crop": crop,
+        "init": None if init is None else init.name,
         "seed": seed,
         "augment": sorted(a.value for a in chosen),
         "device": result.device,

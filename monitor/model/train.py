@@ -245,6 +245,7 @@ def train_network(
     config: NetworkConfig,
     options: TrainOptions,
     progress: Callable[[int, float], None] | None = None,
+    initial: SegmentationNetwork | None = None,
 ) -> TrainResult:
     """Train a fresh network on ``data``.
 
@@ -258,6 +259,9 @@ def train_network(
         Steps, batch size, learning rate, seed, augmentations, device.
     progress
         Called after each step with the number of steps done and the step's loss.
+    initial
+        Start from these weights (fine-tuning) instead of a fresh network; its config
+        must equal ``config``.
 
     Returns
     -------
@@ -279,7 +283,12 @@ def train_network(
     device = resolve_device(options.device)
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    network = SegmentationNetwork(config).to(device)
+    if initial is not None and initial.config != config:
+        raise ConfigError(f"initial weights are {initial.config}, not {config}")
+    network = SegmentationNetwork(config)
+    if initial is not None:
+        network.load_state_dict(initial.state_dict())
+    network = network.to(device)
     use_amp = device.type == "cuda"
     if use_amp:
         network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack memory_format

@@ -1,29 +1,36 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from monitor.cli import app
 from monitor.errors import ConfigError
 from monitor.model.checkpoint import load_checkpoint
 from monitor.model.data import TrainingData, make_targets
 from monitor.model.network import NetworkConfig
 from monitor.model.train import Augmentation, TrainOptions, photometric, train_network
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def test_a_few_steps_lower_the_loss(tiny_data: TrainingData) -> None:
     config = NetworkConfig(categories=tiny_data.categories, width=8, input_size=64)
-    options = TrainOptions(steps=40, batch_size=4, lr=3e-3, seed=0, device="cpu")
-    losses = train_network(tiny_data, config, options).losses
-    assert len(losses) == 40
+    options = TrainOptions(steps=25, batch_size=4, lr=5e-3, seed=0, device="cpu")
+    result = train_network(tiny_data, config, options)
+    losses = result.losses
+    assert len(losses) == 25
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+    # fine-tuning starts where the training ended, not from scratch
+    again = train_network(
+        tiny_data, config, TrainOptions(steps=2, batch_size=4), initial=result.network
+    )
+    assert again.losses[0] < 0.7 * np.mean(losses[:5])
+    wider = NetworkConfig(categories=tiny_data.categories, width=16, input_size=64)
+    with pytest.raises(ConfigError, match="initial weights"):
+        train_network(tiny_data, wider, TrainOptions(steps=1), initial=result.network)
 
 
 def test_training_is_seeded(tiny_data: TrainingData) -> None:
@@ -73,11 +80,9 @@ def test_photometric_changes_pixels_and_stays_in_range() -> None:
 
 def test_segmon_train_writes_safetensors_with_metadata(tiny_scenes: Path, tmp_path: Path) -> None:
     weights = tmp_path / "tiny.safetensors"
-    result = subprocess.run(
+    result = CliRunner().invoke(
+        app,
         [
-            sys.executable,
-            "-m",
-            "monitor",
             "train",
             "--data",
             str(tiny_scenes / "annotations.json"),
@@ -103,12 +108,8 @@ def test_segmon_train_writes_safetensors_with_metadata(tiny_scenes: Path, tmp_pa
             "cpu",
             "--json",
         ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["steps"] == 2 and payload["augment"] == [
         "blur",
