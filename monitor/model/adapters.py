@@ -173,13 +173,7 @@ class BuiltinModel(HeadsModel):
 
 def _config_from_json(text: str | bytes, path: Path) -> NetworkConfig:
     try:
-        raw = json.loads(text)
-        return NetworkConfig(
-            categories=tuple(raw["categories"]),
-            width=int(raw["width"]),
-            input_size=int(raw["input_size"]),
-            blocks=int(raw["blocks"]),
-        )
+        return NetworkConfig.from_dict(json.loads(text))
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidInputError(
             f"{path} has no usable segmon config ({CONFIG_KEY}): {exc!r}; export it with "

@@ -121,14 +121,7 @@ def load_checkpoint(path: Path) -> tuple[SegmentationNetwork, dict[str, Any]]:
             f"{path} is a safetensors file without segmon metadata (segmon.format="
             f"{metadata.get('segmon.format')!r}); write checkpoints with `segmon train`"
         )
-    raw = json.loads(metadata["segmon.config"])
-    config = NetworkConfig(
-        categories=tuple(raw["categories"]),
-        width=int(raw["width"]),
-        input_size=int(raw["input_size"]),
-        blocks=int(raw["blocks"]),
-    )
-    network = SegmentationNetwork(config)
+    network = SegmentationNetwork(NetworkConfig.from_dict(json.loads(metadata["segmon.config"])))
     from safetensors.torch import load_file
 
     state = load_file(str(path))

@@ -8,7 +8,9 @@ Pure torch; exports to TorchScript and ONNX unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -80,6 +82,16 @@ class NetworkConfig:
     def to_dict(self) -> dict[str, object]:
         """Return the config as plain JSON-able values."""
         return {**asdict(self), "categories": list(self.categories)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> NetworkConfig:
+        """Rebuild a config from :meth:`to_dict` output (as stored in model files)."""
+        return cls(
+            categories=tuple(str(c) for c in raw["categories"]),
+            width=int(raw["width"]),
+            input_size=int(raw["input_size"]),
+            blocks=int(raw["blocks"]),
+        )
 
 
 def _conv_bn(c_in: int, c_out: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:
