@@ -4,7 +4,7 @@ For 256 and 512 px images and batch sizes 1, 8, 32, times ``model.embed`` (each 
 with three instance masks) against a plain loop that embeds one image per call, and
 records peak memory (max RSS on the CPU, ``torch.cuda.max_memory_allocated`` on CUDA;
 AMP and channels-last on CUDA are the adapter's defaults). Writes
-bench/results/embed_<device>.json.
+bench/results/bench_embed_<device>.json.
 
     nice -n 10 python -m bench.bench_embed --device cpu [--images 64] [--model reference]
 """
@@ -101,7 +101,7 @@ def main() -> None:
         ],
     )
     path = write_results(
-        f"embed_{args.device}",
+        f"bench_embed_{args.device}",
         {
             "device": args.device,
             "model": args.model,

@@ -2,7 +2,7 @@
 
 Scenes are rendered exactly as ``segmon synth --seed 777`` would (seed 777 is never used
 in training); each drift knob is applied alone at two severities. Writes
-bench/results/model_quality.json and prints a markdown table.
+bench/results/bench_model_quality.json and prints a markdown table.
 
     python -m bench.bench_model_quality [--clean 500] [--drifted 100]
 """
@@ -128,7 +128,7 @@ def main() -> None:
         )
         print(f"| {label} | {n} | {cells} |")
     path = write_results(
-        "model_quality",
+        "bench_model_quality",
         {
             "seed": SEED,
             "severities": list(SEVERITIES),
