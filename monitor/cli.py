@@ -10,7 +10,14 @@ from __future__ import annotations
 import typer
 
 from monitor.cli_base import app, err
-from monitor.commands import core, drift, embedding, quality, slo  # noqa: F401  (registers commands)
+from monitor.commands import (  # noqa: F401  (importing registers the commands)
+    core,
+    drift,
+    embedding,
+    model,
+    quality,
+    slo,
+)
 from monitor.errors import SegmonError
 
 __all__ = ["app", "main"]

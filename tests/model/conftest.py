@@ -1,0 +1,48 @@
+"""Fixtures of the model tests: a tiny generated dataset and a tiny trained network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.model.data import TrainingData, load_coco
+from monitor.model.network import NetworkConfig, SegmentationNetwork
+from monitor.model.protocol import ImageArray
+from monitor.synth import SynthConfig, generate_scenes, render_scene
+
+TINY_SIZE = 64
+
+
+@pytest.fixture(scope="session")
+def tiny_scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve 64 px generated scenes (annotations.json, images/)."""
+    out = tmp_path_factory.mktemp("tiny_scenes")
+    generate_scenes(out, SynthConfig(n_images=12, seed=3, size=TINY_SIZE))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tiny_scenes: Path) -> TrainingData:
+    return load_coco(tiny_scenes / "annotations.json", tiny_scenes / "images", TINY_SIZE)
+
+
+@pytest.fixture(scope="session")
+def tiny_network(tiny_data: TrainingData) -> SegmentationNetwork:
+    """An untrained but deterministic network with non-trivial batch-norm statistics."""
+    import torch
+
+    torch.manual_seed(0)
+    net = SegmentationNetwork(
+        NetworkConfig(categories=tiny_data.categories, width=4, input_size=TINY_SIZE)
+    )
+    net.train()
+    with torch.no_grad():
+        net(torch.from_numpy(tiny_data.images).permute(0, 3, 1, 2).float() / 255.0)
+    return net.eval()
+
+
+def scene_images(n: int, seed: int = 11, size: int = 256) -> list[ImageArray]:
+    config = SynthConfig(n_images=n, seed=seed, size=size)
+    return [render_scene(np.random.default_rng([seed, i, 0]), config).image for i in range(n)]
