@@ -1,11 +1,15 @@
 """``segmon demo``: the whole pipeline on generated data, in simulated time.
 
 Generates a labeled holdout and two days of production sample log (a clean day, then a
-day with photometric drift), creates a fresh SQLite database in the work folder,
-imports the holdout, ingests the production model's predictions on the holdout images
-(golden requests) and evaluates them, ingests the log (with a few deliberately broken
-lines, which end in quarantine), and reports what the database holds. Later stages (embeddings, drift,
-quality, SLOs) join here as they land.
+day with photometric drift), creates a fresh SQLite database in the work folder, and
+runs the jobs the scheduler runs, in simulated time:
+
+1. import the holdout; ingest the production model's predictions on the holdout images
+   (golden requests) and evaluate them; evaluate the reference model over the holdout;
+2. per day: ingest the log (day 2 carries deliberately broken lines, which end in
+   quarantine), embed the new images with the reference model, shadow-score them, and
+   run the drift checks of that day's window against the holdout;
+3. report SLO burn rates and what the database holds.
 """
 
 from __future__ import annotations
@@ -21,13 +25,19 @@ from typing import Any
 
 from monitor.bootstrap import init_database
 from monitor.clock import ManualClock
-from monitor.config import Settings
+from monitor.config import DriftSettings, Settings
 from monitor.db import make_engine, session_factory
+from monitor.drift import run_drift
+from monitor.embeddings import embed_pending
 from monitor.errors import InvalidInputError
 from monitor.holdout import import_holdout
 from monitor.ingest import ingest_log
 from monitor.jobs import run_job
+from monitor.model.protocol import SegmentationModel
 from monitor.quality import evaluate_holdout
+from monitor.shadow import shadow_pending
+from monitor.slo.burn import SLOStatus
+from monitor.slo_events import read_slo_status
 from monitor.status import read_status
 
 MARKER = ".segmon-demo"
@@ -74,17 +84,41 @@ def _break_some_lines(log: Path) -> None:
         )
 
 
+def _drift_settings(settings: Settings, options: DemoOptions) -> DriftSettings:
+    """One daily window against the demo's holdout; small demos lower ``min_samples``."""
+    return settings.drift.model_copy(
+        update={
+            "reference": "holdout",
+            "windows": ("1d",),
+            "min_samples": min(settings.drift.min_samples, max(2, options.images_per_day // 2)),
+        }
+    )
+
+
+def _slo_summary(status: SLOStatus) -> dict[str, Any]:
+    one_day = next(w for w in status.windows if w.window == "1d")
+    return {
+        "error_budget_remaining": status.error_budget_remaining,
+        "events_1d": one_day.events,
+        "burn_rate_1d": one_day.burn_rate,
+    }
+
+
 def run_demo(
     workdir: Path,
     settings: Settings,
     options: DemoOptions = DemoOptions(),
     say: Callable[[str], None] = lambda _: None,
+    reference: SegmentationModel | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline on generated data in ``workdir`` and return a summary.
 
     The database is a fresh SQLite file in ``workdir`` (the configured database is
     left alone); the clock is simulated, starting at the first generated capture time.
+    ``reference`` is the model that embeds and shadow-scores (default: the configured
+    ``models.reference``).
     """
+    from monitor.pipeline import load_reference_model
     from monitor.synth import SynthConfig, generate_scenes
 
     _prepare(workdir)
@@ -139,10 +173,20 @@ def run_demo(
     quality, _ = run_job(
         sessions, "evaluate", clock, partial(evaluate_holdout, sessions, "holdout", clock)
     )
+    model = reference if reference is not None else load_reference_model(settings)
+    say(f"evaluating the reference model {model.name} over the holdout")
+    reference_quality, _ = run_job(
+        sessions,
+        "evaluate",
+        clock,
+        partial(evaluate_holdout, sessions, "holdout", clock, model=model),
+    )
+    drift_settings = _drift_settings(settings, options)
     reports = [golden.counts()]
+    days: list[dict[str, Any]] = []
     for name in ("day1", "day2"):
         clock.advance(day)
-        say(f"ingesting production log {name}")
+        say(f"{name}: ingesting the production log, embedding, shadow scoring, drift checks")
         report, _ = run_job(
             sessions,
             "ingest",
@@ -150,13 +194,60 @@ def run_demo(
             partial(ingest_log, sessions, str(workdir / "log" / name), settings.ingest, clock),
         )
         reports.append(report.counts())
+        embedded, _ = run_job(
+            sessions,
+            "embed",
+            clock,
+            partial(embed_pending, sessions, model, clock, batch_size=settings.embed.batch_size),
+        )
+        shadowed, _ = run_job(
+            sessions,
+            "shadow",
+            clock,
+            partial(
+                shadow_pending,
+                sessions,
+                model,
+                clock,
+                min_iou=settings.shadow.min_iou,
+                batch_size=settings.shadow.batch_size,
+            ),
+        )
+        drift, _ = run_job(
+            sessions, "drift", clock, partial(run_drift, sessions, drift_settings, clock)
+        )
+        flagged = sorted(
+            {
+                "/".join(filter(None, (c.family, c.class_name, c.result.feature)))
+                for c in drift.checks
+                if c.result.drift_detected
+            }
+        )
+        days.append(
+            {
+                "day": name,
+                "ingest": report.counts(),
+                "embedded_images": embedded.counts()["samples"]
+                + embedded.counts()["holdout_images"],
+                "shadow": shadowed.counts(),
+                "drift_checks": len(drift.checks),
+                "drift_flagged": flagged,
+            }
+        )
     with sessions() as session:
         status = read_status(session).to_dict()
+        slos = {
+            spec.name: _slo_summary(read_slo_status(session, spec, clock.now()))
+            for spec in settings.slos
+            if spec.computed_by_segmon
+        }
     engine.dispose()
     return {
         "workdir": str(workdir),
         "holdout": holdout.counts(),
-        "quality": quality.counts()["results"],
+        "quality": quality.counts()["results"] + reference_quality.counts()["results"],
         "ingest": reports,
+        "days": days,
+        "slos": slos,
         "status": status,
     }

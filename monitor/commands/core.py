@@ -309,6 +309,20 @@ def demo(
                 f"quality of {q['model_version']} on the holdout: AP {q['ap']:.3f}, AP50 {q['ap50']:.3f}, "
                 f"recall {q['recall']:.3f}"
             )
+        for d in summary["days"]:
+            sh = d["shadow"]
+            agreement = sh["mean_agreement"]
+            flagged = ", ".join(d["drift_flagged"]) or "none"
+            out.print(
+                f"{d['day']}: {d['embedded_images']} images embedded; shadow agreement "
+                f"{agreement if agreement is None else round(agreement, 3)} over {sh['samples']} samples; "
+                f"drift flagged by {len(d['drift_flagged'])} of {d['drift_checks']} checks: {flagged}"
+            )
+        for name, slo in summary["slos"].items():
+            out.print(
+                f"SLO {name}: 1d burn rate {slo['burn_rate_1d']}, "
+                f"error budget left {slo['error_budget_remaining']}"
+            )
         out.print(f"job runs: {st['job_runs']}")
 
     emit(as_json, summary, human)
