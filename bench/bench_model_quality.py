@@ -1,7 +1,10 @@
 """COCO mask AP of the bundled checkpoints on fresh generated scenes, clean and drifted.
 
 Scenes are rendered exactly as ``segmon synth --seed 777`` would (seed 777 is never used
-in training); each drift knob is applied alone at two severities. Writes
+in training); each drift knob is applied alone at two severities. Beside each model's AP,
+the mean per-image shadow agreement of production with the reference
+(:func:`monitor.shadow.compare_instances`, the label-free signal the shadow job stores)
+shows how much of production's degradation the reference sees. Writes
 bench/results/bench_model_quality.json and prints a markdown table.
 
     python -m bench.bench_model_quality [--clean 500] [--drifted 100]
@@ -22,7 +25,8 @@ from pycocotools.cocoeval import COCOeval
 
 from bench._common import write_results
 from monitor.model import load_model
-from monitor.model.protocol import SegmentationModel
+from monitor.model.protocol import InstancePrediction, SegmentationModel
+from monitor.shadow import compare_instances
 from monitor.synth import CATEGORIES, DRIFT_KNOBS, Scene, SynthConfig, render_scene
 
 SEED = 777
@@ -43,43 +47,63 @@ def render(config: SynthConfig) -> list[Scene]:
     ]
 
 
-def mask_ap(
+def predict_all(
     model: SegmentationModel, scenes: list[Scene], batch_size: int = 16
-) -> dict[str, float]:
-    """COCO segm AP / AP50 / AP75 of ``model`` on ``scenes`` (novel objects are not labeled)."""
-    images, annotations, results = [], [], []
+) -> list[list[InstancePrediction]]:
+    """``model``'s instances on every scene."""
+    out: list[list[InstancePrediction]] = []
     for start in range(0, len(scenes), batch_size):
-        chunk = scenes[start : start + batch_size]
-        predictions = model.predict([s.image for s in chunk])
-        for i, scene, preds in zip(
-            range(start, start + len(chunk)), chunk, predictions, strict=True
-        ):
-            h, w = scene.image.shape[:2]
-            images.append({"id": i + 1, "width": w, "height": h})
-            for mask, cat in zip(scene.masks, scene.category_ids.tolist(), strict=True):
-                if cat == 0:
-                    continue
-                rle = _rle(mask)
-                annotations.append(
-                    {
-                        "id": len(annotations) + 1,
-                        "image_id": i + 1,
-                        "category_id": cat,
-                        "segmentation": rle,
-                        "area": float(mask.sum()),
-                        "bbox": list(mask_utils.toBbox(rle)),
-                        "iscrowd": 0,
-                    }
-                )
-            for p in preds:
-                results.append(
-                    {
-                        "image_id": i + 1,
-                        "category_id": p.category_id,
-                        "segmentation": _rle(p.mask),
-                        "score": p.score,
-                    }
-                )
+        out.extend(model.predict([s.image for s in scenes[start : start + batch_size]]))
+    return out
+
+
+def shadow_agreement(
+    production: list[list[InstancePrediction]], reference: list[list[InstancePrediction]]
+) -> float:
+    """Mean per-image shadow agreement (:func:`monitor.shadow.compare_instances`)."""
+    return float(
+        np.mean(
+            [
+                compare_instances(
+                    [(p.category_id, p.mask) for p in prod],
+                    [(r.category_id, r.mask) for r in ref],
+                ).agreement
+                for prod, ref in zip(production, reference, strict=True)
+            ]
+        )
+    )
+
+
+def mask_ap(scenes: list[Scene], predictions: list[list[InstancePrediction]]) -> dict[str, float]:
+    """COCO segm AP / AP50 / AP75 of ``predictions`` on ``scenes`` (novel objects unlabeled)."""
+    images, annotations, results = [], [], []
+    for i, (scene, preds) in enumerate(zip(scenes, predictions, strict=True)):
+        h, w = scene.image.shape[:2]
+        images.append({"id": i + 1, "width": w, "height": h})
+        for mask, cat in zip(scene.masks, scene.category_ids.tolist(), strict=True):
+            if cat == 0:
+                continue
+            rle = _rle(mask)
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": i + 1,
+                    "category_id": cat,
+                    "segmentation": rle,
+                    "area": float(mask.sum()),
+                    "bbox": list(mask_utils.toBbox(rle)),
+                    "iscrowd": 0,
+                }
+            )
+        for p in preds:
+            results.append(
+                {
+                    "image_id": i + 1,
+                    "category_id": p.category_id,
+                    "segmentation": _rle(p.mask),
+                    "score": p.score,
+                }
+            )
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = {
@@ -112,27 +136,33 @@ def main() -> None:
             settings.append((f"{knob}={severity}", {knob: severity}, args.drifted))
     rows: dict[str, dict[str, dict[str, float]]] = {name: {} for name in args.models}
     models = {name: load_model(name, device=args.device) for name in args.models}
+    agreement: dict[str, float] = {}
     started = time.perf_counter()
     for label, drift, n in settings:
         scenes = render(SynthConfig(n_images=n, seed=SEED, drift=drift))  # type: ignore[arg-type]
-        for name, model in models.items():
-            rows[name][label] = mask_ap(model, scenes)
+        predictions = {name: predict_all(model, scenes) for name, model in models.items()}
+        for name in models:
+            rows[name][label] = mask_ap(scenes, predictions[name])
             print(f"{name:10s} {label:16s} {rows[name][label]}", flush=True)
+        if {"production", "reference"} <= set(models):
+            agreement[label] = shadow_agreement(predictions["production"], predictions["reference"])
     print()
-    header = "| scenes | n | " + " | ".join(f"{m} AP | {m} AP50" for m in args.models) + " |"
-    print(header)
-    print("|" + "---|" * (2 + 2 * len(args.models)))
+    header = "| scenes | n | " + " | ".join(f"{m} AP | {m} AP50" for m in args.models)
+    print(header + (" | shadow agreement |" if agreement else " |"))
+    print("|" + "---|" * (2 + 2 * len(args.models) + bool(agreement)))
     for label, _, n in settings:
         cells = " | ".join(
             f"{rows[m][label]['ap']:.3f} | {rows[m][label]['ap50']:.3f}" for m in args.models
         )
-        print(f"| {label} | {n} | {cells} |")
+        shadow = f" | {agreement[label]:.3f}" if label in agreement else ""
+        print(f"| {label} | {n} | {cells}{shadow} |")
     path = write_results(
         "bench_model_quality",
         {
             "seed": SEED,
             "severities": list(SEVERITIES),
             "results": rows,
+            "shadow_agreement": agreement,
             "seconds": round(time.perf_counter() - started, 1),
         },
     )
