@@ -5,6 +5,8 @@ Reference and current windows are drawn from the same distribution (no shift),
 number of permutations and ``random_state=trial``. Data:
 
 * univariate detectors: 1-D skewed values (gamma, shape 2);
+* the class-mix detector (chi-square): class codes of five classes, one rare
+  (:data:`CLASS_MIX`);
 * embedding detectors: a fixed 6-component Gaussian mixture with anisotropic covariance
   (log-spaced spectrum over three decades, randomly rotated; seeded, so every trial
   samples the same mixture) at ``--dims`` (default 128 and 512). The PCA detector also
@@ -31,6 +33,7 @@ from scipy.stats import binom
 
 from bench._common import print_table, write_results
 from detectors import (
+    CATEGORICAL_DETECTORS,
     MULTIVARIATE_DETECTORS,
     UNIVARIATE_DETECTORS,
     BaseDetector,
@@ -61,15 +64,34 @@ class GaussianMixture:
         return out
 
 
+#: Class mix of the categorical A/A data: five classes, one rare.
+CLASS_MIX = np.array([0.45, 0.25, 0.15, 0.12, 0.03])
+
+
+def _pool(mixture: Any, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` draws: class codes, gamma(2) values, or mixture vectors."""
+    if isinstance(mixture, str):  # "categorical"
+        return rng.choice(len(CLASS_MIX), size=size, p=CLASS_MIX).astype(np.float64)
+    if mixture is None:
+        return rng.gamma(2.0, size=size)
+    out: np.ndarray = mixture.sample(size, rng)
+    return out
+
+
 def run(
     trials: int, sizes: list[int], dims: list[int], seed: int, only: list[str] | None
 ) -> dict[str, Any]:
     detectors = [
-        d for d in UNIVARIATE_DETECTORS + MULTIVARIATE_DETECTORS if not only or d.name in only
+        d
+        for d in UNIVARIATE_DETECTORS + MULTIVARIATE_DETECTORS + CATEGORICAL_DETECTORS
+        if not only or d.name in only
     ]
     # (class, label, data name, mixture or None for 1-D, extra hyperparameters, float32)
     datasets: list[tuple[type[BaseDetector], str, str, Any, dict[str, Any], bool]] = []
     for cls in detectors:
+        if cls in CATEGORICAL_DETECTORS:
+            datasets.append((cls, cls.name, "classes-5", "categorical", {}, False))
+            continue
         if cls.input_shape == "univariate":
             datasets.append((cls, cls.name, "gamma-1d", None, {}, False))
             continue
@@ -92,7 +114,7 @@ def run(
             alarms = 0
             for trial in range(trials):
                 rng = np.random.default_rng([seed, n, trial])
-                pool = rng.gamma(2.0, size=2 * n) if mixture is None else mixture.sample(2 * n, rng)
+                pool = _pool(mixture, 2 * n, rng)
                 if float32:
                     pool = pool.astype(np.float32)
                 det = cls(alpha=ALPHA, random_state=trial, **extra).fit(pool[:n])
