@@ -46,7 +46,7 @@ def ingest_sources(
 
 def load_reference_model(settings: Settings) -> SegmentationModel:
     """Load the configured reference model (``settings.models.reference``)."""
-    from monitor.model import load_model  # type: ignore[attr-defined,unused-ignore]
+    from monitor.model import load_model
 
     model: SegmentationModel = load_model(settings.models.reference)
     return model

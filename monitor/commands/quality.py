@@ -61,7 +61,7 @@ def evaluate(
     clock = SystemClock()
     loaded = None
     if model is not None:
-        from monitor.model import load_model  # type: ignore[attr-defined,unused-ignore]
+        from monitor.model import load_model
 
         loaded = load_model(model)
     with progress_bar(f"evaluating {holdout}") as update:
