@@ -105,3 +105,24 @@ def test_synth_rejects_bad_options(tmp_path: Path, bad: str) -> None:
     result = run(tmp_path, "synth", str(tmp_path / "out"), bad)
     assert result.returncode == 2
     assert bad.split("=", 1)[1].split("=")[0] in result.stderr
+
+
+def test_evaluate_runs_a_bundled_model_over_the_holdout(tmp_path: Path) -> None:
+    assert run(tmp_path, "init").returncode == 0
+    scenes = tmp_path / "scenes"
+    assert run(tmp_path, "synth", str(scenes), "--images", "6", "--seed", "11").returncode == 0
+    imported = run(
+        tmp_path, "holdout", "import", str(scenes / "annotations.json"),
+        "--images", str(scenes / "images"), "--name", "h",
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    done = run(tmp_path, "evaluate", "--holdout", "h", "--model", "reference", "--json")
+    assert done.returncode == 0, done.stderr
+    [result] = json.loads(done.stdout)["results"]
+    assert result["model_version"].startswith("builtin:reference@")
+    assert result["images"] == 6 and 0.3 < result["ap"] <= 1.0
+    both = run(
+        tmp_path, "evaluate", "--holdout", "h", "--model", "reference",
+        "--predictions", str(scenes / "annotations.json"),
+    )  # fmt: skip
+    assert both.returncode == 2 and "not both" in both.stderr
