@@ -155,7 +155,7 @@ def _load_embedder(name: str | None) -> Embed | None:
     if name is None:
         return None
     try:
-        from monitor.model import load_model  # type: ignore[attr-defined]
+        from monitor.model import load_model
     except ImportError:
         print(f"--embedder {name}: monitor.model.load_model is not available here; skipped")
         return None
@@ -177,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--min-samples", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--embedder", default=None, help="model name for the embedding families")
+    parser.add_argument("--out", default="bench_drift_families", help="results file name")
     args = parser.parse_args(argv)
     embed = _load_embedder(args.embedder)
     started = time.perf_counter()
@@ -214,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         [[f, n_checks[f], *(power[f][c] for c in columns)] for f in families],
     )
     path = write_results(
-        "bench_drift_families",
+        args.out,
         {
             "alpha": ALPHA,
             "trials": args.trials,
