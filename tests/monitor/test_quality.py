@@ -37,6 +37,20 @@ def pycocotools_stats(gt_path: Path, results: list[dict]) -> np.ndarray:
     return ev.stats
 
 
+def log_as_results(scenes: Path) -> list[dict]:
+    """The sample log's predictions as a COCO results list over the holdout's image ids."""
+    coco_gt = json.loads((scenes / "annotations.json").read_text())
+    ids = {img["file_name"].rsplit(".", 1)[0]: img["id"] for img in coco_gt["images"]}
+    return [
+        {
+            "image_id": ids[line["request_id"]],
+            **{k: inst[k] for k in ("category_id", "score", "segmentation")},
+        }
+        for line in map(json.loads, (scenes / "samples.jsonl").read_text().splitlines())
+        for inst in line["instances"]
+    ]
+
+
 @pytest.fixture
 def scenes(tmp_path: Path) -> Path:
     out = tmp_path / "scenes"
@@ -52,17 +66,7 @@ def test_golden_requests_are_evaluated_per_model_version(sessions, scenes: Path)
         ("prod-2026.11.1", 12)
     ]
     # the same predictions, as a COCO results file, scored by pycocotools itself
-    coco_gt = json.loads((scenes / "annotations.json").read_text())
-    ids = {img["file_name"].rsplit(".", 1)[0]: img["id"] for img in coco_gt["images"]}
-    results = [
-        {
-            "image_id": ids[line["request_id"]],
-            **{k: inst[k] for k in ("category_id", "score", "segmentation")},
-        }
-        for line in map(json.loads, (scenes / "samples.jsonl").read_text().splitlines())
-        for inst in line["instances"]
-    ]
-    expected = pycocotools_stats(scenes / "annotations.json", results)
+    expected = pycocotools_stats(scenes / "annotations.json", log_as_results(scenes))
     with sessions() as s:
         row = s.scalars(select(QualityResult)).one()
         classes = s.scalars(select(ClassQualityRow).order_by(ClassQualityRow.category_id)).all()
@@ -188,17 +192,7 @@ def test_a_model_run_over_the_holdout_scores_like_its_results_file(sessions, sce
         batch_size=5,
         on_batch=lambda d, t: progress.append((d, t)),
     )
-    coco_gt = json.loads((scenes / "annotations.json").read_text())
-    ids = {img["file_name"].rsplit(".", 1)[0]: img["id"] for img in coco_gt["images"]}
-    results = [
-        {
-            "image_id": ids[line["request_id"]],
-            **{k: inst[k] for k in ("category_id", "score", "segmentation")},
-        }
-        for line in map(json.loads, (scenes / "samples.jsonl").read_text().splitlines())
-        for inst in line["instances"]
-    ]
-    expected = pycocotools_stats(scenes / "annotations.json", results)
+    expected = pycocotools_stats(scenes / "annotations.json", log_as_results(scenes))
     (_, preds, quality) = report.results[0]
     assert preds.model_version == "lookup" and preds.source == "model:lookup"
     assert quality.coco.ap == pytest.approx(expected[0], abs=1e-9)
