@@ -37,6 +37,7 @@ from pycocotools import mask as mask_utils
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
+from monitor.embeddings import vectors_from_bytes
 from monitor.models import (
     DatasetImage,
     GroundTruthInstance,
@@ -192,7 +193,8 @@ def _vectors(rows: list[tuple[int, bytes]]) -> FloatArray:
     dims = {dim for dim, _ in rows}
     if len(dims) != 1:
         raise ValueError(f"embeddings of one embedder have different dims {sorted(dims)}")
-    return np.stack([np.frombuffer(v, dtype=np.float16).astype(np.float64) for _, v in rows])
+    vectors: FloatArray = vectors_from_bytes([v for _, v in rows], dims.pop()).astype(np.float64)
+    return vectors
 
 
 def _image_embeddings(session: Session, pop: Population, embedder: str) -> FloatArray | None:
