@@ -7,7 +7,6 @@ images that have none yet and writes them in bulk.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -16,12 +15,13 @@ from typing import Any
 import fsspec
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
 from monitor.errors import InvalidInputError
+from monitor.imagebatches import rgb_from_bytes
 from monitor.jobs import HasCounts
 from monitor.models import DatasetImage, ImageProperties, Sample, SampleStatus
 
@@ -109,9 +109,7 @@ def image_properties(image: npt.ArrayLike) -> PropertyValues:
 def read_image(uri: str) -> npt.NDArray[np.uint8]:
     """Decode the image at a local path or fsspec URL as ``H x W x 3`` uint8 RGB."""
     with fsspec.open(uri, "rb") as handle:
-        data = handle.read()
-    with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+        return rgb_from_bytes(handle.read())
 
 
 @dataclass

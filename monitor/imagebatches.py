@@ -71,6 +71,16 @@ class LoadedImage:
     problem: ImageProblem | None = None
 
 
+def rgb_from_bytes(data: bytes) -> ImageArray:
+    """Decode an encoded image (PNG, JPEG, ...) as ``uint8`` RGB ``(h, w, 3)``.
+
+    Raises whatever PIL raises for data that is not an image (``UnidentifiedImageError``,
+    ``OSError``, ...).
+    """
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
 def read_image(uri: str, height: int, width: int) -> ImageArray | ImageProblem:
     """Read an image as ``uint8`` RGB ``(h, w, 3)``, or say why it cannot be used.
 
@@ -93,8 +103,7 @@ def read_image(uri: str, height: int, width: int) -> ImageArray | ImageProblem:
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         return ImageProblem(QuarantineReason.IMAGE_MISSING, f"image {uri!r}: {exc}")
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            pixels = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        pixels = rgb_from_bytes(data)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         return ImageProblem(QuarantineReason.IMAGE_UNREADABLE, f"image {uri!r}: {exc}")
     if pixels.shape[:2] != (height, width):
