@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.types import TypeDecorator
 
 from alembic import context
-from monitor.db import make_engine
-from monitor.models import Base
+from monitor.storage.engine import make_engine
+from monitor.storage.schema import Base
 
 config = context.config
 if config.config_file_name is not None and "engine" not in config.attributes:

@@ -5,9 +5,9 @@ simulated production model). For each trial a clean reference window (``--refere
 images) is compared with a current window (``--current`` images) drawn with one drift
 knob at a given severity -- ``classmix`` (the class mix skews) and ``novel`` (objects of
 an unseen class appear, mostly predicted as ``disc``) -- or with none (an A/A control:
-its column is the false-alarm rate). Features are those of ``monitor.drift_features``,
+its column is the false-alarm rate). Features are those of ``monitor.drift.features``,
 computed without the model from the predicted masks and the image; the detectors are
-the drift job's defaults (``monitor.drift.make_detector``).
+the drift job's defaults (``monitor.drift.job.make_detector``).
 
 A family raises one alarm per window when any of its checks has a permutation p-value
 ``<= alpha / n_checks`` (Bonferroni), so every family's false-alarm rate is at most
@@ -42,9 +42,9 @@ from typing import Any
 import numpy as np
 
 from bench._common import print_table, write_results
-from monitor.drift import make_detector, stable_seed
-from monitor.drift_features import boundary_length
-from monitor.image_properties import image_properties
+from monitor.drift.features import boundary_length
+from monitor.drift.job import make_detector, stable_seed
+from monitor.drift.properties import image_properties
 from monitor.synth import CATEGORIES, SynthConfig, render_scene, simulate_predictions
 
 ALPHA = 0.05
@@ -155,7 +155,7 @@ def _load_embedder(name: str | None) -> Embed | None:
     if name is None:
         return None
     try:
-        from monitor.model import load_model
+        from monitor.model.loading import load_model
     except ImportError:
         print(f"--embedder {name}: monitor.model.load_model is not available here; skipped")
         return None

@@ -109,7 +109,7 @@ CORRUPTIONS: dict[str, Callable[[Images, int, np.random.Generator], Images]] = {
 def reference_model_embedder(name: str = "reference") -> Embed:
     """Image vectors of a segmon model (``monitor.model.load_model``), batched."""
     try:
-        from monitor.model import load_model
+        from monitor.model.loading import load_model
     except ImportError as exc:
         raise SystemExit(
             f"monitor.model.load_model is not available ({exc}); until the built-in model "

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from bench._common import print_table, write_results
-from monitor.model import load_model
+from monitor.model.loading import load_model
 from monitor.synth import SynthConfig, render_scene
 
 

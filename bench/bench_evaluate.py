@@ -8,7 +8,7 @@ image (1% crowd), and predictions made from them (eroded, dilated, shifted, drop
 duplicated, relabeled, random scores) plus random false positives. Then times, each the
 median of --repeats runs on the same data already in memory:
 
-- segmon: ``monitor.evaluation.evaluate`` -- COCO mask AP plus per-class IoU, precision,
+- segmon: ``monitor.quality.evaluation.evaluate`` -- COCO mask AP plus per-class IoU, precision,
   recall, F1, FP/image, recall by size, the confusion matrix and per-instance outcomes;
 - pycocotools: COCO index + loadRes + COCOeval(iouType="segm") evaluate, accumulate,
   summarize, from the same annotations as COCO dicts;
@@ -141,7 +141,7 @@ def make_data(n_images: int, seed: int, cache: Path) -> dict[str, Any]:
 
 
 def run_segmon(data: dict[str, Any]) -> Callable[[], tuple[float, ...]]:
-    from monitor.evaluation import GroundTruth, Prediction, evaluate
+    from monitor.quality.evaluation import GroundTruth, Prediction, evaluate
 
     gts = [GroundTruth(a["image_id"], a["category_id"], a["segmentation"], a["area"],
                        bool(a["iscrowd"]), a["id"]) for a in data["annotations"]]  # fmt: skip

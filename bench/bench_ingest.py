@@ -82,11 +82,11 @@ def make_log(root: Path, n: int, seed: int = 0) -> Path:
 
 CHILD = """
 import json, resource, sys, time
-from monitor.bootstrap import init_database
+from monitor.storage.bootstrap import init_database
 from monitor.clock import SystemClock
 from monitor.config import DEFAULT_CATEGORIES, IngestSettings
-from monitor.db import make_engine, session_factory
-from monitor.ingest import ingest_log
+from monitor.storage.engine import make_engine, session_factory
+from monitor.ingest.job import ingest_log
 engine = make_engine(sys.argv[1])
 init_database(engine, DEFAULT_CATEGORIES)
 sessions = session_factory(engine)

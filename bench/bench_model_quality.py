@@ -3,7 +3,7 @@
 Scenes are rendered exactly as ``segmon synth --seed 777`` would (seed 777 is never used
 in training); each drift knob is applied alone at two severities. Beside each model's AP,
 the mean per-image shadow agreement of production with the reference
-(:func:`monitor.shadow.compare_instances`, the label-free signal the shadow job stores)
+(:func:`monitor.quality.shadow.compare_instances`, the label-free signal the shadow job stores)
 shows how much of production's degradation the reference sees. Writes
 bench/results/bench_model_quality.json and prints a markdown table.
 
@@ -24,9 +24,9 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from bench._common import write_results
-from monitor.model import load_model
+from monitor.model.loading import load_model
 from monitor.model.protocol import InstancePrediction, SegmentationModel
-from monitor.shadow import compare_instances
+from monitor.quality.shadow import compare_instances
 from monitor.synth import CATEGORIES, DRIFT_KNOBS, Scene, SynthConfig, render_scene
 
 SEED = 777
@@ -60,7 +60,7 @@ def predict_all(
 def shadow_agreement(
     production: list[list[InstancePrediction]], reference: list[list[InstancePrediction]]
 ) -> float:
-    """Mean per-image shadow agreement (:func:`monitor.shadow.compare_instances`)."""
+    """Mean per-image shadow agreement (:func:`monitor.quality.shadow.compare_instances`)."""
     return float(
         np.mean(
             [

@@ -22,11 +22,12 @@ from prometheus_client import generate_latest
 from sqlalchemy import insert, text
 
 from bench._common import print_table, write_results
-from monitor.bootstrap import init_database
 from monitor.clock import ManualClock
 from monitor.config import DEFAULT_CATEGORIES, Settings
-from monitor.db import make_engine, session_factory
-from monitor.models import (
+from monitor.service.serve import default_registry
+from monitor.storage.bootstrap import init_database
+from monitor.storage.engine import make_engine, session_factory
+from monitor.storage.schema import (
     ClassQualityRow,
     Dataset,
     DriftResultRow,
@@ -38,7 +39,6 @@ from monitor.models import (
     ShadowScore,
     Source,
 )
-from monitor.service import default_registry
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 

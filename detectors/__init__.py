@@ -8,6 +8,7 @@ sizes. torch is imported only inside :class:`MMDDetector.score`.
 
 from __future__ import annotations
 
+from detectors._typing import FloatArray
 from detectors.base import BaseDetector, Detector
 from detectors.categorical import ChiSquareDetector
 from detectors.domain_classifier import DomainClassifierDetector
@@ -17,7 +18,7 @@ from detectors.kullback_leibler import KullbackLeiblerDetector
 from detectors.mmd import MMDDetector
 from detectors.pca_divergence import PCADivergenceDetector
 from detectors.population_stability import PopulationStabilityIndexDetector
-from detectors.result import DriftResult, FloatArray
+from detectors.result import DriftResult
 from detectors.wasserstein import WassersteinDetector
 
 UNIVARIATE_DETECTORS: tuple[type[BaseDetector], ...] = (

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from monitor.errors import InvalidInputError
+from detectors.errors import InvalidInputError
 
 Shape = Literal["univariate", "multivariate"]
 
@@ -54,7 +54,7 @@ def check_samples(
     >>> check_samples([1.0, float("nan")], role="current", shape="univariate")
     Traceback (most recent call last):
     ...
-    monitor.errors.InvalidInputError: current contains 1 non-finite value ... first at row 1
+    detectors.errors.InvalidInputError: current contains 1 non-finite value ... first at row 1
     """
     keep = keep_float32 and isinstance(data, np.ndarray) and data.dtype == np.float32
     arr: npt.NDArray[np.floating[Any]]

@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors._validation import Shape, check_samples
+from detectors.errors import InvalidInputError, NotFittedError
 from detectors.result import DriftResult
-from monitor.errors import InvalidInputError, NotFittedError
 
 
 @runtime_checkable

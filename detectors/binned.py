@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from detectors._typing import Float64Array, Int64Array
 from detectors._validation import Shape
 from detectors.base import BaseDetector, check_int
 from detectors.histogram import (
@@ -24,17 +25,14 @@ from detectors.permutation import (
 )
 from detectors.result import DriftResult
 
-FloatVec = npt.NDArray[np.float64]
-IntMat = npt.NDArray[np.int64]
-
 
 def binned_null(
-    reference: FloatVec,
-    current: FloatVec,
+    reference: Float64Array,
+    current: Float64Array,
     n_bins: int,
     n_permutations: int,
     rng: np.random.Generator,
-) -> tuple[IntMat, IntMat]:
+) -> tuple[Int64Array, Int64Array]:
     """Return ``(n_permutations, n_bins)`` reference and current counts under the null.
 
     Each permutation relabels the pooled sample and re-derives the bins from the
@@ -95,11 +93,11 @@ class HistogramDetector(BaseDetector):
         )
         self.n_bins = check_int(n_bins, "n_bins", 2)
 
-    def _fit(self, reference: FloatVec) -> None:
+    def _fit(self, reference: Float64Array) -> None:
         self.reference_edges_ = reference_bin_edges(np.sort(reference), self.n_bins)
         self.reference_counts_ = bin_counts(self.reference_edges_, reference, self.n_bins)
 
-    def _score(self, current: FloatVec, rng: np.random.Generator) -> DriftResult:
+    def _score(self, current: Float64Array, rng: np.random.Generator) -> DriftResult:
         cur_counts = bin_counts(self.reference_edges_, current, self.n_bins)
         observed = float(self._divergence(self.reference_counts_[None], cur_counts[None])[0])
         null_ref, null_cur = binned_null(
@@ -115,7 +113,7 @@ class HistogramDetector(BaseDetector):
         )
 
     @abstractmethod
-    def _divergence(self, ref_counts: IntMat, cur_counts: IntMat) -> FloatVec:
+    def _divergence(self, ref_counts: Int64Array, cur_counts: Int64Array) -> Float64Array:
         """Return one divergence per row of the ``(R, n_bins)`` count arrays."""
 
     def _details(

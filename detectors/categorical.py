@@ -5,18 +5,15 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-import numpy.typing as npt
 
+from detectors._typing import Float64Array, Int64Array
 from detectors._validation import Shape
 from detectors.base import BaseDetector
 from detectors.permutation import null_threshold, permutation_p_value
 from detectors.result import DriftResult
 
-FloatVec = npt.NDArray[np.float64]
-IntMat = npt.NDArray[np.int64]
 
-
-def chi_square_statistic(ref_counts: IntMat, cur_counts: IntMat) -> FloatVec:
+def chi_square_statistic(ref_counts: Int64Array, cur_counts: Int64Array) -> Float64Array:
     """Pearson chi-square of each ``2 x K`` table (one row of each argument per table).
 
     Categories empty on both sides contribute nothing.
@@ -70,12 +67,12 @@ class ChiSquareDetector(BaseDetector):
     name = "chi_square"
     input_shape: ClassVar[Shape] = "univariate"
 
-    def _fit(self, reference: FloatVec) -> None:
+    def _fit(self, reference: Float64Array) -> None:
         self.reference_categories_, self.reference_counts_ = np.unique(
             reference, return_counts=True
         )
 
-    def _score(self, current: FloatVec, rng: np.random.Generator) -> DriftResult:
+    def _score(self, current: Float64Array, rng: np.random.Generator) -> DriftResult:
         categories = np.union1d(self.reference_categories_, np.unique(current))
         ref_counts = np.zeros(categories.size, dtype=np.int64)
         ref_counts[np.searchsorted(categories, self.reference_categories_)] = self.reference_counts_

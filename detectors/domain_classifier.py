@@ -17,8 +17,10 @@ import numpy.typing as npt
 from scipy.linalg import cho_factor, cho_solve
 from scipy.stats import rankdata
 
+from detectors._typing import Float64Array, IntpArray
 from detectors._validation import Shape
 from detectors.base import BaseDetector, check_int, check_positive_float
+from detectors.errors import InvalidInputError
 from detectors.permutation import (
     MAX_CHUNK_ELEMENTS,
     null_threshold,
@@ -26,14 +28,9 @@ from detectors.permutation import (
     permuted_labels,
 )
 from detectors.result import DriftResult
-from monitor.errors import InvalidInputError
-
-FloatMat = npt.NDArray[np.float64]
-FloatVec = npt.NDArray[np.float64]
-IntVec = npt.NDArray[np.intp]
 
 
-def auc_columns(scores: FloatMat, is_current: npt.NDArray[np.bool_]) -> FloatVec:
+def auc_columns(scores: Float64Array, is_current: npt.NDArray[np.bool_]) -> Float64Array:
     """ROC AUC of each column of ``scores`` for the labels in the same column.
 
     Mann–Whitney form with average ranks for ties; every column has the same number of
@@ -50,7 +47,7 @@ def auc_columns(scores: FloatMat, is_current: npt.NDArray[np.bool_]) -> FloatVec
     n_pos = int(is_current[:, 0].sum())
     n_neg = is_current.shape[0] - n_pos
     rank_sums = (ranks * is_current).sum(axis=0)
-    aucs: FloatVec = (rank_sums - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    aucs: Float64Array = (rank_sums - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
     return aucs
 
 
@@ -58,15 +55,15 @@ def auc_columns(scores: FloatMat, is_current: npt.NDArray[np.bool_]) -> FloatVec
 class _Fold:
     """One cross-validation fold of a ridge regression, solved once for any labels."""
 
-    test: IntVec
-    train: IntVec
-    weights: FloatMat
+    test: IntpArray
+    train: IntpArray
+    weights: Float64Array
     """``x[test] (X'X + lam I)^-1`` (primal, ``n_test x d``) or
     ``x[test] X' (XX' + lam I)^-1`` (dual, ``n_test x n_train``), ``X = x[train]``."""
     primal: bool
 
 
-def ridge_folds(x: FloatMat, fold_of: IntVec, n_splits: int, C: float) -> list[_Fold]:  # noqa: N803
+def ridge_folds(x: Float64Array, fold_of: IntpArray, n_splits: int, C: float) -> list[_Fold]:  # noqa: N803
     """Solve a ridge regression per fold (penalty ``n_train / C``, no intercept).
 
     The primal ``d x d`` system is used when there are more training rows than
@@ -90,7 +87,9 @@ def ridge_folds(x: FloatMat, fold_of: IntVec, n_splits: int, C: float) -> list[_
     return folds
 
 
-def cross_validated_predictions(x: FloatMat, folds: list[_Fold], targets: FloatMat) -> FloatMat:
+def cross_validated_predictions(
+    x: Float64Array, folds: list[_Fold], targets: Float64Array
+) -> Float64Array:
     """Held-out ridge predictions for every column of ``targets`` (one label vector each).
 
     Examples
@@ -168,7 +167,7 @@ class DomainClassifierDetector(BaseDetector):
         self.n_splits = check_int(n_splits, "n_splits", 2)
         self.C = check_positive_float(C, "C")
 
-    def _score(self, current: FloatMat, rng: np.random.Generator) -> DriftResult:
+    def _score(self, current: Float64Array, rng: np.random.Generator) -> DriftResult:
         n, m = self.n_reference_, current.shape[0]
         if min(n, m) < self.n_splits:
             raise InvalidInputError(

@@ -19,13 +19,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-FloatVec = npt.NDArray[np.float64]
-FloatMat = npt.NDArray[np.float64]
-IntVec = npt.NDArray[np.int64]
-IntMat = npt.NDArray[np.int64]
+from detectors._typing import Float64Array, Int64Array
 
 
-def quantile_ranks(n: int, n_bins: int) -> IntVec:
+def quantile_ranks(n: int, n_bins: int) -> Int64Array:
     """Return the 1-based reference ranks of the ``n_bins - 1`` inner bin edges.
 
     Examples
@@ -37,7 +34,7 @@ def quantile_ranks(n: int, n_bins: int) -> IntVec:
     return -((-j * n) // n_bins)
 
 
-def reference_bin_edges(reference_sorted: FloatVec, n_bins: int) -> FloatVec:
+def reference_bin_edges(reference_sorted: Float64Array, n_bins: int) -> Float64Array:
     """Return the inner bin edges from a sorted reference sample.
 
     Examples
@@ -45,11 +42,11 @@ def reference_bin_edges(reference_sorted: FloatVec, n_bins: int) -> FloatVec:
     >>> reference_bin_edges(np.arange(10.0), 4)
     array([2., 4., 7.])
     """
-    edges: FloatVec = reference_sorted[quantile_ranks(reference_sorted.size, n_bins) - 1]
+    edges: Float64Array = reference_sorted[quantile_ranks(reference_sorted.size, n_bins) - 1]
     return edges
 
 
-def bin_counts(edges: FloatVec, samples: FloatVec, n_bins: int) -> IntVec:
+def bin_counts(edges: Float64Array, samples: Float64Array, n_bins: int) -> Int64Array:
     """Count ``samples`` per bin (bin of ``x`` is the number of edges below ``x``).
 
     Examples
@@ -62,8 +59,8 @@ def bin_counts(edges: FloatVec, samples: FloatVec, n_bins: int) -> IntVec:
 
 
 def binned_from_cumcounts(
-    cum_ref: IntMat, cum_total: IntVec, n: int, n_bins: int
-) -> tuple[IntMat, IntMat]:
+    cum_ref: Int64Array, cum_total: Int64Array, n: int, n_bins: int
+) -> tuple[Int64Array, Int64Array]:
     """Bin every split given as cumulative reference counts per distinct pooled value.
 
     Parameters
@@ -104,7 +101,7 @@ def binned_from_cumcounts(
 
 def tie_free_null_counts(
     n: int, m: int, n_bins: int, size: int, rng: np.random.Generator
-) -> tuple[IntVec, IntMat]:
+) -> tuple[Int64Array, Int64Array]:
     """Draw the exact permutation null of the binned counts for tie-free pooled data.
 
     Returns
@@ -129,7 +126,7 @@ def tie_free_null_counts(
     return ref_counts.astype(np.int64), rng.multinomial(m, probs).astype(np.int64)
 
 
-def _xlogy_ratio(p: FloatMat, q: FloatMat) -> FloatMat:
+def _xlogy_ratio(p: Float64Array, q: Float64Array) -> Float64Array:
     # p * log(p / q) with 0 * log(0 / q) = 0.
     out = np.zeros_like(p)
     mask = p > 0
@@ -137,7 +134,7 @@ def _xlogy_ratio(p: FloatMat, q: FloatMat) -> FloatMat:
     return out
 
 
-def js_divergence(ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike) -> FloatVec:
+def js_divergence(ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike) -> Float64Array:
     """Jensen–Shannon divergence in bits (0 to 1) between rows of two count arrays.
 
     Examples
@@ -151,11 +148,11 @@ def js_divergence(ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike) -> Float
     q = q / q.sum(axis=1, keepdims=True)
     mix = 0.5 * (p + q)
     js = 0.5 * (_xlogy_ratio(p, mix) + _xlogy_ratio(q, mix)).sum(axis=1) / np.log(2.0)
-    clipped: FloatVec = np.clip(js, 0.0, 1.0)
+    clipped: Float64Array = np.clip(js, 0.0, 1.0)
     return clipped
 
 
-def smoothed_proportions(counts: npt.ArrayLike, smoothing: float) -> FloatMat:
+def smoothed_proportions(counts: npt.ArrayLike, smoothing: float) -> Float64Array:
     """Add ``smoothing`` pseudo-counts to every bin and normalise each row.
 
     Examples
@@ -164,11 +161,13 @@ def smoothed_proportions(counts: npt.ArrayLike, smoothing: float) -> FloatMat:
     array([[0.636..., 0.0909..., 0.2727...]])
     """
     c = np.atleast_2d(np.asarray(counts, dtype=np.float64)) + smoothing
-    props: FloatMat = c / c.sum(axis=1, keepdims=True)
+    props: Float64Array = c / c.sum(axis=1, keepdims=True)
     return props
 
 
-def kl_divergence(p_counts: npt.ArrayLike, q_counts: npt.ArrayLike, smoothing: float) -> FloatVec:
+def kl_divergence(
+    p_counts: npt.ArrayLike, q_counts: npt.ArrayLike, smoothing: float
+) -> Float64Array:
     """Smoothed ``KL(p || q)`` in nats between rows of two count arrays.
 
     Examples
@@ -178,13 +177,13 @@ def kl_divergence(p_counts: npt.ArrayLike, q_counts: npt.ArrayLike, smoothing: f
     """
     p = smoothed_proportions(p_counts, smoothing)
     q = smoothed_proportions(q_counts, smoothing)
-    kl: FloatVec = (p * np.log(p / q)).sum(axis=1)
+    kl: Float64Array = (p * np.log(p / q)).sum(axis=1)
     return kl
 
 
 def population_stability_index(
     ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike, epsilon: float
-) -> FloatVec:
+) -> Float64Array:
     """PSI ``sum((c - r) * ln(c / r))`` with proportions floored at ``epsilon``.
 
     Examples
@@ -196,5 +195,5 @@ def population_stability_index(
     c = np.atleast_2d(np.asarray(cur_counts, dtype=np.float64))
     r = np.maximum(r / r.sum(axis=1, keepdims=True), epsilon)
     c = np.maximum(c / c.sum(axis=1, keepdims=True), epsilon)
-    psi: FloatVec = ((c - r) * np.log(c / r)).sum(axis=1)
+    psi: Float64Array = ((c - r) * np.log(c / r)).sum(axis=1)
     return psi

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
-
+from detectors._typing import Float64Array, Int64Array
 from detectors.binned import HistogramDetector
 from detectors.histogram import js_divergence
-
-FloatVec = npt.NDArray[np.float64]
-IntMat = npt.NDArray[np.int64]
 
 
 class JensenShannonDetector(HistogramDetector):
@@ -33,6 +28,7 @@ class JensenShannonDetector(HistogramDetector):
 
     Examples
     --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> det = JensenShannonDetector(n_bins=10).fit(rng.normal(size=500))
     >>> same = det.score(rng.normal(size=300))
@@ -43,5 +39,5 @@ class JensenShannonDetector(HistogramDetector):
 
     name = "jensen_shannon"
 
-    def _divergence(self, ref_counts: IntMat, cur_counts: IntMat) -> FloatVec:
+    def _divergence(self, ref_counts: Int64Array, cur_counts: Int64Array) -> Float64Array:
         return js_divergence(ref_counts, cur_counts)

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
+from detectors._typing import Float64Array, Int64Array
 from detectors.univariate import UnivariateDetector
-
-FloatVec = npt.NDArray[np.float64]
-IntMat = npt.NDArray[np.int64]
 
 
 class KolmogorovSmirnovDetector(UnivariateDetector):
@@ -41,8 +38,8 @@ class KolmogorovSmirnovDetector(UnivariateDetector):
     name = "kolmogorov_smirnov"
 
     def _statistics(
-        self, values: FloatVec, cum_ref: IntMat, cum_total: IntMat, n: int, m: int
-    ) -> FloatVec:
+        self, values: Float64Array, cum_ref: Int64Array, cum_total: Int64Array, n: int, m: int
+    ) -> Float64Array:
         gap = cum_ref / n - (cum_total - cum_ref) / m
-        result: FloatVec = np.abs(gap).max(axis=1)
+        result: Float64Array = np.abs(gap).max(axis=1)
         return result

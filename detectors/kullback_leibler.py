@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
-
+from detectors._typing import Float64Array, Int64Array
 from detectors.base import check_positive_float
 from detectors.binned import HistogramDetector
+from detectors.errors import InvalidInputError
 from detectors.histogram import kl_divergence
-from monitor.errors import InvalidInputError
-
-FloatVec = npt.NDArray[np.float64]
-IntMat = npt.NDArray[np.int64]
 
 KLDirection = Literal["current_reference", "reference_current", "symmetric"]
 KL_DIRECTIONS: tuple[KLDirection, ...] = ("current_reference", "reference_current", "symmetric")
@@ -47,6 +42,7 @@ class KullbackLeiblerDetector(HistogramDetector):
 
     Examples
     --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> det = KullbackLeiblerDetector().fit(rng.normal(size=500))
     >>> same = det.score(rng.normal(size=300))
@@ -82,16 +78,16 @@ class KullbackLeiblerDetector(HistogramDetector):
         self.direction: KLDirection = direction
         self.smoothing = check_positive_float(smoothing, "smoothing")
 
-    def _divergence(self, ref_counts: IntMat, cur_counts: IntMat) -> FloatVec:
+    def _divergence(self, ref_counts: Int64Array, cur_counts: Int64Array) -> Float64Array:
         if self.direction == "current_reference":
             return kl_divergence(cur_counts, ref_counts, self.smoothing)
         if self.direction == "reference_current":
             return kl_divergence(ref_counts, cur_counts, self.smoothing)
         forward = kl_divergence(cur_counts, ref_counts, self.smoothing)
-        result: FloatVec = forward + kl_divergence(ref_counts, cur_counts, self.smoothing)
+        result: Float64Array = forward + kl_divergence(ref_counts, cur_counts, self.smoothing)
         return result
 
-    def _details(self, ref_counts: IntMat, cur_counts: IntMat) -> dict[str, float]:
+    def _details(self, ref_counts: Int64Array, cur_counts: Int64Array) -> dict[str, float]:
         return {
             "n_bins": float(self.n_bins),
             "kl_current_reference": float(kl_divergence(cur_counts, ref_counts, self.smoothing)[0]),

@@ -7,18 +7,17 @@ from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
-import numpy.typing as npt
 
+from detectors._typing import Float64Array
 from detectors._validation import Shape
 from detectors.base import BaseDetector, check_int, check_positive_float
+from detectors.errors import InvalidInputError
 from detectors.permutation import null_threshold, permutation_p_value
 from detectors.result import DriftResult
-from monitor.errors import InvalidInputError
 
 if TYPE_CHECKING:
     import torch
 
-FloatMat = npt.NDArray[np.float64]
 Device = Literal["auto", "cpu", "cuda"]
 DEVICES: tuple[Device, ...] = ("auto", "cpu", "cuda")
 
@@ -152,7 +151,7 @@ class MMDDetector(BaseDetector):
             raise InvalidInputError(f"device must be one of {DEVICES}, got {device!r}")
         self.device: Device = device
 
-    def _score(self, current: FloatMat, rng: np.random.Generator) -> DriftResult:
+    def _score(self, current: Float64Array, rng: np.random.Generator) -> DriftResult:
         torch_mod = _import_torch()
         n, m = self.n_reference_, current.shape[0]
         device = resolve_device(self.device)

@@ -9,9 +9,11 @@ import numpy.typing as npt
 from scipy.linalg import eigh
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no stubs
 
+from detectors._typing import Float64Array, Int64Array
 from detectors._validation import Shape
 from detectors.base import BaseDetector, check_int, check_positive_float
 from detectors.binned import binned_null
+from detectors.errors import InvalidInputError
 from detectors.histogram import (
     bin_counts,
     js_divergence,
@@ -21,11 +23,6 @@ from detectors.histogram import (
 )
 from detectors.permutation import null_threshold, permutation_p_value
 from detectors.result import DriftResult
-from monitor.errors import InvalidInputError
-
-FloatVec = npt.NDArray[np.float64]
-FloatMat = npt.NDArray[np.float64]
-IntMat = npt.NDArray[np.int64]
 
 Divergence = Literal["jensen_shannon", "kullback_leibler"]
 Correction = Literal["bonferroni", "fdr_bh"]
@@ -33,15 +30,17 @@ DIVERGENCES: tuple[Divergence, ...] = ("jensen_shannon", "kullback_leibler")
 CORRECTIONS: tuple[Correction, ...] = ("bonferroni", "fdr_bh")
 
 
-def _scatter(x: npt.NDArray[np.floating[Any]]) -> tuple[FloatVec, FloatMat]:
+def _scatter(x: npt.NDArray[np.floating[Any]]) -> tuple[Float64Array, Float64Array]:
     """Mean and centred scatter matrix ``sum (x - mean)(x - mean)^T`` (float32 product)."""
     mean = x.mean(axis=0, dtype=np.float64)
     centred = (x - mean).astype(np.float32)
-    scatter: FloatMat = (centred.T @ centred).astype(np.float64)
+    scatter: Float64Array = (centred.T @ centred).astype(np.float64)
     return mean, scatter
 
 
-def project(x: npt.NDArray[np.floating[Any]], axes: FloatMat, rng: np.random.Generator) -> FloatMat:
+def project(
+    x: npt.NDArray[np.floating[Any]], axes: Float64Array, rng: np.random.Generator
+) -> Float64Array:
     """``x @ axes`` as float64; float32 input is projected in float32 and tie-broken.
 
     A float32 product rounds 100,000 projections into many ties, which would force the
@@ -58,15 +57,15 @@ def project(x: npt.NDArray[np.floating[Any]], axes: FloatMat, rng: np.random.Gen
     (True, 3)
     """
     if x.dtype != np.float32:
-        out: FloatMat = x.astype(np.float64, copy=False) @ axes
+        out: Float64Array = x.astype(np.float64, copy=False) @ axes
         return out
     low = x @ axes.astype(np.float32)
     jitter = (rng.random(low.shape) - 0.5) * 0.5 * np.spacing(np.abs(low))
-    projected: FloatMat = low.astype(np.float64) + jitter
+    projected: Float64Array = low.astype(np.float64) + jitter
     return projected
 
 
-def top_eigenpairs(matrix: FloatMat, k: int) -> tuple[FloatVec, FloatMat]:
+def top_eigenpairs(matrix: Float64Array, k: int) -> tuple[Float64Array, Float64Array]:
     """Leading ``k`` eigenvalues (descending) and eigenvectors of a symmetric matrix.
 
     LAPACK runs single-threaded here: on a busy machine a multi-threaded ``eigh`` of a
@@ -88,7 +87,7 @@ def top_eigenpairs(matrix: FloatMat, k: int) -> tuple[FloatVec, FloatMat]:
     return vals[::-1], vecs[:, ::-1]
 
 
-def has_ties(reference_sorted: FloatVec, current: FloatVec) -> bool:
+def has_ties(reference_sorted: Float64Array, current: Float64Array) -> bool:
     """Whether the pooled sample has a repeated value (``reference_sorted`` is sorted).
 
     Examples
@@ -105,7 +104,7 @@ def has_ties(reference_sorted: FloatVec, current: FloatVec) -> bool:
     return bool(np.any(reference_sorted[idx] == cur))
 
 
-def adjusted_p_values(p_values: npt.ArrayLike, correction: Correction) -> FloatVec:
+def adjusted_p_values(p_values: npt.ArrayLike, correction: Correction) -> Float64Array:
     """Bonferroni or Benjamini–Hochberg adjusted p-values.
 
     Examples
@@ -118,7 +117,7 @@ def adjusted_p_values(p_values: npt.ArrayLike, correction: Correction) -> FloatV
     p = np.asarray(p_values, dtype=np.float64)
     k = p.size
     if correction == "bonferroni":
-        adj: FloatVec = np.minimum(1.0, p * k)
+        adj: Float64Array = np.minimum(1.0, p * k)
         return adj
     order = np.argsort(p)
     scaled = p[order] * k / np.arange(1, k + 1)
@@ -216,7 +215,7 @@ class PCADivergenceDetector(BaseDetector):
         self.pca_samples = check_int(pca_samples, "pca_samples", 2)
         self.smoothing = check_positive_float(smoothing, "smoothing")
 
-    def _fit(self, reference: FloatMat) -> None:
+    def _fit(self, reference: Float64Array) -> None:
         n = reference.shape[0]
         self.pca_rate_ = min(1.0, self.pca_samples / n)
         # A stream of its own: the current rows' marks must be independent of these.
@@ -231,16 +230,16 @@ class PCADivergenceDetector(BaseDetector):
             return np.arange(n)
         return np.flatnonzero(rng.random(n) < self.pca_rate_)
 
-    def _divergences(self, ref_counts: IntMat, cur_counts: IntMat) -> FloatVec:
+    def _divergences(self, ref_counts: Int64Array, cur_counts: Int64Array) -> Float64Array:
         if self.divergence == "jensen_shannon":
             return js_divergence(ref_counts, cur_counts)
         forward = kl_divergence(cur_counts, ref_counts, self.smoothing)
-        result: FloatVec = forward + kl_divergence(ref_counts, cur_counts, self.smoothing)
+        result: Float64Array = forward + kl_divergence(ref_counts, cur_counts, self.smoothing)
         return result
 
     def pooled_axes(
-        self, current: FloatMat, rng: np.random.Generator | None = None
-    ) -> tuple[FloatVec, FloatMat]:
+        self, current: Float64Array, rng: np.random.Generator | None = None
+    ) -> tuple[Float64Array, Float64Array]:
         """Return the pooled mean and the ``(n_features, k)`` leading principal axes.
 
         ``rng`` draws which current rows join the PCA when the reference was subsampled
@@ -267,15 +266,15 @@ class PCADivergenceDetector(BaseDetector):
         mean = (n * self.reference_mean_ + m * cur_full_mean) / (n + m)
         return mean, eigvecs[:, :k]
 
-    def _score(self, current: FloatMat, rng: np.random.Generator) -> DriftResult:
+    def _score(self, current: Float64Array, rng: np.random.Generator) -> DriftResult:
         _, axes = self.pooled_axes(current, rng)
         ref_proj = project(self.reference_, axes, rng)
         cur_proj = project(current, axes, rng)
         n, m, k = self.n_reference_, current.shape[0], axes.shape[1]
 
         observed = np.empty(k)
-        nulls: list[FloatVec] = []
-        shared_null: FloatVec | None = None
+        nulls: list[Float64Array] = []
+        shared_null: Float64Array | None = None
         for i in range(k):
             ref_i, cur_i = ref_proj[:, i], cur_proj[:, i]
             ref_sorted = np.sort(ref_i)

@@ -8,8 +8,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-FloatVec = npt.NDArray[np.float64]
-IntMat = npt.NDArray[np.int64]
+from detectors._typing import Float64Array, Int64Array
 
 MAX_CHUNK_ELEMENTS = 4_000_000
 """Permutation rows are generated in chunks of at most this many label entries."""
@@ -45,8 +44,8 @@ def null_threshold(null: npt.ArrayLike, alpha: float) -> float:
 
 
 def sorted_pooled(
-    reference: FloatVec, current: FloatVec
-) -> tuple[FloatVec, npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
+    reference: Float64Array, current: Float64Array
+) -> tuple[Float64Array, npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
     """Sort the pooled 1-D sample.
 
     Returns
@@ -114,7 +113,7 @@ def permuted_reference_cumcounts(
     group_ends: npt.NDArray[np.intp],
     n_permutations: int,
     rng: np.random.Generator,
-) -> Iterator[IntMat]:
+) -> Iterator[Int64Array]:
     """Yield chunks of cumulative reference counts per distinct value.
 
     Row 0 of the first chunk is the observed split; every other row relabels the pooled

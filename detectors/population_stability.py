@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
-
+from detectors._typing import Float64Array, Int64Array
 from detectors.base import check_positive_float
 from detectors.binned import HistogramDetector
 from detectors.histogram import population_stability_index
-
-FloatVec = npt.NDArray[np.float64]
-IntMat = npt.NDArray[np.int64]
 
 
 class PopulationStabilityIndexDetector(HistogramDetector):
@@ -36,6 +31,7 @@ class PopulationStabilityIndexDetector(HistogramDetector):
 
     Examples
     --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> det = PopulationStabilityIndexDetector().fit(rng.normal(size=500))
     >>> same = det.score(rng.normal(size=300))
@@ -65,5 +61,5 @@ class PopulationStabilityIndexDetector(HistogramDetector):
         )
         self.epsilon = check_positive_float(epsilon, "epsilon")
 
-    def _divergence(self, ref_counts: IntMat, cur_counts: IntMat) -> FloatVec:
+    def _divergence(self, ref_counts: Int64Array, cur_counts: Int64Array) -> Float64Array:
         return population_stability_index(ref_counts, cur_counts, self.epsilon)

@@ -5,13 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
-
-FloatArray = npt.NDArray[np.floating[Any]]
-"""A float array of any precision (detectors convert to the precision they need)."""
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from abc import abstractmethod
 from typing import ClassVar
 
 import numpy as np
-import numpy.typing as npt
 
+from detectors._typing import Float64Array, Int64Array
 from detectors._validation import Shape
 from detectors.base import BaseDetector
 from detectors.permutation import (
@@ -17,9 +17,6 @@ from detectors.permutation import (
     sorted_pooled,
 )
 from detectors.result import DriftResult
-
-FloatVec = npt.NDArray[np.float64]
-IntMat = npt.NDArray[np.int64]
 
 
 class UnivariateDetector(BaseDetector):
@@ -32,10 +29,10 @@ class UnivariateDetector(BaseDetector):
 
     input_shape: ClassVar[Shape] = "univariate"
 
-    def _fit(self, reference: FloatVec) -> None:
+    def _fit(self, reference: Float64Array) -> None:
         self.reference_sorted_ = np.sort(reference)
 
-    def _score(self, current: FloatVec, rng: np.random.Generator) -> DriftResult:
+    def _score(self, current: Float64Array, rng: np.random.Generator) -> DriftResult:
         values, is_reference, group_ends = sorted_pooled(self.reference_, current)
         cum_total = group_ends.astype(np.int64) + 1
         n, m = self.n_reference_, int(current.size)
@@ -56,8 +53,8 @@ class UnivariateDetector(BaseDetector):
 
     @abstractmethod
     def _statistics(
-        self, values: FloatVec, cum_ref: IntMat, cum_total: IntMat, n: int, m: int
-    ) -> FloatVec:
+        self, values: Float64Array, cum_ref: Int64Array, cum_total: Int64Array, n: int, m: int
+    ) -> Float64Array:
         """Return one statistic per row of ``cum_ref``.
 
         Parameters

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
+from detectors._typing import Float64Array, Int64Array
 from detectors.univariate import UnivariateDetector
-
-FloatVec = npt.NDArray[np.float64]
-IntMat = npt.NDArray[np.int64]
 
 
 class WassersteinDetector(UnivariateDetector):
@@ -40,8 +37,8 @@ class WassersteinDetector(UnivariateDetector):
     name = "wasserstein"
 
     def _statistics(
-        self, values: FloatVec, cum_ref: IntMat, cum_total: IntMat, n: int, m: int
-    ) -> FloatVec:
+        self, values: Float64Array, cum_ref: Int64Array, cum_total: Int64Array, n: int, m: int
+    ) -> Float64Array:
         gap = np.abs(cum_ref[:, :-1] / n - (cum_total[:-1] - cum_ref[:, :-1]) / m)
-        result: FloatVec = gap @ np.diff(values)
+        result: Float64Array = gap @ np.diff(values)
         return result

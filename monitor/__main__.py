@@ -1,5 +1,5 @@
 """``python -m monitor`` runs the ``segmon`` command line."""
 
-from monitor.cli import main
+from monitor.cli.main import main
 
 main()

@@ -18,10 +18,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.bootstrap import init_database
 from monitor.config import DEFAULT_CATEGORIES
-from monitor.db import make_engine, session_factory
 from monitor.masks import encode_mask
+from monitor.storage.bootstrap import init_database
+from monitor.storage.engine import make_engine, session_factory
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from detectors._typing import ImageArray, MaskArray
 from monitor.errors import InvalidInputError, SegmonError, UnsafeFormatError
 from monitor.model.checkpoint import file_digest, load_checkpoint
 from monitor.model.decode import DecodeOptions, decode_instances, pool_embeddings
 from monitor.model.network import NetworkConfig, SegmentationNetwork
-from monitor.model.protocol import Embeddings, ImageArray, InstancePrediction, MaskArray
+from monitor.model.protocol import Embeddings, InstancePrediction
 from monitor.model.runtime import prepare_batch, resolve_device
 
 Heads = tuple[Tensor, Tensor, Tensor, Tensor]

@@ -20,8 +20,9 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from detectors._typing import Float32Array, MaskArray
 from monitor.model.network import OUTPUT_STRIDE
-from monitor.model.protocol import FloatArray, InstancePrediction, MaskArray
+from monitor.model.protocol import InstancePrediction
 
 
 @dataclass(frozen=True)
@@ -130,13 +131,13 @@ def decode_instances(
         mask: MaskArray = np.zeros((height, width), dtype=np.bool_)
         mask[ys[members].numpy(), xs[members].numpy()] = True
         score = float(heat[k].clamp(0.0, 1.0) * class_scores[top])
-        scores: FloatArray = class_scores.numpy().astype(np.float32)
+        scores: Float32Array = class_scores.numpy().astype(np.float32)
         found.append(InstancePrediction(top + 1, score, mask, scores))
     found.sort(key=lambda inst: -inst.score)
     return found
 
 
-def pool_embeddings(feature: Tensor, masks: list[MaskArray]) -> tuple[FloatArray, FloatArray]:
+def pool_embeddings(feature: Tensor, masks: list[MaskArray]) -> tuple[Float32Array, Float32Array]:
     """Pool one image's ``(D, h, w)`` feature map over the image and inside each mask.
 
     Each mask (at the original image size) is area-resized to the feature map, giving

@@ -21,14 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
+from detectors._typing import Float32Array, ImageArray, MaskArray
 from monitor.errors import InvalidInputError
-
-ImageArray = npt.NDArray[np.uint8]
-MaskArray = npt.NDArray[np.bool_]
-FloatArray = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -50,7 +44,7 @@ class InstancePrediction:
     category_id: int
     score: float
     mask: MaskArray
-    class_scores: FloatArray
+    class_scores: Float32Array
 
 
 @dataclass(frozen=True)
@@ -66,8 +60,8 @@ class Embeddings:
         of the masks given for that image, in the given order (``(0, D)`` when none).
     """
 
-    images: FloatArray
-    instances: list[FloatArray]
+    images: Float32Array
+    instances: list[Float32Array]
 
 
 @runtime_checkable
@@ -109,7 +103,7 @@ def category_ids_by_name(
     >>> category_ids_by_name("m", ("kite",), {1: "disc"})
     Traceback (most recent call last):
     ...
-    monitor.errors.InvalidInputError: model 'm' has class 'kite', which is not a configured category (disc); add it to `categories`
+    detectors.errors.InvalidInputError: model 'm' has class 'kite', which is not a configured category (disc); add it to `categories`
     """
     by_name = {name: cid for cid, name in configured.items()}
     unknown = [name for name in model_categories if name not in by_name]

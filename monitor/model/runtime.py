@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from detectors._typing import ImageArray
 from monitor.errors import ConfigError, InvalidInputError
-from monitor.model.protocol import ImageArray
 
 
 def resolve_device(device: str | None) -> torch.device:

@@ -1,42 +1,8 @@
-"""SLOs for segmon: specs, event-time burn rates, Prometheus rules, dashboards.
+"""SLOs: specs, event-time error ratios and burn rates, read from stored results.
 
-Pure code: nothing here touches the database. The SLO job computes
-:func:`~monitor.slo.burn.slo_status` from stored rows; collectors export it under the
-names in :mod:`monitor.metrics_catalog`; ``segmon rules`` calls
-:func:`~monitor.slo.rules.write_rules` and friends.
+:mod:`~monitor.slo.spec`, :mod:`~monitor.slo.policy`, :mod:`~monitor.slo.duration` and
+:mod:`~monitor.slo.burn` are pure (no database); :mod:`~monitor.slo.events` reads each
+SLO's good and bad events over event time from the results tables (``segmon slo``, the
+metrics collector and the demo use it). Prometheus rules generated from these specs live
+in :mod:`monitor.prometheus`.
 """
-
-from __future__ import annotations
-
-from monitor.slo.burn import BurnRate, SLOStatus, burn_rates, slo_status
-from monitor.slo.policy import DEFAULT_POLICY, AlertPolicy, BurnRateAlert, BurnRateCondition
-from monitor.slo.rules import RuleFiles, write_rules
-from monitor.slo.spec import (
-    AvailabilitySLI,
-    DriftSLI,
-    LatencySLI,
-    QualitySLI,
-    SLOConfig,
-    SLOSpec,
-    default_slos,
-)
-
-__all__ = [
-    "DEFAULT_POLICY",
-    "AlertPolicy",
-    "AvailabilitySLI",
-    "BurnRate",
-    "BurnRateAlert",
-    "BurnRateCondition",
-    "DriftSLI",
-    "LatencySLI",
-    "QualitySLI",
-    "RuleFiles",
-    "SLOConfig",
-    "SLOSpec",
-    "SLOStatus",
-    "burn_rates",
-    "default_slos",
-    "slo_status",
-    "write_rules",
-]

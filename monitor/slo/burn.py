@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from detectors._typing import Float64Array, Int64Array
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.slo.duration import parse_duration, slo_windows
 
@@ -36,9 +37,6 @@ if TYPE_CHECKING:
     from monitor.slo.spec import SLOSpec
 
 __all__ = ["BurnRate", "SLOStatus", "burn_rates", "slo_status", "window_seconds"]
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,7 @@ class SLOStatus:
         raise NotFoundError(f"no window {label!r} in SLO {self.slo!r}")
 
 
-def _seconds(values: npt.ArrayLike, what: str) -> FloatArray:
+def _seconds(values: npt.ArrayLike, what: str) -> Float64Array:
     """Convert datetimes, ``datetime64`` or epoch seconds to a float64 epoch-seconds array."""
     arr = np.asarray(values)
     if arr.dtype.kind == "M":
@@ -142,7 +140,7 @@ def _epoch(value: object, what: str) -> float:
     raise InvalidInputError(f"{what} holds {value!r}, which is neither a datetime nor a number")
 
 
-def _counts(values: npt.ArrayLike | None, n: int, what: str) -> IntArray:
+def _counts(values: npt.ArrayLike | None, n: int, what: str) -> Int64Array:
     if values is None:
         return np.ones(n, dtype=np.int64)
     arr = np.asarray(values)

@@ -3,7 +3,7 @@
 Four SLI kinds exist. ``quality`` and ``drift`` are event-based and computed by segmon
 itself over event-time windows (see :mod:`monitor.slo.burn`); ``availability`` and
 ``latency`` describe the production inference service's own operational SLOs and are
-turned into Prometheus rules over *its* metrics (see :mod:`monitor.slo.rules`).
+turned into Prometheus rules over *its* metrics (see :mod:`monitor.prometheus.rules`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ class mix, and make the simulated production model worse.
 
 from __future__ import annotations
 
-from monitor.synth.config import (
+from monitor.synth.options import (
     CATEGORIES,
     DRIFT_KNOBS,
     NOVEL_CATEGORY,

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import binary_dilation, binary_erosion
 
-from monitor.synth.config import CATEGORIES, DriftKnob, SynthConfig
-from monitor.synth.scene import BoolArray, Scene
+from detectors._typing import BoolArray
+from monitor.synth.options import CATEGORIES, DriftKnob, SynthConfig
+from monitor.synth.scene import Scene
 
 #: how much each knob at severity 1 hurts the simulated model (0: not at all)
 _HARM: dict[DriftKnob, float] = {

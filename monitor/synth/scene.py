@@ -10,10 +10,8 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 from scipy.ndimage import gaussian_filter
 
-from monitor.synth.config import CATEGORIES, NOVEL_CATEGORY, SynthConfig
-
-BoolArray = NDArray[np.bool_]
-FloatArray = NDArray[np.float64]
+from detectors._typing import BoolArray, Float64Array
+from monitor.synth.options import CATEGORIES, NOVEL_CATEGORY, SynthConfig
 
 MAX_OBJECTS = 6
 MIN_VISIBLE_FRACTION = 0.45
@@ -55,7 +53,7 @@ class Scene:
         return np.asarray(self.category_ids > 0)
 
 
-def _class_probabilities(classmix: float) -> FloatArray:
+def _class_probabilities(classmix: float) -> Float64Array:
     k = len(CATEGORIES)
     uniform = np.full(k, 1.0 / k)
     skewed = 0.55 ** np.arange(k)
@@ -63,7 +61,7 @@ def _class_probabilities(classmix: float) -> FloatArray:
     return np.asarray((1.0 - classmix) * uniform + classmix * skewed)
 
 
-def _background(rng: np.random.Generator, size: int) -> FloatArray:
+def _background(rng: np.random.Generator, size: int) -> Float64Array:
     kind = rng.integers(3)
     if kind == 0:  # linear gradient between two colours
         a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
@@ -83,7 +81,7 @@ def _background(rng: np.random.Generator, size: int) -> FloatArray:
     return np.asarray(img + rng.normal(0, 6, (size, size, 3)))
 
 
-def _polygon_mask(points: FloatArray, size: int) -> BoolArray:
+def _polygon_mask(points: Float64Array, size: int) -> BoolArray:
     canvas = Image.new("L", (size, size), 0)
     ImageDraw.Draw(canvas).polygon([(float(x), float(y)) for x, y in points], fill=1)
     return np.asarray(canvas, dtype=bool)
@@ -112,9 +110,9 @@ def _texture(
     name: str,
     rng: np.random.Generator,
     geometry: tuple[float, float, float, float],
-    under: FloatArray,
+    under: Float64Array,
     size: int,
-) -> FloatArray:
+) -> Float64Array:
     cx, cy, r, angle = geometry
     a = rng.uniform(0, 255, 3)
     for _ in range(10):  # keep the main colour apart from what lies underneath
@@ -143,7 +141,7 @@ def _texture(
 
 
 def _apply_image_drift(
-    img: FloatArray, rng: np.random.Generator, config: SynthConfig
+    img: Float64Array, rng: np.random.Generator, config: SynthConfig
 ) -> NDArray[np.uint8]:
     blur, contrast = config.severity("blur"), config.severity("contrast")
     brightness, noise = config.severity("brightness"), config.severity("noise")

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from detectors._typing import BoolArray
 from monitor.errors import InvalidInputError
 from monitor.masks import encode_mask
-from monitor.synth.config import CATEGORIES, SynthConfig
+from monitor.synth.options import CATEGORIES, SynthConfig
 from monitor.synth.production import simulate_predictions
-from monitor.synth.scene import BoolArray, render_scene
+from monitor.synth.scene import render_scene
 
 ANNOTATIONS_FILE = "annotations.json"
 SAMPLES_FILE = "samples.jsonl"

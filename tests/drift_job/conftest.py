@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.bootstrap import init_database
 from monitor.clock import ManualClock
 from monitor.config import DEFAULT_CATEGORIES, DateRange, DriftSettings
-from monitor.db import make_engine, session_factory
 from monitor.masks import encode_mask
-from monitor.models import (
+from monitor.storage.bootstrap import init_database
+from monitor.storage.engine import make_engine, session_factory
+from monitor.storage.schema import (
     Dataset,
     DatasetImage,
     GroundTruthInstance,

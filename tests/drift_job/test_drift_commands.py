@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner
 
-from monitor.cli import app
+from monitor.cli.main import app
 
 runner = CliRunner()
 

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.config import DriftSettings, Settings
-from monitor.drift import run_drift
+from monitor.drift.job import run_drift
+from monitor.drift.properties import fill_image_properties, image_properties
 from monitor.errors import ConfigError, NotFoundError
-from monitor.image_properties import fill_image_properties, image_properties
-from monitor.models import DriftResultRow, ImageProperties, Sample, SampleStatus, Source
-from monitor.pipeline import build_jobs
+from monitor.service.schedule import build_jobs
+from monitor.storage.schema import DriftResultRow, ImageProperties, Sample, SampleStatus, Source
 
 NOW = datetime(2026, 11, 24, 12, 30, tzinfo=UTC)  # as in conftest: the clock fixture's time
 

@@ -16,13 +16,14 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.bootstrap import init_database
+from detectors._typing import ImageArray, MaskArray
 from monitor.clock import ManualClock
 from monitor.config import DEFAULT_CATEGORIES, IngestSettings
-from monitor.db import make_engine, session_factory
-from monitor.ingest import ingest_log
+from monitor.ingest.job import ingest_log
 from monitor.masks import encode_mask
-from monitor.model.protocol import Embeddings, ImageArray, InstancePrediction, MaskArray
+from monitor.model.protocol import Embeddings, InstancePrediction
+from monitor.storage.bootstrap import init_database
+from monitor.storage.engine import make_engine, session_factory
 from monitor.synth import SynthConfig, generate_scenes
 
 Instance = tuple[int, MaskArray]

@@ -1,7 +1,7 @@
 """``segmon embed`` / ``segmon shadow`` and the scheduled jobs, with a fake reference model.
 
-``monitor.model.load_model`` is replaced by one returning the fake (it is created if the
-built-in model package does not provide it yet), so these run without model weights.
+``monitor.model.loading.load_model`` is replaced by one returning the fake, so these run
+without model weights.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-import monitor.model
-from monitor.cli import app
+import monitor.model.loading
+from monitor.cli.main import app
 from monitor.clock import ManualClock
 from monitor.config import Settings
-from monitor.models import JobRun, RunStatus
-from monitor.pipeline import build_jobs
+from monitor.service.schedule import build_jobs
+from monitor.storage.schema import JobRun, RunStatus
 
 runner = CliRunner()
 
@@ -35,7 +35,7 @@ def loads(monkeypatch: pytest.MonkeyPatch, scenes) -> list[str]:
         calls.append(name)
         return model
 
-    monkeypatch.setattr(monitor.model, "load_model", load_model, raising=False)
+    monkeypatch.setattr(monitor.model.loading, "load_model", load_model)
     return calls
 
 
@@ -70,7 +70,7 @@ def test_embed_and_shadow_commands(
     assert loads == ["my-reference"] * 3
     result = runner.invoke(app, ["shadow"])
     assert result.exit_code == 0 and "scored 0 samples" in result.stdout
-    from monitor.db import make_engine, session_factory
+    from monitor.storage.engine import make_engine, session_factory
 
     engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
     with session_factory(engine)() as s:

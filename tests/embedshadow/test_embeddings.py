@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
-from monitor.embeddings import embed_pending, vectors_from_bytes, vectors_to_bytes
+from monitor.embed.job import embed_pending
 from monitor.errors import InvalidInputError
-from monitor.holdout import import_holdout
+from monitor.ingest.holdout import import_holdout
 from monitor.masks import decode_mask
-from monitor.models import (
+from monitor.storage.schema import (
     DatasetImage,
     GroundTruthInstance,
     ImageEmbedding,
@@ -23,6 +23,7 @@ from monitor.models import (
     Sample,
     SampleStatus,
 )
+from monitor.storage.vectors import vectors_from_bytes, vectors_to_bytes
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
 

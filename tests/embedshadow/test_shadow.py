@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.errors import InvalidInputError
-from monitor.models import Category, Sample, ShadowClassScore, ShadowScore
-from monitor.shadow import compare_instances, shadow_pending
+from monitor.quality.shadow import compare_instances, shadow_pending
+from monitor.slo.events import read_sli_events
 from monitor.slo.spec import default_slos
-from monitor.slo_events import read_sli_events
+from monitor.storage.schema import Category, Sample, ShadowClassScore, ShadowScore
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
 NAMES = ("disc", "box", "triangle", "star")

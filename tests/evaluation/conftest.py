@@ -19,7 +19,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from monitor.evaluation import GroundTruth, Prediction
+from monitor.quality.evaluation import GroundTruth, Prediction
 
 REPO = Path(__file__).resolve().parents[2]
 BORRAT = REPO / ".." / "shared" / "data" / "borrat"

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from monitor.evaluation import PredictionStatus, evaluate
+from monitor.quality.evaluation import PredictionStatus, evaluate
 
 
 def pixel_iou(pred: np.ndarray, gt: np.ndarray, crowd: bool) -> float:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from monitor.evaluation import GroundTruth, Prediction, evaluate
+from monitor.quality.evaluation import GroundTruth, Prediction, evaluate
 
 TOL = 1e-9
 

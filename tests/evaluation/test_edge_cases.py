@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from monitor.errors import ConfigError, InvalidInputError, NotFoundError
-from monitor.evaluation import GroundTruth, Prediction, PredictionStatus, QualityReport, evaluate
+from monitor.quality.evaluation import (
+    GroundTruth,
+    Prediction,
+    PredictionStatus,
+    QualityReport,
+    evaluate,
+)
 
 
 def floats_in(value: Any) -> list[float]:

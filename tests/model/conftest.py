@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detectors._typing import ImageArray
 from monitor.model.data import TrainingData, load_coco
 from monitor.model.network import NetworkConfig, SegmentationNetwork
-from monitor.model.protocol import ImageArray
 from monitor.synth import SynthConfig, generate_scenes, render_scene
 
 TINY_SIZE = 64

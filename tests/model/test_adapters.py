@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from monitor.errors import InvalidInputError, NotFoundError, UnsafeFormatError
-from monitor.model import BuiltinModel, SegmentationModel, load_model
+from monitor.model.adapters import BuiltinModel
 from monitor.model.export import export_onnx, export_torchscript
-from monitor.model.protocol import InstancePrediction
+from monitor.model.loading import load_model
+from monitor.model.protocol import InstancePrediction, SegmentationModel
 
 from .conftest import scene_images
 

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import save_file
 
 from monitor.errors import InvalidInputError, UnsafeFormatError
-from monitor.model import load_model
 from monitor.model.checkpoint import load_checkpoint, save_checkpoint
+from monitor.model.loading import load_model
 from monitor.model.network import SegmentationNetwork
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from pycocotools.coco import COCO
 from typer.testing import CliRunner
 
-from monitor.cli import app
+from monitor.cli.main import app
 from monitor.synth import SynthConfig, generate_scenes
 
 runner = CliRunner()

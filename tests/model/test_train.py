@@ -8,7 +8,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from monitor.cli import app
+from monitor.cli.main import app
 from monitor.errors import ConfigError
 from monitor.model.checkpoint import load_checkpoint
 from monitor.model.data import TrainingData, make_targets

@@ -10,7 +10,7 @@ import typer.core
 import typer.main
 from typer.testing import CliRunner
 
-from monitor.cli import app
+from monitor.cli.main import app
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Settings
-from monitor.demo import DemoOptions, run_demo
 from monitor.errors import InvalidInputError
+from monitor.service.demo import DemoOptions, run_demo
 
 
 def test_demo_runs_the_pipeline_and_quarantines_the_broken_lines(tmp_path: Path) -> None:

@@ -10,13 +10,13 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from sqlalchemy import select
 
-from monitor.bootstrap import sync_categories
 from monitor.clock import ManualClock
 from monitor.config import CategorySpec
 from monitor.errors import InvalidInputError
-from monitor.holdout import DatasetExistsError, import_holdout
+from monitor.ingest.holdout import DatasetExistsError, import_holdout
 from monitor.masks import encode_mask
-from monitor.models import Category, DatasetImage, GroundTruthInstance
+from monitor.storage.bootstrap import sync_categories
+from monitor.storage.schema import Category, DatasetImage, GroundTruthInstance
 
 CLOCK = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
 

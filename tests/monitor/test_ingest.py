@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.config import IngestSettings
-from monitor.ingest import ingest_coco_results, ingest_log
-from monitor.models import PredictedInstance, Sample, SampleStatus, Source
+from monitor.ingest.job import ingest_coco_results, ingest_log
+from monitor.storage.schema import PredictedInstance, Sample, SampleStatus, Source
 
 CLOCK = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
 SETTINGS = IngestSettings(batch_size=4)
@@ -252,8 +252,8 @@ import sys
 from datetime import UTC, datetime
 from monitor.clock import SystemClock
 from monitor.config import IngestSettings
-from monitor.db import make_engine, session_factory
-from monitor.ingest import ingest_log
+from monitor.storage.engine import make_engine, session_factory
+from monitor.ingest.job import ingest_log
 sessions = session_factory(make_engine(sys.argv[1]))
 ingest_log(sessions, sys.argv[2], IngestSettings(batch_size=int(sys.argv[3]), verify_images=False), SystemClock())
 """

@@ -4,8 +4,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from monitor import db
-from monitor.models import Base
+from monitor.storage import engine as db
+from monitor.storage.schema import Base
 
 
 def test_upgrade_downgrade_upgrade_and_models_match(database_url) -> None:

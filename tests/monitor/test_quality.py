@@ -16,10 +16,10 @@ from sqlalchemy import select
 from monitor.clock import ManualClock
 from monitor.config import IngestSettings
 from monitor.errors import InvalidInputError, NotFoundError
-from monitor.holdout import import_holdout
-from monitor.ingest import ingest_log
-from monitor.models import ClassQualityRow, QualityResult
-from monitor.quality import evaluate_holdout
+from monitor.ingest.holdout import import_holdout
+from monitor.ingest.job import ingest_log
+from monitor.quality.job import evaluate_holdout
+from monitor.storage.schema import ClassQualityRow, QualityResult
 from monitor.synth import SynthConfig, generate_scenes
 
 CLOCK = ManualClock(datetime(2026, 11, 25, tzinfo=UTC))

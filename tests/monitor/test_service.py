@@ -16,13 +16,13 @@ from sqlalchemy import select
 
 from monitor.clock import ManualClock
 from monitor.config import IngestSettings, Settings
-from monitor.ingest import ingest_log
-from monitor.jobs import run_job
-from monitor.leader import FileLock, leader_lock
-from monitor.metrics import DatabaseCollector
-from monitor.models import JobRun, RunStatus
-from monitor.pipeline import build_jobs
-from monitor.scheduler import Service
+from monitor.ingest.job import ingest_log
+from monitor.jobs.leader import FileLock, leader_lock
+from monitor.jobs.runs import run_job
+from monitor.jobs.scheduler import Service
+from monitor.prometheus.collector import DatabaseCollector
+from monitor.service.schedule import build_jobs
+from monitor.storage.schema import JobRun, RunStatus
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,7 @@ def test_collector_reads_ingest_and_job_rows(sessions, log_builder) -> None:
 
 
 def test_service_registry_exports_every_scheduled_job(sessions) -> None:
-    from monitor.service import default_registry
+    from monitor.service.serve import default_registry
 
     clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
     settings = Settings()
@@ -88,7 +88,7 @@ def test_only_the_leader_runs_jobs(sessions, tmp_path: Path, log_builder) -> Non
 
 
 def test_postgres_advisory_lock_admits_one_leader(postgres_url) -> None:
-    from monitor.db import make_engine
+    from monitor.storage.engine import make_engine
 
     a, b = make_engine(postgres_url), make_engine(postgres_url)
     la, lb = leader_lock(a, Path("/nonexistent")), leader_lock(b, Path("/nonexistent"))

@@ -7,8 +7,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from monitor import metrics_catalog as mc
 from monitor.errors import NotFoundError
+from monitor.prometheus import catalog as mc
 
 FORBIDDEN = {"image_id", "request_id", "sample_id", "image", "request", "path", "instance_id"}
 

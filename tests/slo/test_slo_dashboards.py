@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.metrics_catalog import is_catalog_series
-from monitor.slo.dashboards import dashboard_queries, dashboards
-from monitor.slo.examples import example_jobs, write_examples
-from monitor.slo.promql import metric_names, substitute_variables
-from monitor.slo.rules import service_metric_names, write_rules
+from monitor.prometheus.catalog import is_catalog_series
+from monitor.prometheus.examples import example_jobs, write_examples
+from monitor.prometheus.grafana import dashboard_queries, dashboards
+from monitor.prometheus.promql import metric_names, substitute_variables
+from monitor.prometheus.rulefiles import write_rules
+from monitor.prometheus.rules import service_metric_names
 from monitor.slo.spec import SLOConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,7 +101,7 @@ def test_committed_files_match_a_fresh_generation(tmp_path: Path) -> None:
         committed = COMMITTED / rel
         assert committed.is_file(), f"{rel} is generated but not committed"
         assert committed.read_bytes() == path.read_bytes(), (
-            f"{rel} is stale: run `python -m monitor.slo.examples dashboards`"
+            f"{rel} is stale: run `python -m monitor.prometheus.examples dashboards`"
         )
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.metrics_catalog import is_catalog_series
-from monitor.slo.alertmanager import write_alertmanager_config
-from monitor.slo.examples import example_jobs
+from monitor.prometheus.alertmanager import write_alertmanager_config
+from monitor.prometheus.catalog import is_catalog_series
+from monitor.prometheus.examples import example_jobs
+from monitor.prometheus.promql import metric_names
+from monitor.prometheus.rulefiles import write_rules
+from monitor.prometheus.rules import BURN_ALERT, service_metric_names
 from monitor.slo.policy import DEFAULT_POLICY, BurnRateCondition
-from monitor.slo.promql import metric_names
-from monitor.slo.rules import BURN_ALERT, service_metric_names, write_rules
 from monitor.slo.spec import QualitySLI, SLOConfig, SLOSpec
 
 PROMTOOL = shutil.which("promtool")

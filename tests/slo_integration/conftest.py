@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock, ManualClock
 from monitor.config import IngestSettings
-from monitor.holdout import import_holdout
-from monitor.ingest import ingest_log
-from monitor.jobs import run_job
-from monitor.models import (
+from monitor.ingest.holdout import import_holdout
+from monitor.ingest.job import ingest_log
+from monitor.jobs.runs import run_job
+from monitor.quality.job import evaluate_holdout
+from monitor.storage.schema import (
     ClassQualityRow,
     Dataset,
     DatasetImage,
@@ -42,7 +43,6 @@ from monitor.models import (
     ShadowScore,
     Source,
 )
-from monitor.quality import evaluate_holdout
 from monitor.synth import SynthConfig, generate_scenes
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -396,9 +396,9 @@ def build_degraded_stream(
     root: Path, database_url: str, now: datetime, n_images: int = 60, clock: Clock | None = None
 ) -> DegradedStream:
     """Generate a drifted stream ending at ``now``, ingest it and store its results."""
-    from monitor.bootstrap import init_database
     from monitor.config import DEFAULT_CATEGORIES
-    from monitor.db import make_engine, session_factory
+    from monitor.storage.bootstrap import init_database
+    from monitor.storage.engine import make_engine, session_factory
 
     interval = 40.0
     start = now - timedelta(seconds=interval * n_images)

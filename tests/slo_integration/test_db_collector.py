@@ -10,16 +10,16 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor import metrics_catalog as mc
 from monitor.clock import ManualClock
 from monitor.config import Settings
-from monitor.metrics import DatabaseCollector
-from monitor.server import MonitorServer
-from monitor.service import default_registry
-from monitor.slo.dashboards import dashboard_queries
-from monitor.slo.promql import metric_names
+from monitor.prometheus import catalog as mc
+from monitor.prometheus.collector import DatabaseCollector
+from monitor.prometheus.grafana import dashboard_queries
+from monitor.prometheus.promql import metric_names
+from monitor.service.serve import default_registry
+from monitor.service.server import MonitorServer
+from monitor.slo.events import read_slo_status
 from monitor.slo.spec import QualitySLI, SLOSpec
-from monitor.slo_events import read_slo_status
 
 REPO = Path(__file__).resolve().parents[2]
 MV = "prod-2026.11.1"

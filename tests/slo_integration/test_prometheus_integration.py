@@ -1,8 +1,8 @@
 """A real Prometheus scrapes segmon's /metrics of a degraded stream: the page fires.
 
 The stream is generated with drift (``monitor.synth``), ingested with
-``monitor.ingest.ingest_log``, evaluated against its labeled holdout with
-``monitor.quality.evaluate_holdout``; shadow rows score production against the labeled
+``monitor.ingest.job.ingest_log``, evaluated against its labeled holdout with
+``monitor.quality.job.evaluate_holdout``; shadow rows score production against the labeled
 truth, and drift rows hold real detectors' verdicts on clean vs drifted images.
 Prometheus loads the rules ``segmon rules`` generates for the default SLOs.
 """
@@ -22,12 +22,13 @@ import yaml
 
 from monitor.clock import SystemClock
 from monitor.config import Settings
-from monitor.pipeline import build_jobs
-from monitor.server import MonitorServer
-from monitor.service import default_registry
-from monitor.slo.dashboards import dashboard_queries
-from monitor.slo.promql import substitute_variables
-from monitor.slo.rules import BURN_ALERT, write_rules
+from monitor.prometheus.grafana import dashboard_queries
+from monitor.prometheus.promql import substitute_variables
+from monitor.prometheus.rulefiles import write_rules
+from monitor.prometheus.rules import BURN_ALERT
+from monitor.service.schedule import build_jobs
+from monitor.service.serve import default_registry
+from monitor.service.server import MonitorServer
 
 pytestmark = pytest.mark.prometheus
 REPO = Path(__file__).resolve().parents[2]

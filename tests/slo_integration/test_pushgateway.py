@@ -10,11 +10,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from monitor import metrics_catalog as mc
-from monitor.cli import app
+from monitor.cli.main import app
 from monitor.clock import ManualClock
 from monitor.config import Settings
-from monitor.push import PushError, push_metrics
+from monitor.prometheus import catalog as mc
+from monitor.prometheus.push import PushError, push_metrics
 from monitor.slo.spec import QualitySLI, SLOSpec
 
 pytestmark = pytest.mark.prometheus

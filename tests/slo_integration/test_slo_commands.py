@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from monitor.cli import app
+from monitor.cli.main import app
 
 runner = CliRunner()
 CUSTOM = """

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from monitor.errors import InvalidInputError
+from monitor.slo.events import read_sli_events, read_slo_status, read_slo_statuses
 from monitor.slo.spec import AvailabilitySLI, DriftSLI, QualitySLI, SLOSpec
-from monitor.slo_events import read_sli_events, read_slo_status, read_slo_statuses
 
 DISC, BOX = 1, 2
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")

@@ -1,0 +1,131 @@
+"""Shared plumbing of the ``segmon`` command line: the app, its state, output helpers.
+
+Command modules (``monitor/cli/*_commands.py``) register their commands on :data:`app`;
+:mod:`monitor.cli.main` imports them all and holds the entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import DEFAULT_CONFIG_PATH, Settings, load_settings
+
+app = typer.Typer(
+    name="segmon",
+    help="Monitor an instance-segmentation model in production: drift, quality, SLOs, annotation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
+holdout_app = typer.Typer(help="Labeled holdout datasets.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(holdout_app, name="holdout")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+PushgatewayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--pushgateway",
+        metavar="URL",
+        help="Also push segmon's metrics to this Prometheus Pushgateway (e.g. http://host:9091).",
+    ),
+]
+
+
+@dataclass
+class AppState:
+    """What every command gets: settings built once, the engine made on first use."""
+
+    config_path: Path
+    settings: Settings
+    _engine: Engine | None = field(default=None, repr=False)
+    _checked: bool = field(default=False, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine (created on first use)."""
+        if self._engine is None:
+            from monitor.storage.engine import make_engine
+
+            self._engine = make_engine(self.settings.database_url)
+        return self._engine
+
+    def sessions(self) -> sessionmaker[Session]:
+        """Return a session factory for the configured database, checked to be migrated."""
+        from monitor.storage.engine import require_schema, session_factory
+
+        if not self._checked:
+            require_schema(self.engine)
+            self._checked = True
+        return session_factory(self.engine)
+
+
+def app_state(ctx: typer.Context) -> AppState:
+    """Return the state the root command built (settings, engine)."""
+    found = ctx.find_root().obj
+    assert isinstance(found, AppState)
+    return found
+
+
+def emit(as_json: bool, payload: Any, human: Callable[[], None]) -> None:
+    """Print ``payload`` as one JSON document when ``as_json``, else call ``human``."""
+    if as_json:
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    else:
+        human()
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """Show a rich progress bar on stderr; yields ``update(done, total)``."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        yield update
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="SEGMON_CONFIG",
+            help=f"YAML config file (default {DEFAULT_CONFIG_PATH}; missing means all defaults).",
+        ),
+    ] = None,
+) -> None:
+    path = config or DEFAULT_CONFIG_PATH
+    ctx.obj = AppState(path, load_settings(path, os.environ))

@@ -1,0 +1,359 @@
+"""Core commands: init, db, holdout, ingest, quarantine, status, synth, demo, run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from monitor.cli.app import (
+    JsonFlag,
+    PushgatewayOption,
+    app,
+    app_state,
+    db_app,
+    emit,
+    err,
+    holdout_app,
+    out,
+    progress_bar,
+)
+from monitor.clock import SystemClock
+from monitor.config import EXAMPLE_CONFIG
+
+
+@app.command()
+def init(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Write a commented config if none exists, then create or upgrade the database."""
+    from monitor.storage.bootstrap import init_database
+
+    state = app_state(ctx)
+    wrote = False
+    if not state.config_path.exists():
+        state.config_path.write_text(EXAMPLE_CONFIG)
+        wrote = True
+    report = init_database(state.engine, state.settings.categories)
+    payload = {
+        "config": str(state.config_path),
+        "config_written": wrote,
+        "database": state.engine.url.render_as_string(hide_password=True),
+        "revision": report.revision,
+        "categories_added": list(report.categories_added),
+    }
+    emit(
+        as_json,
+        payload,
+        lambda: out.print(
+            f"{'wrote' if wrote else 'kept'} {state.config_path}; database at revision {report.revision}"
+        ),
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Migrate the database up (to the newest revision by default)."""
+    from monitor.storage import engine as db
+
+    state = app_state(ctx)
+    db.upgrade(state.engine, revision)
+    out.print(f"database at revision {db.current_revision(state.engine)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision ('base' removes everything).")],
+) -> None:
+    """Migrate the database down to REVISION."""
+    from monitor.storage import engine as db
+
+    state = app_state(ctx)
+    db.downgrade(state.engine, revision)
+    out.print(f"database at revision {db.current_revision(state.engine)}")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Show the database's migration revision."""
+    from monitor.storage import engine as db
+
+    revision = db.current_revision(app_state(ctx).engine)
+    emit(as_json, {"revision": revision}, lambda: out.print(revision or "(empty database)"))
+
+
+@holdout_app.command("import")
+def holdout_import(
+    ctx: typer.Context,
+    coco_json: Annotated[
+        Path, typer.Argument(help="COCO instances JSON.", exists=True, dir_okay=False)
+    ],
+    images: Annotated[
+        Path, typer.Option("--images", help="Folder of the images.", exists=True, file_okay=False)
+    ],
+    name: Annotated[str, typer.Option("--name", help="Name of the new dataset.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Import a COCO instances file and its images as a labeled holdout."""
+    from monitor.ingest.holdout import import_holdout
+    from monitor.jobs.runs import run_job
+
+    state = app_state(ctx)
+    with progress_bar(f"import {name}") as update:
+        report, _ = run_job(
+            state.sessions(),
+            "holdout_import",
+            SystemClock(),
+            lambda: import_holdout(
+                state.sessions(), coco_json, images, name, SystemClock(), update
+            ),
+        )
+    emit(
+        as_json,
+        report.counts(),
+        lambda: out.print(
+            f"imported {report.name!r}: {report.images} images, {report.instances} instances"
+            + (" (annotation ids renumbered: the file used id 0)" if report.renumbered else "")
+        ),
+    )
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="Sample-log directory, *.jsonl file, fsspec URL, or COCO results JSON."
+        ),
+    ],
+    coco_images: Annotated[
+        str | None,
+        typer.Option("--coco-images", help="COCO images JSON, when URL is a COCO results file."),
+    ] = None,
+    image_root: Annotated[
+        str | None,
+        typer.Option("--image-root", help="Folder of the COCO images (default: beside the JSON)."),
+    ] = None,
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="Model version of a COCO results file.")
+    ] = None,
+    as_json: JsonFlag = False,
+    pushgateway: PushgatewayOption = None,
+) -> None:
+    """Read the new lines of a sample log; quarantine what is bad, carry on."""
+    from monitor.ingest.job import IngestReport, ingest_coco_results, ingest_log
+    from monitor.jobs.runs import run_job
+
+    state = app_state(ctx)
+    clock = SystemClock()
+
+    def work() -> IngestReport:
+        if url.endswith(".json"):
+            if coco_images is None:
+                raise typer.BadParameter("a COCO results file (*.json) needs --coco-images")
+            return ingest_coco_results(
+                state.sessions(),
+                url,
+                coco_images,
+                image_root,
+                state.settings.ingest,
+                clock,
+                model_version,
+            )
+        with progress_bar("ingest") as update:
+            return ingest_log(state.sessions(), url, state.settings.ingest, clock, update)
+
+    report, _ = run_job(state.sessions(), "ingest", clock, work)
+    counts = report.counts()
+    emit(
+        as_json,
+        counts,
+        lambda: out.print(
+            f"{counts['lines']} lines: {counts['ingested']} samples ({counts['instances']} instances), "
+            f"{sum(report.quarantined.values())} quarantined, {counts['duplicates']} duplicates"
+        ),
+    )
+    if pushgateway:
+        from monitor.prometheus.push import push_metrics
+
+        push_metrics(pushgateway, state.sessions(), state.settings, clock)
+
+
+@app.command()
+def quarantine(
+    ctx: typer.Context,
+    reason: Annotated[str | None, typer.Option("--reason", help="Only this reason.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """List quarantined samples and why they were rejected."""
+    from monitor.ingest.quarantine import list_quarantined
+
+    with app_state(ctx).sessions()() as session:
+        rows = list_quarantined(session, reason, limit)
+
+    def human() -> None:
+        table = Table("request_id", "reason", "detail")
+        for row in rows:
+            table.add_row(row.request_id, row.reason, row.detail)
+        out.print(table)
+
+    emit(as_json, [r.to_dict() for r in rows], human)
+
+
+@app.command()
+def status(
+    ctx: typer.Context, as_json: JsonFlag = False, pushgateway: PushgatewayOption = None
+) -> None:
+    """Show counts of samples (quarantined by reason), instances, datasets and job runs."""
+    from monitor.service.status import read_status
+
+    state = app_state(ctx)
+    with state.sessions()() as session:
+        result = read_status(session)
+    if pushgateway:
+        from monitor.prometheus.push import push_metrics
+
+        push_metrics(pushgateway, state.sessions(), state.settings, SystemClock())
+
+    def human() -> None:
+        table = Table("what", "count")
+        table.add_row("samples ingested", str(result.samples_ingested))
+        table.add_row("samples quarantined", str(result.samples_quarantined))
+        for why, n in result.quarantined_by_reason.items():
+            table.add_row(f"  {why}", str(n))
+        table.add_row("predicted instances", str(result.predicted_instances))
+        for name, counts in result.datasets.items():
+            table.add_row(
+                f"dataset {name}", f"{counts['images']} images, {counts['instances']} instances"
+            )
+        table.add_row("job runs", str(result.job_runs))
+        out.print(table)
+
+    emit(as_json, result.to_dict(), human)
+
+
+@app.command()
+def synth(
+    out_dir: Annotated[
+        Path, typer.Argument(help="Output folder (images/, annotations.json, samples.jsonl).")
+    ],
+    images: Annotated[int, typer.Option("--images", help="Number of scenes.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bytes.")] = 0,
+    drift: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--drift",
+            help="NAME=SEVERITY in [0, 1]; repeatable. Names: brightness, contrast, blur, noise, "
+            "scale, classmix, novel.",
+        ),
+    ] = None,
+    size: Annotated[int, typer.Option("--size", help="Image side in pixels (at least 64).")] = 256,
+    as_json: JsonFlag = False,
+) -> None:
+    """Generate scenes: a COCO holdout (annotations.json) and a sample log (samples.jsonl)."""
+    from monitor.synth import SynthConfig, generate_scenes, parse_drift
+
+    config = SynthConfig(n_images=images, seed=seed, size=size, drift=parse_drift(drift or []))
+    with progress_bar("synth") as update:
+        summary = generate_scenes(out_dir, config, lambda done: update(done, images))
+    payload = {
+        "out": str(summary.out),
+        "images": summary.n_images,
+        "instances": summary.n_instances,
+        "categories": list(summary.categories),
+    }
+    emit(as_json, payload, lambda: out.print(f"wrote {summary.n_images} scenes to {summary.out}"))
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    workdir: Annotated[
+        Path,
+        typer.Option(
+            "--workdir", help="Folder for generated data and the demo's own SQLite database."
+        ),
+    ] = Path("var/demo"),
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the whole pipeline on generated data, in simulated time, in a fresh folder."""
+    from monitor.service.demo import DemoOptions, run_demo
+
+    summary = run_demo(
+        workdir,
+        app_state(ctx).settings,
+        DemoOptions(seed=seed),
+        lambda m: err.print(f"[dim]{m}[/]"),
+    )
+
+    def human() -> None:
+        st = summary["status"]
+        out.print(f"[bold]segmon demo[/] in {summary['workdir']}")
+        out.print(
+            f"holdout: {summary['holdout']['images']} images, {summary['holdout']['instances']} instances"
+        )
+        out.print(
+            f"production: {st['samples_ingested']} samples ingested, {st['predicted_instances']} instances, "
+            f"{st['samples_quarantined']} quarantined {st['quarantined_by_reason']}"
+        )
+        for q in summary["quality"]:
+            out.print(
+                f"quality of {q['model_version']} on the holdout: AP {q['ap']:.3f}, AP50 {q['ap50']:.3f}, "
+                f"recall {q['recall']:.3f}"
+            )
+        for d in summary["days"]:
+            sh = d["shadow"]
+            agreement = sh["mean_agreement"]
+            flagged = ", ".join(d["drift_flagged"]) or "none"
+            out.print(
+                f"{d['day']}: {d['embedded_images']} images embedded; shadow agreement "
+                f"{agreement if agreement is None else round(agreement, 3)} over {sh['samples']} samples; "
+                f"drift flagged by {len(d['drift_flagged'])} of {d['drift_checks']} checks: {flagged}"
+            )
+        for name, slo in summary["slos"].items():
+            out.print(
+                f"SLO {name}: 1d burn rate {slo['burn_rate_1d']}, "
+                f"error budget left {slo['error_budget_remaining']}"
+            )
+        out.print(f"job runs: {st['job_runs']}")
+
+    emit(as_json, summary, human)
+
+
+@app.command("run")
+def run_service(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Bind address (default: server.host).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port; 0 picks a free one (default: server.port).")
+    ] = None,
+) -> None:
+    """Run the service: scheduled jobs, /metrics, /healthz and the admin API, until SIGTERM."""
+    import logging
+
+    from monitor.service.serve import serve
+
+    settings = app_state(ctx).settings
+    server = settings.server.model_copy(
+        update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    )
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    serve(
+        settings.model_copy(update={"server": server}),
+        os.environ,
+        on_ready=lambda url: err.print(
+            f"segmon listening on {url} (metrics at {url}/metrics)", highlight=False
+        ),
+    )

@@ -1,0 +1,147 @@
+"""SLO commands: ``segmon slo`` (status per window) and ``segmon rules`` (Prometheus rules)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from monitor.cli.app import JsonFlag, PushgatewayOption, app, app_state, emit, err, out
+from monitor.clock import SystemClock
+from monitor.slo.burn import SLOStatus
+from monitor.slo.spec import SLOSpec
+
+
+def _status_json(spec: SLOSpec, status: SLOStatus | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "slo": spec.name,
+        "service": spec.service,
+        "sli": spec.sli.kind,
+        "objective": spec.objective,
+        "period": spec.period_label,
+        "min_events": spec.min_events,
+        "computed_by": "segmon" if status is not None else "prometheus",
+    }
+    if status is None:
+        doc["note"] = "computed by Prometheus from the service's metrics; see `segmon rules`"
+        return doc
+    doc["error_budget_remaining"] = status.error_budget_remaining
+    doc["windows"] = [
+        {
+            "window": w.window,
+            "events": w.events,
+            "bad_events": w.bad_events,
+            "error_ratio": w.error_ratio,
+            "burn_rate": w.burn_rate,
+            "raw_burn_rate": w.raw_burn_rate,
+            "guarded": w.guarded,
+        }
+        for w in status.windows
+    ]
+    return doc
+
+
+@app.command()
+def slo(
+    ctx: typer.Context,
+    as_json: JsonFlag = False,
+    pushgateway: PushgatewayOption = None,
+) -> None:
+    """Show every SLO's error ratio and burn rate per event-time window, and budget left."""
+    from monitor.prometheus.push import push_metrics
+    from monitor.slo.events import read_slo_status
+
+    state = app_state(ctx)
+    clock = SystemClock()
+    now = clock.now()
+    sessions = state.sessions()
+    with sessions() as session:
+        statuses = [
+            (s, read_slo_status(session, s, now) if s.computed_by_segmon else None)
+            for s in state.settings.slos
+        ]
+    payload = {"now": now.isoformat(), "slos": [_status_json(s, st) for s, st in statuses]}
+
+    def human() -> None:
+        table = Table("slo", "objective", "window", "events", "bad", "error ratio", "burn rate")
+        for spec, st in statuses:
+            if st is None:
+                table.add_row(spec.name, f"{spec.objective:g}", "(Prometheus)", "", "", "", "")
+                continue
+            for i, w in enumerate(st.windows):
+                burn = f"{w.raw_burn_rate:.2f}" + (" (guarded)" if w.guarded else "")
+                table.add_row(
+                    spec.name if i == 0 else "",
+                    f"{spec.objective:g}" if i == 0 else "",
+                    w.window,
+                    str(w.events),
+                    str(w.bad_events),
+                    f"{w.error_ratio:.4f}",
+                    burn,
+                )
+            table.add_row("", "", "budget left", "", "", f"{st.error_budget_remaining:.2%}", "")
+        out.print(table)
+
+    emit(as_json, payload, human)
+    if pushgateway:
+        push_metrics(pushgateway, sessions, state.settings, clock)
+        err.print(f"pushed metrics to {pushgateway}", highlight=False)
+
+
+@app.command()
+def rules(
+    ctx: typer.Context,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the rule files, their tests, Alertmanager.")
+    ],
+    drift_for_s: Annotated[
+        int, typer.Option("--drift-for", min=1, help="Seconds drift must last before it alerts.")
+    ] = 1800,
+    stale_factor: Annotated[
+        float,
+        typer.Option("--stale-factor", min=1.0, help="A job is stale after this many intervals."),
+    ] = 3.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write Prometheus rules for the configured SLOs and jobs, promtool tests, Alertmanager."""
+    from monitor.prometheus.alertmanager import write_alertmanager_config
+    from monitor.prometheus.rulefiles import write_rules
+    from monitor.service.schedule import build_jobs
+    from monitor.storage.engine import session_factory
+
+    state = app_state(ctx)
+    # build_jobs only needs a session factory to close over; nothing connects here.
+    jobs = {
+        job.name: job.interval
+        for job in build_jobs(session_factory(state.engine), state.settings, SystemClock())
+    }
+    files = write_rules(
+        state.settings.slos,
+        jobs,
+        out_dir,
+        drift_for=timedelta(seconds=drift_for_s),
+        stale_factor=stale_factor,
+    )
+    alertmanager = write_alertmanager_config(out_dir / "alertmanager.yml")
+    written = [*files.rule_files, *files.test_files, alertmanager]
+    payload = {
+        "out": str(out_dir),
+        "rule_files": [str(p) for p in files.rule_files],
+        "test_files": [str(p) for p in files.test_files],
+        "alertmanager": str(alertmanager),
+        "slos": [s.name for s in state.settings.slos],
+        "jobs": {name: interval.total_seconds() for name, interval in sorted(jobs.items())},
+    }
+    emit(
+        as_json,
+        payload,
+        lambda: out.print(
+            f"wrote {len(written)} files to {out_dir}: "
+            + ", ".join(p.name for p in written)
+            + f"\ncheck them with: promtool check rules {out_dir}/*.rules.yml && "
+            f"promtool test rules {out_dir}/*.test.yml"
+        ),
+    )

@@ -1,1 +1,0 @@
-"""``segmon`` command modules, one per area; each registers on ``monitor.cli_base.app``."""

@@ -1,0 +1,345 @@
+"""Drift features read from the database: one array per (family, feature, class).
+
+A :class:`Population` is what one side of a drift check reads: production samples
+captured in ``[start, end)``, or the images of a labeled holdout. The families:
+
+``image_embedding``
+    Image vectors of one embedder, ``(n_images, d)``.
+``instance_embedding``
+    Per class: vectors of the instances of that class, ``(n_instances, d)``.
+``mask_geometry``
+    Per class: ``area`` (pixels), ``aspect`` (box width / height), ``boundary``
+    (pixels on the mask's 4-neighbour edge) of each instance, and ``count`` (instances
+    of the class on each image, zeros included). Drift of one class's objects can hide
+    inside an image-level average; these keep the classes apart.
+``prediction``
+    ``class_mix`` (the class of every instance, categorical), ``score`` per class and
+    ``instances_per_image``. A holdout has no scores: its ``score`` features are absent,
+    so score checks are skipped when the reference is a holdout.
+``image_properties``
+    ``brightness``, ``contrast``, ``saturation``, ``sharpness``, ``width``, ``height``
+    of each image (rows written by :func:`monitor.drift.properties.fill_image_properties`).
+
+With a holdout, instances are the ground-truth instances (crowd regions left out).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pycocotools import mask as mask_utils
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import Session
+
+from detectors._typing import Float64Array
+from monitor.drift.properties import PROPERTY_NAMES
+from monitor.storage.schema import (
+    DatasetImage,
+    GroundTruthInstance,
+    ImageEmbedding,
+    ImageProperties,
+    InstanceEmbedding,
+    PredictedInstance,
+    Sample,
+    SampleStatus,
+)
+from monitor.storage.vectors import vectors_from_bytes
+
+Family = Literal[
+    "image_embedding", "instance_embedding", "mask_geometry", "prediction", "image_properties"
+]
+FAMILIES: tuple[Family, ...] = (
+    "image_embedding",
+    "instance_embedding",
+    "mask_geometry",
+    "prediction",
+    "image_properties",
+)
+FeatureKind = Literal["embedding", "numeric", "categorical"]
+
+
+@dataclass(frozen=True, order=True)
+class FeatureKey:
+    """Which series a feature array belongs to (``class_name`` is ``""`` for all)."""
+
+    family: str
+    feature: str
+    class_name: str
+    kind: FeatureKind
+
+
+@dataclass(frozen=True)
+class Population:
+    """One side of a drift check: a production span, or a holdout dataset.
+
+    Attributes
+    ----------
+    label
+        Stored as ``drift_results.reference`` when this is the reference.
+    dataset_id
+        The holdout's id, or None for production.
+    start, end
+        Event-time span ``[start, end)`` of production (by ``samples.captured_at``).
+    """
+
+    label: str
+    dataset_id: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def is_holdout(self) -> bool:
+        """Whether this reads a labeled holdout (ground truth, no scores)."""
+        return self.dataset_id is not None
+
+
+@dataclass
+class FeatureSet:
+    """Features of one population: images read and one array per :class:`FeatureKey`."""
+
+    n_images: int
+    arrays: dict[FeatureKey, Float64Array] = field(default_factory=dict)
+
+
+def boundary_length(mask: npt.NDArray[np.bool_]) -> int:
+    """Count foreground pixels with a 4-neighbour outside the mask (or the image).
+
+    Examples
+    --------
+    >>> m = np.zeros((5, 5), dtype=bool)
+    >>> m[1:4, 1:4] = True
+    >>> boundary_length(m)
+    8
+    """
+    m = np.pad(np.asarray(mask, dtype=bool), 1)
+    inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+    return int(np.count_nonzero(m[1:-1, 1:-1] & ~inner))
+
+
+def _rle_boundary(counts: str, height: int, width: int) -> int:
+    rle = {"size": [height, width], "counts": counts.encode("ascii")}
+    return boundary_length(np.asarray(mask_utils.decode(rle), dtype=bool))
+
+
+def image_filter(pop: Population) -> ColumnElement[bool]:
+    """Return the WHERE clause selecting the images (samples or holdout images) of ``pop``."""
+    if pop.dataset_id is not None:
+        return DatasetImage.dataset_id == pop.dataset_id
+    conditions = [Sample.status == SampleStatus.OK, Sample.captured_at.is_not(None)]
+    if pop.start is not None:
+        conditions.append(Sample.captured_at >= pop.start)
+    if pop.end is not None:
+        conditions.append(Sample.captured_at < pop.end)
+    return and_(*conditions)
+
+
+def count_images(session: Session, pop: Population) -> int:
+    """Return the number of images (accepted samples, or holdout images) in ``pop``."""
+    table = DatasetImage if pop.is_holdout else Sample
+    found = session.scalar(select(func.count()).select_from(table).where(image_filter(pop)))
+    return int(found or 0)
+
+
+def _images(session: Session, pop: Population) -> list[tuple[int, int, int]]:
+    if pop.is_holdout:
+        stmt = select(DatasetImage.id, DatasetImage.height, DatasetImage.width)
+    else:
+        stmt = select(Sample.id, Sample.height, Sample.width)
+    rows = session.execute(stmt.where(image_filter(pop))).all()
+    return [(int(i), int(h or 0), int(w or 0)) for i, h, w in rows]
+
+
+@dataclass
+class InstanceRow:
+    """One instance as the features need it."""
+
+    image_id: int
+    category_id: int
+    score: float | None
+    bbox_w: float
+    bbox_h: float
+    area: int
+    counts: str
+
+
+def read_instances(session: Session, pop: Population) -> list[InstanceRow]:
+    """Return the instances of ``pop``: predictions, or non-crowd ground truth (no score)."""
+    if pop.is_holdout:
+        gt = GroundTruthInstance
+        stmt: Any = (
+            select(gt.image_id, gt.category_id, gt.bbox_w, gt.bbox_h, gt.area, gt.rle_counts)
+            .join(DatasetImage, DatasetImage.id == gt.image_id)
+            .where(image_filter(pop), gt.iscrowd.is_(False))
+            .order_by(gt.id)
+        )
+        return [InstanceRow(i, c, None, w, h, a, r) for i, c, w, h, a, r in session.execute(stmt)]
+    pi = PredictedInstance
+    stmt = (
+        select(pi.sample_id, pi.category_id, pi.score, pi.bbox_w, pi.bbox_h, pi.area, pi.rle_counts)
+        .join(Sample, Sample.id == pi.sample_id)
+        .where(image_filter(pop))
+        .order_by(pi.id)
+    )
+    return [InstanceRow(i, c, s, w, h, a, r) for i, c, s, w, h, a, r in session.execute(stmt)]
+
+
+def _vectors(rows: list[tuple[int, bytes]]) -> Float64Array:
+    dims = {dim for dim, _ in rows}
+    if len(dims) != 1:
+        raise ValueError(f"embeddings of one embedder have different dims {sorted(dims)}")
+    vectors: Float64Array = vectors_from_bytes([v for _, v in rows], dims.pop()).astype(np.float64)
+    return vectors
+
+
+def _image_embeddings(session: Session, pop: Population, embedder: str) -> Float64Array | None:
+    emb = ImageEmbedding
+    if pop.is_holdout:
+        owner = DatasetImage
+        stmt = select(emb.dim, emb.vector).join(owner, owner.id == emb.dataset_image_id)
+    else:
+        stmt = select(emb.dim, emb.vector).join(Sample, Sample.id == emb.sample_id)
+    rows = session.execute(stmt.where(emb.embedder == embedder, image_filter(pop))).all()
+    return _vectors([(int(d), bytes(v)) for d, v in rows]) if rows else None
+
+
+def _instance_embeddings(
+    session: Session, pop: Population, embedder: str
+) -> dict[int, Float64Array]:
+    emb = InstanceEmbedding
+    stmt = select(emb.category_id, emb.dim, emb.vector)
+    if pop.is_holdout:
+        gt = GroundTruthInstance
+        stmt = stmt.join(gt, gt.id == emb.ground_truth_instance_id).join(
+            DatasetImage, DatasetImage.id == gt.image_id
+        )
+    else:
+        stmt = stmt.join(PredictedInstance, PredictedInstance.id == emb.predicted_instance_id).join(
+            Sample, Sample.id == PredictedInstance.sample_id
+        )
+    grouped: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
+    for cat, dim, vec in session.execute(
+        stmt.where(emb.embedder == embedder, image_filter(pop)).order_by(emb.id)
+    ):
+        grouped[int(cat)].append((int(dim), bytes(vec)))
+    return {cat: _vectors(rows) for cat, rows in grouped.items()}
+
+
+def _properties(session: Session, pop: Population) -> dict[str, Float64Array]:
+    cols = [getattr(ImageProperties, name) for name in PROPERTY_NAMES]
+    if pop.is_holdout:
+        stmt = select(*cols).join(DatasetImage, DatasetImage.id == ImageProperties.dataset_image_id)
+    else:
+        stmt = select(*cols).join(Sample, Sample.id == ImageProperties.sample_id)
+    rows = np.asarray(session.execute(stmt.where(image_filter(pop))).all(), dtype=np.float64)
+    if rows.size == 0:
+        return {}
+    return {name: rows[:, k] for k, name in enumerate(PROPERTY_NAMES)}
+
+
+def _object_features(
+    pop: Population,
+    images: list[tuple[int, int, int]],
+    instances: list[InstanceRow],
+    class_names: Mapping[int, str],
+    families: Collection[str],
+) -> dict[FeatureKey, Float64Array]:
+    out: dict[FeatureKey, Float64Array] = {}
+    size = {i: (h, w) for i, h, w in images}
+    by_class: dict[int, list[InstanceRow]] = defaultdict(list)
+    for inst in instances:
+        by_class[inst.category_id].append(inst)
+    image_index = {i: k for k, (i, _, _) in enumerate(images)}
+    if "mask_geometry" in families:
+        for cat, items in by_class.items():
+            name = class_names.get(cat, str(cat))
+            per_image = np.zeros(len(images))
+            for inst in items:
+                per_image[image_index[inst.image_id]] += 1
+            geometry = {
+                "area": [float(i.area) for i in items],
+                "aspect": [i.bbox_w / max(i.bbox_h, 1.0) for i in items],
+                "boundary": [float(_rle_boundary(i.counts, *size[i.image_id])) for i in items],
+                "count": per_image.tolist(),
+            }
+            for feature, values in geometry.items():
+                key = FeatureKey("mask_geometry", feature, name, "numeric")
+                out[key] = np.asarray(values, dtype=np.float64)
+    if "prediction" in families:
+        per_image = np.zeros(len(images))
+        for inst in instances:
+            per_image[image_index[inst.image_id]] += 1
+        out[FeatureKey("prediction", "instances_per_image", "", "numeric")] = per_image
+        mix = np.asarray([i.category_id for i in instances], dtype=np.float64)
+        out[FeatureKey("prediction", "class_mix", "", "categorical")] = mix
+        if not pop.is_holdout:
+            for cat, items in by_class.items():
+                key = FeatureKey("prediction", "score", class_names.get(cat, str(cat)), "numeric")
+                out[key] = np.asarray([i.score for i in items], dtype=np.float64)
+    return out
+
+
+def read_features(
+    session: Session,
+    pop: Population,
+    families: Collection[str],
+    class_names: Mapping[int, str],
+    embedder: str | None,
+) -> FeatureSet:
+    """Read every feature array of ``families`` for ``pop``.
+
+    Parameters
+    ----------
+    session
+        An open session.
+    pop
+        Production span or holdout.
+    families
+        Which families to read (see the module docstring).
+    class_names
+        Category id to class name (``class_name`` of per-class features).
+    embedder
+        Embedder of the embedding families; None skips them.
+
+    Returns
+    -------
+    FeatureSet
+        Arrays keyed by :class:`FeatureKey`; a class absent from ``pop`` has no key.
+    """
+    images = _images(session, pop)
+    result = FeatureSet(n_images=len(images))
+    if not images:
+        return result
+    if {"mask_geometry", "prediction"} & set(families):
+        instances = read_instances(session, pop)
+        result.arrays.update(_object_features(pop, images, instances, class_names, families))
+    if "image_properties" in families:
+        for name, values in _properties(session, pop).items():
+            result.arrays[FeatureKey("image_properties", name, "", "numeric")] = values
+    if embedder is not None and "image_embedding" in families:
+        vectors = _image_embeddings(session, pop, embedder)
+        if vectors is not None:
+            result.arrays[FeatureKey("image_embedding", "embedding", "", "embedding")] = vectors
+    if embedder is not None and "instance_embedding" in families:
+        for cat, vectors in _instance_embeddings(session, pop, embedder).items():
+            key = FeatureKey(
+                "instance_embedding", "embedding", class_names.get(cat, str(cat)), "embedding"
+            )
+            result.arrays[key] = vectors
+    return result
+
+
+def most_used_embedder(session: Session) -> str | None:
+    """Return the embedder with the most stored image vectors (None when there are none)."""
+    row = session.execute(
+        select(ImageEmbedding.embedder, func.count().label("n"))
+        .group_by(ImageEmbedding.embedder)
+        .order_by(func.count().desc(), ImageEmbedding.embedder)
+        .limit(1)
+    ).first()
+    return None if row is None else str(row[0])

@@ -1,0 +1,367 @@
+"""The drift job: every feature family in rolling windows of production vs a reference.
+
+Steps of :func:`run_drift`:
+
+1. compute missing image properties (:func:`monitor.drift.properties.fill_image_properties`);
+2. read the reference's features once: a labeled holdout (its images' embeddings and
+   properties, its ground-truth instances' embeddings, geometry and class mix; a
+   holdout has no scores, so ``prediction/score`` checks are skipped) or a span of
+   production (``{start, end}``);
+3. for each configured window length ``L`` (default ``1h`` and ``1d``) take the event-time
+   window of production ``[end - L, end)`` by ``samples.captured_at``, where ``end`` is
+   ``now`` rounded down to a multiple of ``L`` (since the Unix epoch) -- so every rerun in
+   the same period checks the same window and hits the same stored rows;
+4. skip (and count) windows with fewer than ``min_samples`` images and checks whose
+   reference or window has fewer than ``min_samples`` values -- never store NaN;
+5. run each family's configured detectors on the features they accept, each seeded from a
+   stable hash of the result key, and upsert one ``drift_results`` row per check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from detectors import (
+    BaseDetector,
+    ChiSquareDetector,
+    DomainClassifierDetector,
+    DriftResult,
+    JensenShannonDetector,
+    KolmogorovSmirnovDetector,
+    KullbackLeiblerDetector,
+    MMDDetector,
+    PCADivergenceDetector,
+    PopulationStabilityIndexDetector,
+    WassersteinDetector,
+)
+from monitor.clock import Clock
+from monitor.config import DateRange, DriftSettings
+from monitor.drift.features import (
+    FAMILIES,
+    FeatureKey,
+    FeatureKind,
+    FeatureSet,
+    Population,
+    count_images,
+    most_used_embedder,
+    read_features,
+)
+from monitor.drift.properties import PropertiesReport, fill_image_properties
+from monitor.errors import ConfigError, InvalidInputError, NotFoundError
+from monitor.jobs.runs import HasCounts
+from monitor.slo.duration import parse_duration
+from monitor.storage.schema import Category, Dataset, DriftResultRow
+
+__all__ = [
+    "DETECTOR_KINDS",
+    "DriftReport",
+    "StoredCheck",
+    "aligned_window",
+    "make_detector",
+    "resolve_reference",
+    "run_drift",
+    "stable_seed",
+]
+
+_REGISTRY: dict[str, tuple[FeatureKind, type[BaseDetector], dict[str, Any]]] = {
+    "pca_js": ("embedding", PCADivergenceDetector, {}),
+    "pca_kl": ("embedding", PCADivergenceDetector, {"divergence": "kullback_leibler"}),
+    "mmd": ("embedding", MMDDetector, {}),
+    "domain_classifier": ("embedding", DomainClassifierDetector, {}),
+    "kolmogorov_smirnov": ("numeric", KolmogorovSmirnovDetector, {}),
+    "jensen_shannon": ("numeric", JensenShannonDetector, {}),
+    "kullback_leibler": ("numeric", KullbackLeiblerDetector, {}),
+    "population_stability_index": ("numeric", PopulationStabilityIndexDetector, {}),
+    "wasserstein": ("numeric", WassersteinDetector, {}),
+    "chi_square": ("categorical", ChiSquareDetector, {}),
+}
+DETECTOR_KINDS: Mapping[str, FeatureKind] = {name: kind for name, (kind, _, _) in _REGISTRY.items()}
+"""Config name of each detector -> the kind of feature it runs on."""
+
+
+def make_detector(name: str, *, alpha: float, seed: int, feature: str) -> BaseDetector:
+    """Build the detector a config names (``pca_js``, ``chi_square``, ...).
+
+    Examples
+    --------
+    >>> make_detector("pca_js", alpha=0.05, seed=1, feature="embedding").divergence
+    'jensen_shannon'
+    """
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown drift detector {name!r}; known: {sorted(_REGISTRY)}")
+    _, cls, extra = _REGISTRY[name]
+    return cls(alpha=alpha, random_state=seed, feature=feature, **extra)
+
+
+def stable_seed(*parts: str) -> int:
+    """Return a seed from a stable hash of ``parts`` (not Python's salted ``hash``).
+
+    Examples
+    --------
+    >>> stable_seed("prediction", "class_mix", "chi_square")
+    2450276923
+    """
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def aligned_window(now: datetime, length: timedelta) -> tuple[datetime, datetime]:
+    """Return the last whole window before ``now``: ``end`` is a multiple of ``length``.
+
+    Examples
+    --------
+    >>> start, end = aligned_window(datetime(2026, 11, 23, 10, 42, tzinfo=UTC), timedelta(hours=1))
+    >>> start.isoformat(), end.isoformat()
+    ('2026-11-23T09:00:00+00:00', '2026-11-23T10:00:00+00:00')
+    """
+    step = int(length.total_seconds())
+    end_s = int(now.timestamp()) // step * step
+    end = datetime.fromtimestamp(end_s, UTC)
+    return end - length, end
+
+
+def resolve_reference(session: Session, reference: str | DateRange | None) -> Population:
+    """Turn the ``drift.reference`` setting into a :class:`Population`.
+
+    Raises
+    ------
+    NotFoundError
+        If the named holdout does not exist.
+    ConfigError
+        If no reference is set and there is not exactly one holdout to default to.
+    """
+    if isinstance(reference, DateRange):
+        start, end = reference.start.astimezone(UTC), reference.end.astimezone(UTC)
+        label = f"production:{start.isoformat()}/{end.isoformat()}"
+        return Population(label=label, start=start, end=end)
+    if reference is None:
+        names = list(session.scalars(select(Dataset.name).order_by(Dataset.name)))
+        if len(names) != 1:
+            raise ConfigError(
+                f"drift.reference is not set and there are {len(names)} holdouts {names}; "
+                "set it to a holdout name or {start, end}"
+            )
+        reference = names[0]
+    dataset_id = session.scalar(select(Dataset.id).where(Dataset.name == reference))
+    if dataset_id is None:
+        raise NotFoundError(f"drift.reference: no holdout named {reference!r}")
+    return Population(label=f"holdout:{reference}", dataset_id=int(dataset_id))
+
+
+@dataclass(frozen=True)
+class StoredCheck:
+    """One check as stored: its key and the detector's result."""
+
+    family: str
+    class_name: str
+    reference: str
+    window: str
+    window_start: datetime
+    window_end: datetime
+    detector: str
+    result: DriftResult
+
+    def columns(self) -> dict[str, Any]:
+        """Return the ``drift_results`` column values of this check."""
+        r = self.result
+        return {
+            "family": self.family,
+            "feature": r.feature,
+            "detector": self.detector,
+            "class_name": self.class_name,
+            "reference": self.reference,
+            "window": self.window,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "statistic": r.statistic,
+            "threshold": r.threshold,
+            "p_value": r.p_value,
+            "drift_detected": r.drift_detected,
+            "n_reference": r.n_reference,
+            "n_current": r.n_current,
+            "details": {k: float(v) for k, v in r.details.items()},
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON-friendly form (what ``segmon drift --json`` prints)."""
+        out = self.columns()
+        out["window_start"] = self.window_start.isoformat()
+        out["window_end"] = self.window_end.isoformat()
+        return out
+
+
+@dataclass
+class DriftReport(HasCounts):
+    """What one drift run did."""
+
+    reference: str = ""
+    embedder: str | None = None
+    properties: PropertiesReport = field(default_factory=PropertiesReport)
+    checks: list[StoredCheck] = field(default_factory=list)
+    windows: list[dict[str, Any]] = field(default_factory=list)
+    skipped_windows: int = 0
+    skipped_checks: Counter[str] = field(default_factory=Counter)
+
+    def counts(self) -> dict[str, Any]:
+        """Return counts for the job-run row."""
+        return {
+            "reference": self.reference,
+            "embedder": self.embedder,
+            "image_properties": self.properties.counts(),
+            "windows": self.windows,
+            "skipped_windows": self.skipped_windows,
+            "skipped_checks": dict(sorted(self.skipped_checks.items())),
+            "checks": len(self.checks),
+            "drift_detected": sum(c.result.drift_detected for c in self.checks),
+        }
+
+
+_KEY_COLUMNS = ("family", "feature", "detector", "class_name", "reference", "window", "window_end")
+
+
+def _upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        make: Any = pg_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        make = sqlite_insert
+    else:
+        raise ConfigError(f"drift results need SQLite or PostgreSQL, not {dialect!r}")
+    for start in range(0, len(rows), 500):
+        stmt = make(DriftResultRow).values(list(rows[start : start + 500]))
+        updates = {c: stmt.excluded[c] for c in rows[0] if c not in _KEY_COLUMNS}
+        session.execute(stmt.on_conflict_do_update(index_elements=_KEY_COLUMNS, set_=updates))
+
+
+def _row(check: StoredCheck, computed_at: datetime, run_id: int | None) -> dict[str, Any]:
+    return {"run_id": run_id, "computed_at": computed_at, **check.columns()}
+
+
+def _checks(
+    settings: DriftSettings,
+    reference: FeatureSet,
+    current: FeatureSet,
+    ref_label: str,
+    window: str,
+    span: tuple[datetime, datetime],
+    skipped: Counter[str],
+) -> list[StoredCheck]:
+    out: list[StoredCheck] = []
+    for key in sorted(set(reference.arrays) | set(current.arrays)):
+        if key not in reference.arrays:
+            skipped["missing_in_reference"] += 1
+            continue
+        if key not in current.arrays:
+            skipped["missing_in_window"] += 1
+            continue
+        ref, cur = reference.arrays[key], current.arrays[key]
+        if min(ref.shape[0], cur.shape[0]) < settings.min_samples:
+            skipped["too_few_samples"] += 1
+            continue
+        for name in getattr(settings.detectors, key.family):
+            if DETECTOR_KINDS[name] != key.kind:
+                continue
+            out_check = _check(settings, key, name, ref_label, window, span, ref, cur)
+            if out_check is None:
+                skipped["degenerate"] += 1
+            else:
+                out.append(out_check)
+    return out
+
+
+def _check(
+    settings: DriftSettings,
+    key: FeatureKey,
+    name: str,
+    ref_label: str,
+    window: str,
+    span: tuple[datetime, datetime],
+    ref: Any,
+    cur: Any,
+) -> StoredCheck | None:
+    seed = stable_seed(
+        key.family, key.feature, name, key.class_name, ref_label, window, span[1].isoformat()
+    )
+    detector = make_detector(name, alpha=settings.alpha, seed=seed, feature=key.feature)
+    try:
+        result = detector.fit(ref).score(cur)
+    except InvalidInputError:  # e.g. PCA of a constant sample: nothing to compare
+        return None
+    return StoredCheck(
+        key.family, key.class_name, ref_label, window, span[0], span[1], name, result
+    )
+
+
+def run_drift(
+    sessions: sessionmaker[Session],
+    settings: DriftSettings,
+    clock: Clock,
+    *,
+    run_id: int | None = None,
+) -> DriftReport:
+    """Run every drift check for the current windows and upsert the results.
+
+    Parameters
+    ----------
+    sessions
+        Session factory.
+    settings
+        The ``drift:`` section.
+    clock
+        ``now`` decides the windows; it also stamps ``computed_at``.
+    run_id
+        Job run that produced the rows, if known.
+
+    Returns
+    -------
+    DriftReport
+        Stored checks, windows with their sizes, skipped windows and checks by reason.
+    """
+    report = DriftReport()
+    report.properties = fill_image_properties(sessions, clock)
+    now = clock.now()
+    with sessions() as session:
+        reference = resolve_reference(session, settings.reference)
+        report.reference = reference.label
+        embedder = settings.embedder or most_used_embedder(session)
+        report.embedder = embedder
+        class_names = {c.id: c.name for c in session.scalars(select(Category))}
+        ref_features = read_features(session, reference, FAMILIES, class_names, embedder)
+        for window in settings.windows:
+            start, end = aligned_window(now, parse_duration(window))
+            pop = Population(label=window, start=start, end=end)
+            n_images = count_images(session, pop)
+            info = {"window": window, "start": start.isoformat(), "end": end.isoformat()}
+            report.windows.append({**info, "n_images": n_images})
+            if n_images < settings.min_samples:
+                report.skipped_windows += 1
+                continue
+            current = read_features(session, pop, FAMILIES, class_names, embedder)
+            report.checks.extend(
+                _checks(
+                    settings,
+                    ref_features,
+                    current,
+                    reference.label,
+                    window,
+                    (start, end),
+                    report.skipped_checks,
+                )
+            )
+    if report.checks:
+        computed_at = clock.now()
+        with sessions.begin() as session:
+            _upsert(session, [_row(c, computed_at, run_id) for c in report.checks])
+    return report

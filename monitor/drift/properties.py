@@ -1,0 +1,187 @@
+"""Simple image properties (drift features), computed once per image and stored.
+
+:func:`image_properties` is the pure numpy core; :func:`fill_image_properties` is the
+first step of the drift job: it computes the properties of accepted samples and holdout
+images that have none yet and writes them in bulk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.clock import Clock
+from monitor.errors import InvalidInputError
+from monitor.images import ImageProblem, read_image
+from monitor.jobs.runs import HasCounts
+from monitor.storage.schema import DatasetImage, ImageProperties, Sample, SampleStatus
+
+_LUMA = np.array([0.299, 0.587, 0.114])
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class PropertyValues:
+    """Properties of one image.
+
+    Attributes
+    ----------
+    brightness
+        Mean luma, 0 (black) to 1 (white).
+    contrast
+        Standard deviation of luma (RMS contrast), 0 to 0.5.
+    saturation
+        Mean HSV saturation ``(max - min) / max`` over RGB, 0 to 1.
+    sharpness
+        Variance of the 4-neighbour Laplacian of luma (0 to 1 scale): blur lowers it.
+    width, height
+        Size in pixels.
+    """
+
+    brightness: float
+    contrast: float
+    saturation: float
+    sharpness: float
+    width: int
+    height: int
+
+
+PROPERTY_NAMES: tuple[str, ...] = tuple(f.name for f in fields(PropertyValues))
+"""The stored properties, in column order: the one list of image-property names.
+
+Examples
+--------
+>>> PROPERTY_NAMES
+('brightness', 'contrast', 'saturation', 'sharpness', 'width', 'height')
+"""
+
+
+def image_properties(image: npt.ArrayLike) -> PropertyValues:
+    """Compute the properties of one decoded image.
+
+    Parameters
+    ----------
+    image
+        ``H x W x 3`` RGB or ``H x W`` grey, uint8 (0-255).
+
+    Returns
+    -------
+    PropertyValues
+
+    Raises
+    ------
+    InvalidInputError
+        If the array is not an image of at least 1 x 1 pixels.
+
+    Examples
+    --------
+    >>> img = np.zeros((4, 6, 3), dtype=np.uint8)
+    >>> img[:, 3:] = (255, 0, 0)
+    >>> p = image_properties(img)
+    >>> round(p.brightness, 3), round(p.contrast, 3), p.saturation, p.width, p.height
+    (0.149, 0.149, 0.5, 6, 4)
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise InvalidInputError(f"an image must be H x W x 3 (or H x W), got shape {arr.shape}")
+    rgb = arr[:, :, :3].astype(np.float64) / 255.0
+    luma = rgb @ _LUMA
+    high, low = rgb.max(axis=2), rgb.min(axis=2)
+    saturation = np.divide(high - low, high, out=np.zeros_like(high), where=high > 0)
+    padded = np.pad(luma, 1, mode="edge")
+    laplacian = (
+        padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:] - 4 * luma
+    )
+    return PropertyValues(
+        brightness=float(luma.mean()),
+        contrast=float(luma.std()),
+        saturation=float(saturation.mean()),
+        sharpness=float(laplacian.var()),
+        width=int(arr.shape[1]),
+        height=int(arr.shape[0]),
+    )
+
+
+@dataclass
+class PropertiesReport(HasCounts):
+    """What :func:`fill_image_properties` did."""
+
+    computed: int = 0
+    unreadable: int = 0
+
+    def counts(self) -> dict[str, Any]:
+        """Return the counts."""
+        return {"computed": self.computed, "unreadable": self.unreadable}
+
+
+def _missing(session: Session) -> list[tuple[str, int, str]]:
+    have_sample = select(ImageProperties.sample_id).where(ImageProperties.sample_id.is_not(None))
+    have_image = select(ImageProperties.dataset_image_id).where(
+        ImageProperties.dataset_image_id.is_not(None)
+    )
+    samples = session.execute(
+        select(Sample.id, Sample.image_uri).where(
+            Sample.status == SampleStatus.OK,
+            Sample.image_uri.is_not(None),
+            Sample.id.not_in(have_sample),
+        )
+    ).all()
+    images = session.execute(
+        select(DatasetImage.id, DatasetImage.image_uri).where(DatasetImage.id.not_in(have_image))
+    ).all()
+    return [("sample_id", i, str(u)) for i, u in samples] + [
+        ("dataset_image_id", i, u) for i, u in images
+    ]
+
+
+def _rows(
+    todo: Iterable[tuple[str, int, str]], now: datetime, report: PropertiesReport
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for owner, owner_id, uri in todo:
+        pixels = read_image(uri)
+        if isinstance(pixels, ImageProblem):
+            report.unreadable += 1  # ingest quarantines bad images; a file may vanish later
+            continue
+        values = image_properties(pixels)
+        rows.append({owner: owner_id, "computed_at": now, **asdict(values)})
+    return rows
+
+
+def fill_image_properties(sessions: sessionmaker[Session], clock: Clock) -> PropertiesReport:
+    """Compute and store properties of samples and holdout images that have none.
+
+    Images that can no longer be read are counted and left without a row (they are
+    tried again next time).
+
+    Parameters
+    ----------
+    sessions
+        Session factory.
+    clock
+        Stamps ``computed_at``.
+
+    Returns
+    -------
+    PropertiesReport
+        Rows written and images that could not be read.
+    """
+    report = PropertiesReport()
+    with sessions() as session:
+        todo = _missing(session)
+    for start in range(0, len(todo), _BATCH):
+        rows = _rows(todo[start : start + _BATCH], clock.now(), report)
+        if rows:
+            with sessions.begin() as session:
+                session.execute(insert(ImageProperties), rows)
+            report.computed += len(rows)
+    return report

@@ -1,0 +1,516 @@
+"""Grafana dashboards generated from the metrics catalog.
+
+Four dashboards (overview, drift, quality, annotation queue) plus the provisioning files
+Grafana reads at start-up. Every panel queries ``${datasource}`` (a Prometheus data
+source variable) and only names from :mod:`monitor.prometheus.catalog`, series recorded by
+the generated rules (``slo:*``) and Prometheus's own ``ALERTS``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from monitor.prometheus import catalog as mc
+
+__all__ = ["DASHBOARDS", "dashboard_queries", "dashboards", "provisioning", "write_dashboards"]
+
+JSON = dict[str, Any]
+SCHEMA_VERSION: Final = 39
+_DS: Final[JSON] = {"type": "prometheus", "uid": "${datasource}"}
+DASHBOARDS: Final = ("overview", "drift", "quality", "annotation-queue")
+
+
+def _target(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> JSON:
+    target: JSON = {"datasource": _DS, "expr": expr, "refId": ref, "legendFormat": legend}
+    if instant:
+        target.update({"instant": True, "range": False, "format": "table"})
+    return target
+
+
+def _panel(
+    kind: str,
+    title: str,
+    targets: Sequence[JSON],
+    grid: tuple[int, int, int, int],
+    unit: str = "short",
+    description: str = "",
+    **extra: Any,
+) -> JSON:
+    x, y, w, h = grid
+    refs = "ABCDEFGH"
+    return {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": _DS,
+        "gridPos": {"x": x, "y": y, "w": w, "h": h},
+        "targets": [{**t, "refId": refs[i]} for i, t in enumerate(targets)],
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": {},
+        **extra,
+    }
+
+
+def _datasource_var() -> JSON:
+    return {
+        "name": "datasource",
+        "label": "Data source",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {},
+        "hide": 0,
+        "refresh": 1,
+        "regex": "",
+    }
+
+
+def _query_var(name: str, metric: str, label: str, title: str) -> JSON:
+    query = f"label_values({metric}, {label})"
+    return {
+        "name": name,
+        "label": title,
+        "type": "query",
+        "datasource": _DS,
+        "definition": query,
+        "query": {"query": query, "refId": f"{name}-values"},
+        "refresh": 2,
+        "includeAll": True,
+        "allValue": ".*",
+        "multi": True,
+        "current": {},
+        "sort": 1,
+        "hide": 0,
+    }
+
+
+def _dashboard(uid: str, title: str, variables: Sequence[JSON], panels: Sequence[JSON]) -> JSON:
+    return {
+        "uid": f"segmon-{uid}",
+        "title": f"segmon / {title}",
+        "tags": ["segmon"],
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "editable": True,
+        "graphTooltip": 1,
+        "timezone": "utc",
+        "time": {"from": "now-7d", "to": "now"},
+        "refresh": "1m",
+        "annotations": {"list": []},
+        "links": [
+            {"type": "dashboards", "tags": ["segmon"], "asDropdown": True, "title": "segmon"}
+        ],
+        "templating": {"list": [_datasource_var(), *variables]},
+        "panels": [{**p, "id": i + 1} for i, p in enumerate(panels)],
+    }
+
+
+def _overview() -> JSON:
+    slo = 'slo=~"$slo"'
+    variables = [_query_var("slo", mc.SLO_OBJECTIVE, "slo", "SLO")]
+    panels = [
+        _panel(
+            "stat",
+            "Error budget left (period)",
+            [_target(f"max by (slo) ({mc.SLO_BUDGET_REMAINING}{{{slo}}})", "{{slo}}")],
+            (0, 0, 12, 6),
+            "percentunit",
+            "1 - bad / allowed bad over the SLO period; negative when overspent.",
+        ),
+        _panel(
+            "stat",
+            "Objective",
+            [_target(f"max by (slo) ({mc.SLO_OBJECTIVE}{{{slo}}})", "{{slo}}")],
+            (12, 0, 12, 6),
+            "percentunit",
+        ),
+        _panel(
+            "timeseries",
+            "Burn rate by window",
+            [_target(f"max by (slo, window) ({mc.SLO_BURN_RATE}{{{slo}}})", "{{slo}} {{window}}")],
+            (0, 6, 12, 8),
+            description="Event-time burn rate (0 while a window has too few events). "
+            "Pages at 14.4x (1h & 5m) or 6x (6h & 30m).",
+        ),
+        _panel(
+            "timeseries",
+            "Error ratio by window",
+            [
+                _target(
+                    f"max by (slo, window) ({mc.SLO_ERROR_RATIO}{{{slo}}})", "{{slo}} {{window}}"
+                )
+            ],
+            (12, 6, 12, 8),
+            "percentunit",
+        ),
+        _panel(
+            "table",
+            "Events per window",
+            [
+                _target(f"max by (slo, window) ({mc.SLO_EVENTS}{{{slo}}})", instant=True),
+                _target(f"max by (slo, window) ({mc.SLO_BAD_EVENTS}{{{slo}}})", instant=True),
+            ],
+            (0, 14, 12, 8),
+        ),
+        _panel(
+            "table",
+            "Firing alerts",
+            [_target('ALERTS{alertstate="firing"}', instant=True)],
+            (12, 14, 12, 8),
+        ),
+        _panel(
+            "timeseries",
+            "Error budget left, every SLO (Sloth series)",
+            [
+                _target(
+                    "max by (sloth_service, sloth_slo) (slo:period_error_budget_remaining:ratio)",
+                    "{{sloth_service}} {{sloth_slo}}",
+                )
+            ],
+            (0, 22, 12, 8),
+            "percentunit",
+            "Includes the inference service's availability and latency SLOs.",
+        ),
+        _panel(
+            "timeseries",
+            "Seconds since last successful job run",
+            [
+                _target(
+                    f"time() - max by (job) ({mc.JOB_LAST_SUCCESS})",
+                    "{{job}}",
+                )
+            ],
+            (12, 22, 12, 8),
+            "s",
+        ),
+        _panel(
+            "timeseries",
+            "Samples ingested and rejected",
+            [
+                _target(
+                    f"sum by (source) (rate({mc.SAMPLES_INGESTED}[$__rate_interval]))",
+                    "ingested {{source}}",
+                ),
+                _target(
+                    f"sum by (reason) (rate({mc.SAMPLES_REJECTED}[$__rate_interval]))",
+                    "rejected {{reason}}",
+                ),
+            ],
+            (0, 30, 12, 8),
+            "reqps",
+        ),
+        _panel(
+            "timeseries",
+            "Job runs by status",
+            [
+                _target(
+                    f"sum by (job, status) (increase({mc.JOB_RUNS}[$__rate_interval]))",
+                    "{{job}} {{status}}",
+                )
+            ],
+            (12, 30, 12, 8),
+        ),
+    ]
+    return _dashboard("overview", "Overview", variables, panels)
+
+
+def _drift() -> JSON:
+    sel = 'family=~"$family", detector=~"$detector", class_name=~"$class_name"'
+    by = "by (detector, feature, family, class_name)"
+    legend = "{{family}} {{feature}} {{class_name}} ({{detector}})"
+    variables = [
+        _query_var("family", mc.DRIFT_STATISTIC, "family", "Feature family"),
+        _query_var("detector", mc.DRIFT_STATISTIC, "detector", "Detector"),
+        _query_var("class_name", mc.DRIFT_STATISTIC, "class_name", "Class"),
+    ]
+    panels = [
+        _panel(
+            "timeseries",
+            "Drift statistic / threshold",
+            [
+                _target(
+                    f"max {by} ({mc.DRIFT_STATISTIC}{{{sel}}}) / "
+                    f"max {by} ({mc.DRIFT_THRESHOLD}{{{sel}}} > 0)",
+                    legend,
+                )
+            ],
+            (0, 0, 24, 9),
+            description="Above 1 means the latest check exceeds its calibrated threshold.",
+        ),
+        _panel(
+            "timeseries",
+            "Drift statistic",
+            [_target(f"max {by} ({mc.DRIFT_STATISTIC}{{{sel}}})", legend)],
+            (0, 9, 12, 8),
+        ),
+        _panel(
+            "timeseries",
+            "Calibrated threshold",
+            [_target(f"max {by} ({mc.DRIFT_THRESHOLD}{{{sel}}})", legend)],
+            (12, 9, 12, 8),
+        ),
+        _panel(
+            "timeseries",
+            "Features flagged, per family",
+            [_target(f"sum by (family) ({mc.DRIFT_DETECTED}{{{sel}}})", "{{family}}")],
+            (0, 17, 12, 8),
+        ),
+        _panel(
+            "timeseries",
+            "Features flagged, per class",
+            [
+                _target(
+                    f'sum by (class_name) ({mc.DRIFT_DETECTED}{{{sel}, class_name!=""}})',
+                    "{{class_name}}",
+                )
+            ],
+            (12, 17, 12, 8),
+        ),
+        _panel(
+            "table",
+            "Currently drifting",
+            [_target(f"max {by} ({mc.DRIFT_DETECTED}{{{sel}}}) > 0", instant=True)],
+            (0, 25, 12, 8),
+        ),
+        _panel(
+            "table",
+            "p-values (where the detector gives one)",
+            [_target(f"min {by} ({mc.DRIFT_P_VALUE}{{{sel}}})", instant=True)],
+            (12, 25, 12, 8),
+        ),
+    ]
+    return _dashboard("drift", "Drift", variables, panels)
+
+
+def _quality() -> JSON:
+    mv = 'model_version=~"$model_version"'
+    sel = f'{mv}, class_name=~"$class_name"'
+    variables = [
+        _query_var("model_version", mc.CLASS_IOU, "model_version", "Model version"),
+        _query_var("class_name", mc.CLASS_IOU, "class_name", "Class"),
+    ]
+    per_class = "{{class_name}} {{model_version}}"
+    panels = [
+        _panel(
+            "timeseries",
+            "COCO mask AP",
+            [
+                _target(
+                    f"max by (metric, model_version) ({mc.COCO_AP}{{{mv}}})",
+                    "{{metric}} {{model_version}}",
+                )
+            ],
+            (0, 0, 12, 8),
+            "percentunit",
+        ),
+        _panel(
+            "timeseries",
+            "Recall by object size",
+            [
+                _target(
+                    f"max by (area, model_version) ({mc.RECALL_BY_SIZE}{{{mv}}})",
+                    "{{area}} {{model_version}}",
+                )
+            ],
+            (12, 0, 12, 8),
+            "percentunit",
+        ),
+        _panel(
+            "timeseries",
+            "Mask IoU per class",
+            [_target(f"max by (class_name, model_version) ({mc.CLASS_IOU}{{{sel}}})", per_class)],
+            (0, 8, 12, 8),
+            "percentunit",
+        ),
+        _panel(
+            "timeseries",
+            "Mask AP per class",
+            [_target(f"max by (class_name, model_version) ({mc.CLASS_AP}{{{sel}}})", per_class)],
+            (12, 8, 12, 8),
+            "percentunit",
+        ),
+        _panel(
+            "timeseries",
+            "Shadow agreement per class (no labels needed)",
+            [
+                _target(
+                    f"max by (class_name, model_version) ({mc.SHADOW_AGREEMENT}{{{sel}}})",
+                    per_class,
+                )
+            ],
+            (0, 16, 12, 8),
+            "percentunit",
+        ),
+        _panel(
+            "timeseries",
+            "False positives per image and class",
+            [
+                _target(
+                    f"max by (class_name, model_version) ({mc.CLASS_FALSE_POSITIVES}{{{sel}}})",
+                    per_class,
+                )
+            ],
+            (12, 16, 12, 8),
+        ),
+        _panel(
+            "table",
+            "Class confusions (true → predicted)",
+            [
+                _target(
+                    f"max by (true_class, predicted_class, model_version) "
+                    f'({mc.CLASS_CONFUSION}{{{mv}, true_class=~"$class_name"}}) > 0',
+                    instant=True,
+                )
+            ],
+            (0, 24, 24, 10),
+            "percentunit",
+        ),
+    ]
+    return _dashboard("quality", "Quality", variables, panels)
+
+
+def _queue() -> JSON:
+    variables = [_query_var("state", mc.QUEUE_DEPTH, "state", "State")]
+    panels = [
+        _panel(
+            "stat",
+            "Tasks per state",
+            [_target(f'sum by (state) ({mc.QUEUE_DEPTH}{{state=~"$state"}})', "{{state}}")],
+            (0, 0, 24, 5),
+        ),
+        _panel(
+            "timeseries",
+            "Queue depth over time",
+            [_target(f'sum by (state) ({mc.QUEUE_DEPTH}{{state=~"$state"}})', "{{state}}")],
+            (0, 5, 12, 8),
+        ),
+        _panel(
+            "timeseries",
+            "Tasks queued per day, by selection reason",
+            [
+                _target(
+                    f"sum by (reason) (increase({mc.QUEUE_TASKS_CREATED}[1d]))",
+                    "{{reason}}",
+                )
+            ],
+            (12, 5, 12, 8),
+        ),
+        _panel(
+            "timeseries",
+            "Queue, export and import jobs: seconds since last success",
+            [
+                _target(
+                    f'time() - max by (job) ({mc.JOB_LAST_SUCCESS}{{job=~"queue|export|import"}})',
+                    "{{job}}",
+                )
+            ],
+            (0, 13, 24, 8),
+            "s",
+        ),
+    ]
+    return _dashboard("annotation-queue", "Annotation queue", variables, panels)
+
+
+def dashboards() -> dict[str, JSON]:
+    """Return every dashboard by file stem.
+
+    Examples
+    --------
+    >>> boards = dashboards()
+    >>> sorted(boards), boards["drift"]["templating"]["list"][0]["type"]
+    (['annotation-queue', 'drift', 'overview', 'quality'], 'datasource')
+    """
+    return {
+        "overview": _overview(),
+        "drift": _drift(),
+        "quality": _quality(),
+        "annotation-queue": _queue(),
+    }
+
+
+def dashboard_queries(board: JSON) -> Iterator[str]:
+    """Yield every PromQL expression of a dashboard: panel targets and variable queries.
+
+    Examples
+    --------
+    >>> next(dashboard_queries(dashboards()["quality"]))
+    'label_values(segmon_class_iou_ratio, model_version)'
+    """
+    for var in board["templating"]["list"]:
+        if var["type"] == "query":
+            yield var["definition"]
+    for panel in board["panels"]:
+        for target in panel["targets"]:
+            yield target["expr"]
+
+
+def provisioning(dashboards_path: str = "/var/lib/grafana/dashboards/segmon") -> dict[str, JSON]:
+    """Return Grafana's provisioning files: the dashboard provider and the data source.
+
+    Examples
+    --------
+    >>> provisioning()["datasources"]["datasources"][0]["type"]
+    'prometheus'
+    """
+    return {
+        "dashboards": {
+            "apiVersion": 1,
+            "providers": [
+                {
+                    "name": "segmon",
+                    "orgId": 1,
+                    "folder": "segmon",
+                    "type": "file",
+                    "disableDeletion": False,
+                    "allowUiUpdates": False,
+                    "updateIntervalSeconds": 60,
+                    "options": {"path": dashboards_path, "foldersFromFilesStructure": False},
+                }
+            ],
+        },
+        "datasources": {
+            "apiVersion": 1,
+            "datasources": [
+                {
+                    "name": "Prometheus",
+                    "uid": "prometheus",
+                    "type": "prometheus",
+                    "access": "proxy",
+                    "url": "http://127.0.0.1:9090",
+                    "isDefault": True,
+                    "jsonData": {"timeInterval": "30s"},
+                }
+            ],
+        },
+    }
+
+
+def write_dashboards(out_dir: Path) -> list[Path]:
+    """Write the dashboards (``<name>.json``) and ``provisioning/*.yaml`` under ``out_dir``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     [p.name for p in write_dashboards(Path(d))]  # doctest: +NORMALIZE_WHITESPACE
+    ['overview.json', 'drift.json', 'quality.json', 'annotation-queue.json',
+     'dashboards.yaml', 'datasources.yaml']
+    """
+    from monitor.prometheus.rules import GENERATED_HEADER
+    from monitor.prometheus.yamlio import dump_yaml
+
+    written = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, board in dashboards().items():
+        path = out_dir / f"{name}.json"
+        path.write_text(json.dumps(board, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(path)
+    prov = out_dir / "provisioning"
+    prov.mkdir(exist_ok=True)
+    for name, doc in provisioning().items():
+        path = prov / f"{name}.yaml"
+        path.write_text(dump_yaml(doc, header=GENERATED_HEADER), encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,396 @@
+"""The evaluate job: score predictions against a labeled holdout and store the result.
+
+Ground truth and predictions are read as the compressed RLEs stored at import and
+ingest (no mask is decoded again) and scored by :func:`monitor.quality.evaluation.evaluate`.
+Predictions come from:
+
+- ``production``: golden requests, i.e. production samples whose image (by sha256) is a
+  holdout image. One evaluation per model version; where a version saw the same image
+  more than once, its latest capture counts. Only holdout images with a golden request
+  of that version are evaluated.
+- ``file``: a COCO results JSON whose ``image_id``s are the holdout file's image ids.
+- ``model``: predictions a model (any :class:`~monitor.model.protocol.SegmentationModel`)
+  makes over the holdout images (:func:`model_predictions`).
+
+Each evaluation is stored as one ``quality_results`` row (per-instance outcomes are
+left out of the stored report; the counts they add up to are kept) with one
+``class_quality`` row per holdout or predicted class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from detectors._typing import ImageArray
+from monitor.clock import Clock
+from monitor.errors import InvalidInputError, NotFoundError
+from monitor.images import ImageProblem, read_image
+from monitor.jobs.runs import HasCounts
+from monitor.masks import MaskError, encode_mask, to_compressed
+from monitor.model.protocol import SegmentationModel, category_ids_by_name
+from monitor.quality.evaluation import GroundTruth, Prediction, QualityReport, evaluate
+from monitor.storage.schema import (
+    Category,
+    ClassQualityRow,
+    Dataset,
+    DatasetImage,
+    GroundTruthInstance,
+    ModelVersion,
+    PredictedInstance,
+    QualityResult,
+    Sample,
+    SampleStatus,
+)
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """A labeled dataset as the evaluator needs it."""
+
+    dataset_id: int
+    name: str
+    images: Mapping[int, DatasetImage]  # by dataset image id
+    ground_truth: tuple[GroundTruth, ...]
+    categories: Mapping[int, str]
+
+
+@dataclass(frozen=True)
+class PredictionSet:
+    """Predictions of one model version over some holdout images."""
+
+    model_version: str
+    source: str
+    image_ids: tuple[int, ...]
+    predictions: tuple[Prediction, ...]
+
+
+@dataclass
+class EvaluateReport(HasCounts):
+    """What one evaluate run stored."""
+
+    holdout: str
+    results: list[tuple[int, PredictionSet, QualityReport]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, Any]:
+        """Return per-version headline figures."""
+        return {
+            "holdout": self.holdout,
+            "results": [
+                {
+                    "quality_result_id": result_id,
+                    "model_version": preds.model_version,
+                    "source": preds.source,
+                    "images": len(preds.image_ids),
+                    "ap": report.coco.ap,
+                    "ap50": report.coco.ap50,
+                    "mean_iou": report.overall.mean_iou,
+                    "precision": report.overall.precision,
+                    "recall": report.overall.recall,
+                }
+                for result_id, preds, report in self.results
+            ],
+        }
+
+
+def _rle(height: int, width: int, counts: str) -> dict[str, Any]:
+    return {"size": [height, width], "counts": counts}
+
+
+def load_holdout(session: Session, name: str) -> Holdout:
+    """Read a holdout's images, ground truth and the model's categories.
+
+    Raises
+    ------
+    NotFoundError
+        If no dataset is called ``name``.
+    """
+    dataset = session.scalar(select(Dataset).where(Dataset.name == name))
+    if dataset is None:
+        known = sorted(session.scalars(select(Dataset.name)))
+        raise NotFoundError(f"no holdout named {name!r}; imported: {known}")
+    images = {
+        img.id: img
+        for img in session.scalars(
+            select(DatasetImage).where(DatasetImage.dataset_id == dataset.id)
+        )
+    }
+    rows = session.execute(
+        select(GroundTruthInstance)
+        .join(DatasetImage)
+        .where(DatasetImage.dataset_id == dataset.id)
+        .order_by(GroundTruthInstance.id)
+    ).scalars()
+    ground_truth = tuple(
+        GroundTruth(
+            image_id=row.image_id,
+            category_id=row.category_id,
+            rle=_rle(images[row.image_id].height, images[row.image_id].width, row.rle_counts),
+            area=float(row.area),
+            iscrowd=row.iscrowd,
+            annotation_id=row.id,
+        )
+        for row in rows
+    )
+    categories = {c.id: c.name for c in session.scalars(select(Category).order_by(Category.id))}
+    return Holdout(dataset.id, dataset.name, images, ground_truth, categories)
+
+
+def golden_predictions(session: Session, holdout: Holdout) -> list[PredictionSet]:
+    """Production predictions on holdout images, one set per model version."""
+    by_sha = {img.image_sha256: img.id for img in holdout.images.values()}
+    samples = session.execute(
+        select(Sample.id, Sample.image_sha256, ModelVersion.name, Sample.captured_at)
+        .join(ModelVersion, Sample.model_version_id == ModelVersion.id)
+        .where(Sample.status == SampleStatus.OK, Sample.image_sha256.in_(list(by_sha)))
+        .order_by(Sample.captured_at, Sample.id)
+    ).all()
+    latest: dict[tuple[str, int], int] = {}  # (version, holdout image) -> sample id
+    for sample_id, sha, version, _ in samples:
+        if sha is not None:
+            latest[(version, by_sha[sha])] = sample_id
+    if not latest:
+        return []
+    sample_to_image = {sample_id: image_id for (_, image_id), sample_id in latest.items()}
+    instances = session.scalars(
+        select(PredictedInstance)
+        .where(PredictedInstance.sample_id.in_(list(sample_to_image)))
+        .order_by(PredictedInstance.id)
+    ).all()
+    by_sample: dict[int, list[PredictedInstance]] = {}
+    for inst in instances:
+        by_sample.setdefault(inst.sample_id, []).append(inst)
+    sets = []
+    for version in sorted({v for v, _ in latest}):
+        chosen = {image_id: sid for (v, image_id), sid in latest.items() if v == version}
+        preds = tuple(
+            Prediction(
+                image_id=image_id,
+                category_id=inst.category_id,
+                score=inst.score,
+                rle=_rle(
+                    holdout.images[image_id].height, holdout.images[image_id].width, inst.rle_counts
+                ),
+                area=float(inst.area),
+            )
+            for image_id, sid in sorted(chosen.items())
+            for inst in by_sample.get(sid, [])
+        )
+        sets.append(PredictionSet(version, "production", tuple(sorted(chosen)), preds))
+    return sets
+
+
+def file_predictions(path: Path, holdout: Holdout, model_version: str) -> PredictionSet:
+    """Read a COCO results JSON over the holdout (ids are the holdout file's image ids).
+
+    Raises
+    ------
+    InvalidInputError
+        For a file that is not a results list, or an entry with an unknown image id,
+        a bad score or a bad mask; the message names the entry.
+    """
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot read results file {str(path)!r}: {exc}") from exc
+    if not isinstance(results, list):
+        raise InvalidInputError(f"{str(path)!r} is not a COCO results list")
+    by_source = {img.source_image_id: img for img in holdout.images.values()}
+    preds = []
+    for index, entry in enumerate(results):
+        if not isinstance(entry, dict):
+            raise InvalidInputError(f"result {index}: {entry!r:.80} is not an object")
+        image_id = entry.get("image_id")
+        image = by_source.get(image_id) if isinstance(image_id, int) else None
+        if image is None:
+            raise InvalidInputError(
+                f"result {index}: image_id {image_id!r} is not an image of holdout {holdout.name!r}"
+            )
+        score = entry.get("score")
+        if not isinstance(score, int | float) or not 0.0 <= float(score) <= 1.0:
+            raise InvalidInputError(f"result {index}: score {score!r} is not a number in [0, 1]")
+        try:
+            mask = to_compressed(entry.get("segmentation"), image.height, image.width)
+        except MaskError as exc:
+            raise InvalidInputError(f"result {index}: {exc}") from exc
+        preds.append(
+            Prediction(
+                image_id=image.id,
+                category_id=int(entry["category_id"]),
+                score=float(score),
+                rle=_rle(image.height, image.width, mask.counts),
+                area=float(mask.area),
+            )
+        )
+    return PredictionSet(model_version, f"file:{path}", tuple(sorted(holdout.images)), tuple(preds))
+
+
+def _holdout_pixels(image: DatasetImage) -> ImageArray:
+    pixels = read_image(image.image_uri, image.height, image.width)
+    if isinstance(pixels, ImageProblem):
+        raise InvalidInputError(f"holdout image {image.file_name!r}: {pixels.detail}")
+    return pixels
+
+
+def model_predictions(
+    model: SegmentationModel,
+    holdout: Holdout,
+    *,
+    batch_size: int = 16,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> PredictionSet:
+    """Run ``model`` over every holdout image and return its predictions.
+
+    The model's classes map to the configured categories by name. ``on_batch`` is
+    called with (images done, images in all) after each batch, e.g. a progress bar.
+    """
+    ids = category_ids_by_name(model.name, model.categories, holdout.categories)
+    order = sorted(holdout.images)
+    preds: list[Prediction] = []
+    for start in range(0, len(order), batch_size):
+        chunk = [holdout.images[i] for i in order[start : start + batch_size]]
+        found = model.predict([_holdout_pixels(img) for img in chunk])
+        for image, instances in zip(chunk, found, strict=True):
+            for inst in instances:
+                mask = encode_mask(inst.mask)
+                preds.append(
+                    Prediction(
+                        image_id=image.id,
+                        category_id=ids[inst.category_id],
+                        score=float(inst.score),
+                        rle=_rle(image.height, image.width, mask.counts),
+                        area=float(mask.area),
+                    )
+                )
+        if on_batch is not None:
+            on_batch(start + len(chunk), len(order))
+    return PredictionSet(model.name, f"model:{model.name}", tuple(order), tuple(preds))
+
+
+def _report_json(report: QualityReport) -> dict[str, Any]:
+    doc = dataclasses.asdict(report)
+    doc.pop("instances", None)  # per-instance outcomes: large, and summed in the counts
+    return json.loads(json.dumps(doc, default=str))  # type: ignore[no-any-return]
+
+
+def store_report(
+    session: Session,
+    holdout: Holdout,
+    preds: PredictionSet,
+    report: QualityReport,
+    clock: Clock,
+    run_id: int | None = None,
+) -> QualityResult:
+    """Store one evaluation and its per-class rows."""
+    result = QualityResult(
+        run_id=run_id,
+        computed_at=clock.now(),
+        dataset_id=holdout.dataset_id,
+        model_version=preds.model_version,
+        prediction_source=preds.source,
+        iou_threshold=report.iou_threshold,
+        n_images=report.n_images,
+        n_ground_truth=report.overall.n_ground_truth,
+        n_predictions=report.overall.n_predictions,
+        ap=report.coco.ap,
+        ap50=report.coco.ap50,
+        mean_iou=report.overall.mean_iou,
+        precision=report.overall.precision,
+        recall=report.overall.recall,
+        report=_report_json(report),
+    )
+    result.classes = [
+        ClassQualityRow(
+            category_id=c.category_id,
+            class_name=c.name,
+            n_ground_truth=c.n_ground_truth,
+            n_predictions=c.n_predictions,
+            true_positives=c.true_positives,
+            false_positives=c.false_positives,
+            false_negatives=c.false_negatives,
+            mean_iou=c.mean_iou,
+            precision=c.precision,
+            recall=c.recall,
+            f1=c.f1,
+            false_positives_per_image=c.false_positives_per_image or 0.0,
+            ap=c.ap,
+        )
+        for c in report.per_class
+    ]
+    session.add(result)
+    session.flush()
+    return result
+
+
+def evaluate_holdout(
+    sessions: sessionmaker[Session],
+    holdout_name: str,
+    clock: Clock,
+    *,
+    predictions: Path | None = None,
+    model: SegmentationModel | None = None,
+    model_version: str | None = None,
+    iou_threshold: float = 0.5,
+    batch_size: int = 16,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> EvaluateReport:
+    """Evaluate predictions against holdout ``holdout_name`` and store the results.
+
+    Parameters
+    ----------
+    sessions
+        Session factory.
+    holdout_name
+        An imported dataset.
+    clock
+        Stamps ``computed_at``.
+    predictions
+        A COCO results file; without it (and without ``model``) the golden requests in
+        the production sample log are evaluated.
+    model
+        A model to run over the holdout images (its ``name`` is the model version).
+    model_version
+        Version name for a results file (default: the file's name).
+    iou_threshold
+        Matching threshold for precision, recall, F1 and mean IoU.
+    batch_size, on_batch
+        Batch size of ``model`` and a progress callback ``(done, total)``.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown holdout, or no predictions to evaluate (no golden requests).
+    """
+    if not 0.0 < iou_threshold <= 1.0:
+        raise InvalidInputError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+    with sessions() as session:
+        holdout = load_holdout(session, holdout_name)
+        if predictions is not None:
+            sets = [file_predictions(predictions, holdout, model_version or predictions.stem)]
+        elif model is not None:
+            sets = [model_predictions(model, holdout, batch_size=batch_size, on_batch=on_batch)]
+        else:
+            sets = golden_predictions(session, holdout)
+    if not sets:
+        raise NotFoundError(
+            f"no production sample shows an image of holdout {holdout_name!r} (golden requests are "
+            "matched by image sha256); pass --predictions RESULTS.json or --model"
+        )
+    out = EvaluateReport(holdout_name)
+    for preds in sets:
+        image_set = set(preds.image_ids)
+        gts = [g for g in holdout.ground_truth if g.image_id in image_set]
+        report = evaluate(
+            gts, preds.predictions, holdout.categories, preds.image_ids, iou_threshold
+        )
+        with sessions.begin() as session:
+            result = store_report(session, holdout, preds, report, clock)
+            out.results.append((result.id, preds, report))
+    return out

@@ -1,0 +1,253 @@
+"""``segmon demo``: the whole pipeline on generated data, in simulated time.
+
+Generates a labeled holdout and two days of production sample log (a clean day, then a
+day with photometric drift), creates a fresh SQLite database in the work folder, and
+runs the jobs the scheduler runs, in simulated time:
+
+1. import the holdout; ingest the production model's predictions on the holdout images
+   (golden requests) and evaluate them; evaluate the reference model over the holdout;
+2. per day: ingest the log (day 2 carries deliberately broken lines, which end in
+   quarantine), embed the new images with the reference model, shadow-score them, and
+   run the drift checks of that day's window against the holdout;
+3. report SLO burn rates and what the database holds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from monitor.clock import ManualClock
+from monitor.config import DriftSettings, Settings
+from monitor.drift.job import run_drift
+from monitor.embed.job import embed_pending
+from monitor.errors import InvalidInputError
+from monitor.ingest.holdout import import_holdout
+from monitor.ingest.job import ingest_log
+from monitor.jobs.runs import run_job
+from monitor.model.protocol import SegmentationModel
+from monitor.quality.job import evaluate_holdout
+from monitor.quality.shadow import shadow_pending
+from monitor.service.status import read_status
+from monitor.slo.burn import SLOStatus
+from monitor.slo.events import read_slo_status
+from monitor.storage.bootstrap import init_database
+from monitor.storage.engine import make_engine, session_factory
+
+MARKER = ".segmon-demo"
+START = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """Sizes of the generated data."""
+
+    holdout_images: int = 120
+    images_per_day: int = 150
+    seed: int = 7
+    drift: dict[str, float] = field(default_factory=lambda: {"brightness": 0.6, "blur": 0.5})
+
+
+def _prepare(workdir: Path) -> None:
+    if workdir.exists():
+        if not (workdir / MARKER).exists() and any(workdir.iterdir()):
+            raise InvalidInputError(
+                f"{str(workdir)!r} exists and is not a segmon demo folder; choose another --workdir"
+            )
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    (workdir / MARKER).write_text("made by `segmon demo`; deleted and remade by the next run\n")
+
+
+def _break_some_lines(log: Path) -> None:
+    """Append the kinds of bad input production logs carry, to show quarantine at work."""
+    with (log / "samples.jsonl").open("a") as handle:
+        handle.write('{"request_id": "bad-1", "captured_at": \n')
+        handle.write(
+            json.dumps(
+                {
+                    "request_id": "bad-2",
+                    "captured_at": "2026-11-24T12:00:00Z",
+                    "image": "images/not-there.png",
+                    "width": 256,
+                    "height": 256,
+                    "instances": [],
+                }
+            )
+            + "\n"
+        )
+
+
+def _drift_settings(settings: Settings, options: DemoOptions) -> DriftSettings:
+    """One daily window against the demo's holdout; small demos lower ``min_samples``."""
+    return settings.drift.model_copy(
+        update={
+            "reference": "holdout",
+            "windows": ("1d",),
+            "min_samples": min(settings.drift.min_samples, max(2, options.images_per_day // 2)),
+        }
+    )
+
+
+def _slo_summary(status: SLOStatus) -> dict[str, Any]:
+    one_day = next(w for w in status.windows if w.window == "1d")
+    return {
+        "error_budget_remaining": status.error_budget_remaining,
+        "events_1d": one_day.events,
+        "burn_rate_1d": one_day.burn_rate,
+    }
+
+
+def run_demo(
+    workdir: Path,
+    settings: Settings,
+    options: DemoOptions = DemoOptions(),
+    say: Callable[[str], None] = lambda _: None,
+    reference: SegmentationModel | None = None,
+) -> dict[str, Any]:
+    """Run the pipeline on generated data in ``workdir`` and return a summary.
+
+    The database is a fresh SQLite file in ``workdir`` (the configured database is
+    left alone); the clock is simulated, starting at the first generated capture time.
+    ``reference`` is the model that embeds and shadow-scores (default: the configured
+    ``models.reference``).
+    """
+    from monitor.service.schedule import load_reference_model
+    from monitor.synth import SynthConfig, generate_scenes
+
+    _prepare(workdir)
+    clock = ManualClock(START)
+    say("generating scenes: holdout and two days of production")
+    generate_scenes(
+        workdir / "holdout", SynthConfig(n_images=options.holdout_images, seed=options.seed)
+    )
+    day = timedelta(days=1)
+    interval = day.total_seconds() / options.images_per_day
+    generate_scenes(
+        workdir / "log" / "day1",
+        SynthConfig(
+            n_images=options.images_per_day, seed=options.seed + 1, start=START, interval_s=interval
+        ),
+    )
+    generate_scenes(
+        workdir / "log" / "day2",
+        SynthConfig(
+            n_images=options.images_per_day,
+            seed=options.seed + 2,
+            start=START + day,
+            interval_s=interval,
+            drift=options.drift,  # type: ignore[arg-type]
+            request_prefix="d2-",
+        ),
+    )
+    _break_some_lines(workdir / "log" / "day2")
+    engine = make_engine(f"sqlite:///{workdir / 'segmon.db'}")
+    init_database(engine, settings.categories)
+    sessions = session_factory(engine)
+    say("importing the holdout")
+    holdout, _ = run_job(
+        sessions,
+        "holdout_import",
+        clock,
+        lambda: import_holdout(
+            sessions,
+            workdir / "holdout" / "annotations.json",
+            workdir / "holdout" / "images",
+            "holdout",
+            clock,
+        ),
+    )
+    say("ingesting golden requests (the holdout's images, seen by production) and evaluating")
+    golden, _ = run_job(
+        sessions,
+        "ingest",
+        clock,
+        partial(ingest_log, sessions, str(workdir / "holdout"), settings.ingest, clock),
+    )
+    quality, _ = run_job(
+        sessions, "evaluate", clock, partial(evaluate_holdout, sessions, "holdout", clock)
+    )
+    model = reference if reference is not None else load_reference_model(settings)
+    say(f"evaluating the reference model {model.name} over the holdout")
+    reference_quality, _ = run_job(
+        sessions,
+        "evaluate",
+        clock,
+        partial(evaluate_holdout, sessions, "holdout", clock, model=model),
+    )
+    drift_settings = _drift_settings(settings, options)
+    reports = [golden.counts()]
+    days: list[dict[str, Any]] = []
+    for name in ("day1", "day2"):
+        clock.advance(day)
+        say(f"{name}: ingesting the production log, embedding, shadow scoring, drift checks")
+        report, _ = run_job(
+            sessions,
+            "ingest",
+            clock,
+            partial(ingest_log, sessions, str(workdir / "log" / name), settings.ingest, clock),
+        )
+        reports.append(report.counts())
+        embedded, _ = run_job(
+            sessions,
+            "embed",
+            clock,
+            partial(embed_pending, sessions, model, clock, batch_size=settings.embed.batch_size),
+        )
+        shadowed, _ = run_job(
+            sessions,
+            "shadow",
+            clock,
+            partial(
+                shadow_pending,
+                sessions,
+                model,
+                clock,
+                min_iou=settings.shadow.min_iou,
+                batch_size=settings.shadow.batch_size,
+            ),
+        )
+        drift, _ = run_job(
+            sessions, "drift", clock, partial(run_drift, sessions, drift_settings, clock)
+        )
+        flagged = sorted(
+            {
+                "/".join(filter(None, (c.family, c.class_name, c.result.feature)))
+                for c in drift.checks
+                if c.result.drift_detected
+            }
+        )
+        days.append(
+            {
+                "day": name,
+                "ingest": report.counts(),
+                "embedded_images": embedded.counts()["samples"]
+                + embedded.counts()["holdout_images"],
+                "shadow": shadowed.counts(),
+                "drift_checks": len(drift.checks),
+                "drift_flagged": flagged,
+            }
+        )
+    with sessions() as session:
+        status = read_status(session).to_dict()
+        slos = {
+            spec.name: _slo_summary(read_slo_status(session, spec, clock.now()))
+            for spec in settings.slos
+            if spec.computed_by_segmon
+        }
+    engine.dispose()
+    return {
+        "workdir": str(workdir),
+        "holdout": holdout.counts(),
+        "quality": quality.counts()["results"] + reference_quality.counts()["results"],
+        "ingest": reports,
+        "days": days,
+        "slos": slos,
+        "status": status,
+    }

@@ -1,0 +1,148 @@
+"""The jobs ``segmon run`` schedules, built from the settings."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.clock import Clock
+from monitor.config import Settings
+from monitor.drift.job import run_drift
+from monitor.ingest.job import ingest_log
+from monitor.jobs.runs import HasCounts
+from monitor.jobs.scheduler import JobSpec
+
+if TYPE_CHECKING:
+    from monitor.embed.job import EmbedReport
+    from monitor.model.protocol import SegmentationModel
+    from monitor.quality.shadow import ShadowReport
+
+
+@dataclass
+class IngestAllReport(HasCounts):
+    """Ingest counts of every configured source."""
+
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, Any]:
+        """Return the per-source counts."""
+        return {"sources": self.sources}
+
+
+def ingest_sources(
+    sessions: sessionmaker[Session], settings: Settings, clock: Clock
+) -> IngestAllReport:
+    """Ingest what is new in every configured source, one after another."""
+    report = IngestAllReport()
+    for uri in settings.sources:
+        report.sources[uri] = ingest_log(sessions, uri, settings.ingest, clock).counts()
+    return report
+
+
+def load_reference_model(settings: Settings) -> SegmentationModel:
+    """Load the configured reference model (``settings.models.reference``)."""
+    from monitor.model.loading import load_model
+
+    model: SegmentationModel = load_model(settings.models.reference)
+    return model
+
+
+class LazyModel:
+    """The reference model, loaded on first use and then kept (once per process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._model: SegmentationModel | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> SegmentationModel:
+        """Return the model, loading it the first time."""
+        with self._lock:
+            if self._model is None:
+                self._model = load_reference_model(self.settings)
+            return self._model
+
+
+def embed_job(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    model: SegmentationModel,
+    *,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EmbedReport:
+    """Embed what is pending, with the configured batch size and limit unless given."""
+    from monitor.embed.job import embed_pending
+
+    return embed_pending(
+        sessions,
+        model,
+        clock,
+        batch_size=batch_size or settings.embed.batch_size,
+        limit=limit if limit is not None else settings.embed.limit,
+        progress=progress,
+    )
+
+
+def shadow_job(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    model: SegmentationModel,
+    *,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ShadowReport:
+    """Shadow-score what is pending, with the configured settings unless given."""
+    from monitor.quality.shadow import shadow_pending
+
+    return shadow_pending(
+        sessions,
+        model,
+        clock,
+        min_iou=settings.shadow.min_iou,
+        batch_size=batch_size or settings.shadow.batch_size,
+        limit=limit if limit is not None else settings.shadow.limit,
+        progress=progress,
+    )
+
+
+def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> list[JobSpec]:
+    """Return the scheduled jobs for these settings."""
+    grace = timedelta(seconds=settings.schedule.misfire_grace_s)
+    schedule = settings.schedule
+    model = LazyModel(settings)
+    return [
+        JobSpec(
+            "ingest",
+            timedelta(seconds=schedule.ingest_s),
+            lambda: ingest_sources(sessions, settings, clock),
+            grace,
+        ),
+        JobSpec(
+            "embed",
+            timedelta(seconds=schedule.embed_s),
+            lambda: embed_job(sessions, settings, clock, model.get()),
+            grace,
+        ),
+        JobSpec(
+            "shadow",
+            timedelta(seconds=schedule.shadow_s),
+            lambda: shadow_job(sessions, settings, clock, model.get()),
+            grace,
+        ),
+        JobSpec(
+            "drift",
+            timedelta(seconds=schedule.drift_s),
+            lambda: run_drift(sessions, settings.drift, clock),
+            grace,
+        ),
+    ]

@@ -1,0 +1,103 @@
+"""``segmon run``: the long-running service.
+
+Builds the engine, leader lock, scheduled jobs, metrics registry and HTTP server from
+the settings, runs until SIGTERM or SIGINT (or ``stop`` is set), then shuts down in
+order: stop taking HTTP requests, let running jobs finish, release the leader lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.clock import Clock, SystemClock
+from monitor.config import Settings
+from monitor.jobs.leader import leader_lock
+from monitor.jobs.scheduler import Service
+from monitor.service.schedule import build_jobs
+from monitor.service.server import MonitorServer
+from monitor.storage.engine import make_engine, require_schema, session_factory
+
+log = logging.getLogger("segmon.service")
+
+RegistryFactory = Callable[[sessionmaker[Session], Settings, Clock], CollectorRegistry]
+
+
+def default_registry(
+    sessions: sessionmaker[Session], settings: Settings, clock: Clock
+) -> CollectorRegistry:
+    """Return a fresh registry with segmon's database-backed collectors."""
+    from monitor.prometheus.collector import DatabaseCollector
+
+    registry = CollectorRegistry()
+    job_names = [job.name for job in build_jobs(sessions, settings, clock)]
+    registry.register(DatabaseCollector(sessions, settings, clock, job_names))
+    return registry
+
+
+def serve(
+    settings: Settings,
+    env: Mapping[str, str],
+    stop: threading.Event | None = None,
+    on_ready: Callable[[str], None] = lambda url: None,
+    clock: Clock | None = None,
+    registry_factory: RegistryFactory = default_registry,
+) -> None:
+    """Run the scheduler and the HTTP server until stopped.
+
+    Parameters
+    ----------
+    settings
+        Validated settings (database, sources, schedule, server address).
+    env
+        Environment, read once here for the admin token (``SEGMON_ADMIN_TOKEN``).
+    stop
+        Set it to stop; SIGTERM and SIGINT set it too (when called from the main thread).
+    on_ready
+        Told the server's base URL once it listens (a port of 0 picks a free one).
+    clock
+        The clock jobs stamp their rows with.
+    registry_factory
+        Builds the metrics registry served at ``/metrics``.
+    """
+    stop = stop or threading.Event()
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database_url)
+    require_schema(engine)
+    sessions = session_factory(engine)
+    service = Service(
+        sessions,
+        build_jobs(sessions, settings, clock),
+        leader_lock(engine, settings.data_dir),
+        clock,
+    )
+    server = MonitorServer(
+        (settings.server.host, settings.server.port),
+        registry_factory(sessions, settings, clock),
+        sessions,
+        service,
+        env.get("SEGMON_ADMIN_TOKEN") or None,
+    )
+
+    def _handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _handle)
+        signal.signal(signal.SIGINT, _handle)
+    try:
+        service.start()
+        server.start()
+        on_ready(server.url)
+        stop.wait()
+    finally:
+        server.stop()
+        service.shutdown()
+        engine.dispose()
