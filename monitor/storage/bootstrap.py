@@ -4,14 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import CategorySpec
 from monitor.errors import ConfigError
 from monitor.storage import engine as db
 from monitor.storage.schema import Category
+
+
+class CategoryLike(Protocol):
+    """A class of the production model as the config declares it (``CategorySpec``)."""
+
+    @property
+    def id(self) -> int:
+        """Category id the model emits."""
+
+    @property
+    def name(self) -> str:
+        """Class name."""
+
+    @property
+    def supercategory(self) -> str:
+        """COCO supercategory (may be empty)."""
 
 
 @dataclass(frozen=True)
@@ -23,7 +39,7 @@ class InitReport:
 
 
 def sync_categories(
-    sessions: sessionmaker[Session], categories: Sequence[CategorySpec]
+    sessions: sessionmaker[Session], categories: Sequence[CategoryLike]
 ) -> tuple[str, ...]:
     """Insert the configured categories that the database lacks.
 
@@ -50,7 +66,7 @@ def sync_categories(
     return tuple(added)
 
 
-def init_database(engine: Engine, categories: Sequence[CategorySpec]) -> InitReport:
+def init_database(engine: Engine, categories: Sequence[CategoryLike]) -> InitReport:
     """Upgrade the schema to the newest migration and register the categories."""
     db.upgrade(engine)
     added = sync_categories(db.session_factory(engine), categories)
