@@ -7,7 +7,7 @@ knob at a given severity -- ``classmix`` (the class mix skews) and ``novel`` (ob
 an unseen class appear, mostly predicted as ``disc``) -- or with none (an A/A control:
 its column is the false-alarm rate). Features are those of ``monitor.drift.features``,
 computed without the model from the predicted masks and the image; the detectors are
-the drift job's defaults (``monitor.drift.job.make_detector``).
+the drift job's defaults (``detectors.registry.make_detector``).
 
 A family raises one alarm per window when any of its checks has a permutation p-value
 ``<= alpha / n_checks`` (Bonferroni), so every family's false-alarm rate is at most
@@ -42,8 +42,9 @@ from typing import Any
 import numpy as np
 
 from bench._common import print_table, write_results
+from detectors.registry import make_detector
 from monitor.drift.features import boundary_length
-from monitor.drift.job import make_detector, stable_seed
+from monitor.drift.job import stable_seed
 from monitor.drift.properties import image_properties
 from monitor.synth import CATEGORIES, SynthConfig, render_scene, simulate_predictions
 

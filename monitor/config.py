@@ -8,12 +8,13 @@ environment at import time. Overrides use ``SEGMON_<FIELD>`` for top-level field
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -23,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from detectors.registry import FeatureKind, detector_names
 from monitor.errors import ConfigError
 from monitor.slo.duration import parse_duration
 from monitor.slo.spec import SLOConfig, SLOSpec, default_slos
@@ -91,16 +93,27 @@ class ScheduleSettings(_Section):
     )
 
 
-EmbeddingDetectorName = Literal["pca_js", "pca_kl", "mmd", "domain_classifier"]
-NumericDetectorName = Literal[
-    "kolmogorov_smirnov",
-    "jensen_shannon",
-    "kullback_leibler",
-    "population_stability_index",
-    "wasserstein",
+def _detectors(*kinds: FeatureKind) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
+    """Return a validator: every name is a registered detector of one of these kinds."""
+    allowed = detector_names(*kinds)
+
+    def check(value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in allowed]
+        if unknown:
+            raise ValueError(
+                f"unknown {' or '.join(kinds)} detector(s) {unknown}; choose from {list(allowed)}"
+            )
+        return value
+
+    return check
+
+
+EmbeddingDetectors = Annotated[tuple[str, ...], AfterValidator(_detectors("embedding"))]
+NumericDetectors = Annotated[tuple[str, ...], AfterValidator(_detectors("numeric"))]
+PredictionDetectors = Annotated[
+    tuple[str, ...], AfterValidator(_detectors("numeric", "categorical"))
 ]
-CategoricalDetectorName = Literal["chi_square"]
-DetectorName = EmbeddingDetectorName | NumericDetectorName | CategoricalDetectorName
+"""Detector names per kind of feature, checked against :data:`detectors.registry.REGISTRY`."""
 
 
 class DateRange(_Section):
@@ -121,14 +134,11 @@ class DateRange(_Section):
 class DriftDetectors(_Section):
     """Which detectors each feature family runs (each on the features it accepts)."""
 
-    image_embedding: tuple[EmbeddingDetectorName, ...] = ("pca_js", "mmd")
-    instance_embedding: tuple[EmbeddingDetectorName, ...] = ("pca_js",)
-    mask_geometry: tuple[NumericDetectorName, ...] = ("kolmogorov_smirnov", "jensen_shannon")
-    prediction: tuple[NumericDetectorName | CategoricalDetectorName, ...] = (
-        "chi_square",
-        "jensen_shannon",
-    )
-    image_properties: tuple[NumericDetectorName, ...] = ("kolmogorov_smirnov", "jensen_shannon")
+    image_embedding: EmbeddingDetectors = ("pca_js", "mmd")
+    instance_embedding: EmbeddingDetectors = ("pca_js",)
+    mask_geometry: NumericDetectors = ("kolmogorov_smirnov", "jensen_shannon")
+    prediction: PredictionDetectors = ("chi_square", "jensen_shannon")
+    image_properties: NumericDetectors = ("kolmogorov_smirnov", "jensen_shannon")
 
 
 class DriftSettings(_Section):

@@ -101,15 +101,16 @@ def holdout_import(
 ) -> None:
     """Import a COCO instances file and its images as a labeled holdout."""
     from monitor.ingest.holdout import import_holdout
+    from monitor.jobs.names import JobName
     from monitor.jobs.runs import run_job
 
     state = app_state(ctx)
     with progress_bar(f"import {name}") as update:
         report, _ = run_job(
             state.sessions(),
-            "holdout_import",
+            JobName.HOLDOUT_IMPORT,
             SystemClock(),
-            lambda: import_holdout(
+            lambda _run: import_holdout(
                 state.sessions(), coco_json, images, name, SystemClock(), update
             ),
         )
@@ -148,12 +149,13 @@ def ingest(
 ) -> None:
     """Read the new lines of a sample log; quarantine what is bad, carry on."""
     from monitor.ingest.job import IngestReport, ingest_coco_results, ingest_log
+    from monitor.jobs.names import JobName
     from monitor.jobs.runs import run_job
 
     state = app_state(ctx)
     clock = SystemClock()
 
-    def work() -> IngestReport:
+    def work(_run_id: int) -> IngestReport:
         if url.endswith(".json"):
             if coco_images is None:
                 raise typer.BadParameter("a COCO results file (*.json) needs --coco-images")
@@ -169,14 +171,13 @@ def ingest(
         with progress_bar("ingest") as update:
             return ingest_log(state.sessions(), url, state.settings.ingest, clock, update)
 
-    report, _ = run_job(state.sessions(), "ingest", clock, work)
-    counts = report.counts()
+    report, _ = run_job(state.sessions(), JobName.INGEST, clock, work)
     emit(
         as_json,
-        counts,
+        report.counts(),
         lambda: out.print(
-            f"{counts['lines']} lines: {counts['ingested']} samples ({counts['instances']} instances), "
-            f"{sum(report.quarantined.values())} quarantined, {counts['duplicates']} duplicates"
+            f"{report.lines} lines: {report.ingested} samples ({report.instances} instances), "
+            f"{sum(report.quarantined.values())} quarantined, {report.duplicates} duplicates"
         ),
     )
     if pushgateway:

@@ -20,13 +20,17 @@ def drift(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     same rows); windows with fewer than drift.min_samples images are skipped.
     """
     from monitor.drift.job import run_drift
+    from monitor.jobs.names import JobName
     from monitor.jobs.runs import run_job
 
     state = app_state(ctx)
     clock = SystemClock()
     sessions = state.sessions()
     report, run = run_job(
-        sessions, "drift", clock, lambda: run_drift(sessions, state.settings.drift, clock)
+        sessions,
+        JobName.DRIFT,
+        clock,
+        lambda run_id: run_drift(sessions, state.settings.drift, clock, run_id=run_id),
     )
     payload = {
         **report.counts(),

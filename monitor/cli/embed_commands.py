@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
 
 import typer
 
@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
     from monitor.clock import Clock
     from monitor.config import Settings
-    from monitor.jobs.runs import HasCounts
+    from monitor.jobs.names import JobName
+    from monitor.jobs.runs import JobResult
     from monitor.model.protocol import SegmentationModel
 
 LimitOption = Annotated[
@@ -26,7 +27,10 @@ BatchSizeOption = Annotated[
 ]
 
 
-class ModelJob(Protocol):
+R = TypeVar("R", bound="JobResult", covariant=True)
+
+
+class ModelJob(Protocol[R]):
     """:func:`monitor.service.schedule.embed_job` and :func:`monitor.service.schedule.shadow_job`."""
 
     def __call__(
@@ -39,14 +43,14 @@ class ModelJob(Protocol):
         limit: int | None = None,
         batch_size: int | None = None,
         progress: Callable[[int, int], None] | None = None,
-    ) -> HasCounts:
+    ) -> R:
         """Run the job once with this model."""
         ...
 
 
 def _run_with_reference(
-    ctx: typer.Context, job: str, run: ModelJob, limit: int | None, batch_size: int | None
-) -> dict[str, Any]:
+    ctx: typer.Context, job: JobName, run: ModelJob[R], limit: int | None, batch_size: int | None
+) -> R:
     """Load the reference model and run ``run`` as job ``job`` with a progress bar."""
     from monitor.jobs.runs import run_job
     from monitor.service.schedule import load_reference_model
@@ -54,7 +58,7 @@ def _run_with_reference(
     state = app_state(ctx)
     clock = SystemClock()
 
-    def work() -> HasCounts:
+    def work(_run_id: int) -> R:
         model = load_reference_model(state.settings)  # inside the job: a failure is recorded
         with progress_bar(job) as update:
             return run(
@@ -68,7 +72,7 @@ def _run_with_reference(
             )
 
     report, _ = run_job(state.sessions(), job, clock, work)
-    return report.counts()
+    return report
 
 
 @app.command()
@@ -79,16 +83,17 @@ def embed(
     as_json: JsonFlag = False,
 ) -> None:
     """Embed new samples and holdout images (image and per-instance vectors, float16)."""
+    from monitor.jobs.names import JobName
     from monitor.service.schedule import embed_job
 
-    counts = _run_with_reference(ctx, "embed", embed_job, limit, batch_size)
+    report = _run_with_reference(ctx, JobName.EMBED, embed_job, limit, batch_size)
     emit(
         as_json,
-        counts,
+        report.counts(),
         lambda: out.print(
-            f"embedded {counts['samples']} samples ({counts['sample_instances']} instances) and "
-            f"{counts['holdout_images']} holdout images ({counts['holdout_instances']} instances) "
-            f"with {counts['embedder']}; quarantined {sum(counts['quarantined'].values())}"
+            f"embedded {report.samples} samples ({report.sample_instances} instances) and "
+            f"{report.holdout_images} holdout images ({report.holdout_instances} instances) "
+            f"with {report.embedder}; quarantined {sum(report.quarantined.values())}"
         ),
     )
 
@@ -101,17 +106,18 @@ def shadow(
     as_json: JsonFlag = False,
 ) -> None:
     """Score new samples against the reference model's predictions (no labels needed)."""
+    from monitor.jobs.names import JobName
     from monitor.service.schedule import shadow_job
 
-    counts = _run_with_reference(ctx, "shadow", shadow_job, limit, batch_size)
-    agreement = counts["mean_agreement"]
+    report = _run_with_reference(ctx, JobName.SHADOW, shadow_job, limit, batch_size)
+    agreement = report.mean_agreement
     emit(
         as_json,
-        counts,
+        report.counts(),
         lambda: out.print(
-            f"scored {counts['samples']} samples with {counts['reference_model']}: mean agreement "
-            f"{'-' if agreement is None else f'{agreement:.3f}'}, {counts['matched']} matched, "
-            f"{counts['production_only']} production-only, {counts['reference_only']} "
-            f"reference-only, {counts['class_disagreements']} class disagreements"
+            f"scored {report.samples} samples with {report.reference_model}: mean agreement "
+            f"{'-' if agreement is None else f'{agreement:.3f}'}, {report.matched} matched, "
+            f"{report.production_only} production-only, {report.reference_only} "
+            f"reference-only, {report.class_disagreements} class disagreements"
         ),
     )

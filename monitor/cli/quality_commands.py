@@ -52,6 +52,7 @@ def evaluate(
     model's name (kind, checkpoint and file hash) is the model version.
     """
     from monitor.errors import ConfigError
+    from monitor.jobs.names import JobName
     from monitor.jobs.runs import run_job
     from monitor.quality.job import evaluate_holdout
 
@@ -67,9 +68,9 @@ def evaluate(
     with progress_bar(f"evaluating {holdout}") as update:
         report, _ = run_job(
             state.sessions(),
-            "evaluate",
+            JobName.EVALUATE,
             clock,
-            lambda: evaluate_holdout(
+            lambda run_id: evaluate_holdout(
                 state.sessions(),
                 holdout,
                 clock,
@@ -79,21 +80,25 @@ def evaluate(
                 iou_threshold=iou_threshold,
                 batch_size=batch_size,
                 on_batch=update,
+                run_id=run_id,
             ),
         )
-    counts = report.counts()
 
     def human() -> None:
         table = Table("model version", "images", "AP", "AP50", "mean IoU", "precision", "recall")
-        for row in counts["results"]:
+        for _, preds, quality in report.results:
+            figures = (
+                quality.coco.ap,
+                quality.coco.ap50,
+                quality.overall.mean_iou,
+                quality.overall.precision,
+                quality.overall.recall,
+            )
             table.add_row(
-                row["model_version"],
-                str(row["images"]),
-                *(
-                    f"{row[k]:.3f}" if row[k] is not None else "-"
-                    for k in ("ap", "ap50", "mean_iou", "precision", "recall")
-                ),
+                preds.model_version,
+                str(len(preds.image_ids)),
+                *("-" if v is None else f"{v:.3f}" for v in figures),
             )
         out.print(table)
 
-    emit(as_json, counts, human)
+    emit(as_json, report.counts(), human)

@@ -38,6 +38,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from detectors._typing import Float64Array
+from detectors.registry import FeatureKind
 from monitor.drift.properties import PROPERTY_NAMES
 from monitor.storage.schema import (
     DatasetImage,
@@ -61,7 +62,6 @@ FAMILIES: tuple[Family, ...] = (
     "prediction",
     "image_properties",
 )
-FeatureKind = Literal["embedding", "numeric", "categorical"]
 
 
 @dataclass(frozen=True, order=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,25 +29,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from detectors import (
-    BaseDetector,
-    ChiSquareDetector,
-    DomainClassifierDetector,
-    DriftResult,
-    JensenShannonDetector,
-    KolmogorovSmirnovDetector,
-    KullbackLeiblerDetector,
-    MMDDetector,
-    PCADivergenceDetector,
-    PopulationStabilityIndexDetector,
-    WassersteinDetector,
-)
+from detectors import DriftResult
+from detectors.registry import REGISTRY, make_detector
 from monitor.clock import Clock
 from monitor.config import DateRange, DriftSettings
 from monitor.drift.features import (
     FAMILIES,
     FeatureKey,
-    FeatureKind,
     FeatureSet,
     Population,
     count_images,
@@ -56,49 +44,17 @@ from monitor.drift.features import (
 )
 from monitor.drift.properties import PropertiesReport, fill_image_properties
 from monitor.errors import ConfigError, InvalidInputError, NotFoundError
-from monitor.jobs.runs import HasCounts
 from monitor.slo.duration import parse_duration
 from monitor.storage.schema import Category, Dataset, DriftResultRow
 
 __all__ = [
-    "DETECTOR_KINDS",
     "DriftReport",
     "StoredCheck",
     "aligned_window",
-    "make_detector",
     "resolve_reference",
     "run_drift",
     "stable_seed",
 ]
-
-_REGISTRY: dict[str, tuple[FeatureKind, type[BaseDetector], dict[str, Any]]] = {
-    "pca_js": ("embedding", PCADivergenceDetector, {}),
-    "pca_kl": ("embedding", PCADivergenceDetector, {"divergence": "kullback_leibler"}),
-    "mmd": ("embedding", MMDDetector, {}),
-    "domain_classifier": ("embedding", DomainClassifierDetector, {}),
-    "kolmogorov_smirnov": ("numeric", KolmogorovSmirnovDetector, {}),
-    "jensen_shannon": ("numeric", JensenShannonDetector, {}),
-    "kullback_leibler": ("numeric", KullbackLeiblerDetector, {}),
-    "population_stability_index": ("numeric", PopulationStabilityIndexDetector, {}),
-    "wasserstein": ("numeric", WassersteinDetector, {}),
-    "chi_square": ("categorical", ChiSquareDetector, {}),
-}
-DETECTOR_KINDS: Mapping[str, FeatureKind] = {name: kind for name, (kind, _, _) in _REGISTRY.items()}
-"""Config name of each detector -> the kind of feature it runs on."""
-
-
-def make_detector(name: str, *, alpha: float, seed: int, feature: str) -> BaseDetector:
-    """Build the detector a config names (``pca_js``, ``chi_square``, ...).
-
-    Examples
-    --------
-    >>> make_detector("pca_js", alpha=0.05, seed=1, feature="embedding").divergence
-    'jensen_shannon'
-    """
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown drift detector {name!r}; known: {sorted(_REGISTRY)}")
-    _, cls, extra = _REGISTRY[name]
-    return cls(alpha=alpha, random_state=seed, feature=feature, **extra)
 
 
 def stable_seed(*parts: str) -> int:
@@ -199,7 +155,7 @@ class StoredCheck:
 
 
 @dataclass
-class DriftReport(HasCounts):
+class DriftReport:
     """What one drift run did."""
 
     reference: str = ""
@@ -271,7 +227,7 @@ def _checks(
             skipped["too_few_samples"] += 1
             continue
         for name in getattr(settings.detectors, key.family):
-            if DETECTOR_KINDS[name] != key.kind:
+            if REGISTRY[name].kind != key.kind:
                 continue
             out_check = _check(settings, key, name, ref_label, window, span, ref, cur)
             if out_check is None:

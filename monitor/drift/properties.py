@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import Clock
 from monitor.errors import InvalidInputError
 from monitor.images import ImageProblem, read_image
-from monitor.jobs.runs import HasCounts
 from monitor.storage.schema import DatasetImage, ImageProperties, Sample, SampleStatus
 
 _LUMA = np.array([0.299, 0.587, 0.114])
@@ -112,7 +111,7 @@ def image_properties(image: npt.ArrayLike) -> PropertyValues:
 
 
 @dataclass
-class PropertiesReport(HasCounts):
+class PropertiesReport:
     """What :func:`fill_image_properties` did."""
 
     computed: int = 0

@@ -34,7 +34,6 @@ from monitor.embed.tasks import (
     tasks_with_masks,
 )
 from monitor.errors import InvalidInputError
-from monitor.jobs.runs import HasCounts
 from monitor.model.protocol import Embeddings, SegmentationModel
 from monitor.storage.schema import (
     Dataset,
@@ -52,7 +51,7 @@ ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
-class EmbedReport(HasCounts):
+class EmbedReport:
     """What one embed run did."""
 
     embedder: str

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
 from monitor.errors import InvalidInputError, NotFoundError
-from monitor.jobs.runs import HasCounts
 from monitor.masks import MaskError, to_compressed
 from monitor.storage.schema import Category, Dataset, DatasetImage, GroundTruthInstance
 
@@ -32,7 +31,7 @@ class DatasetExistsError(InvalidInputError):
 
 
 @dataclass(frozen=True)
-class HoldoutReport(HasCounts):
+class HoldoutReport:
     """What one holdout import stored."""
 
     name: str

@@ -40,7 +40,6 @@ from monitor.ingest.samplelog import (
     parse_record,
     parse_timestamp,
 )
-from monitor.jobs.runs import HasCounts
 from monitor.storage.schema import (
     Category,
     ModelVersion,
@@ -55,7 +54,7 @@ ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
-class IngestReport(HasCounts):
+class IngestReport:
     """What one ingest run did."""
 
     source: str

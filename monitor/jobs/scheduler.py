@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import Clock
 from monitor.errors import NotFoundError
 from monitor.jobs.leader import LeaderLock
-from monitor.jobs.runs import HasCounts, run_job
+from monitor.jobs.names import JobName
+from monitor.jobs.runs import JobResult, run_job
 
 log = logging.getLogger("segmon.scheduler")
 
@@ -31,9 +32,9 @@ log = logging.getLogger("segmon.scheduler")
 class JobSpec:
     """A job the scheduler runs every ``interval``."""
 
-    name: str
+    name: JobName
     interval: timedelta
-    work: Callable[[], HasCounts]
+    work: Callable[[int], JobResult]
     misfire_grace: timedelta = timedelta(minutes=5)
 
 
@@ -60,7 +61,7 @@ class Service:
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate job names in {names}")
         self.sessions = sessions
-        self.jobs = {j.name: j for j in jobs}
+        self.jobs: dict[str, JobSpec] = {str(j.name): j for j in jobs}
         self.leader = leader
         self.clock = clock
         self.scheduler = BackgroundScheduler(timezone="UTC")
@@ -83,7 +84,7 @@ class Service:
         """Whether this process held the leader lock at its last check."""
         return self._leading
 
-    def run_once(self, name: str) -> HasCounts | None:
+    def run_once(self, name: str) -> JobResult | None:
         """Run job ``name`` now if this process leads; return its result (None if not leader)."""
         spec = self.jobs.get(name)
         if spec is None:
@@ -94,7 +95,7 @@ class Service:
             log.info("not the leader: skipping %s", name)
             return None
         try:
-            result, report = run_job(self.sessions, name, self.clock, spec.work)
+            result, report = run_job(self.sessions, spec.name, self.clock, spec.work)
         except Exception:
             log.exception("job %s failed", name)
             return None

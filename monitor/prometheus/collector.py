@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import Clock
 from monitor.config import Settings
 from monitor.errors import QuarantineReason
+from monitor.jobs.names import JobName
 from monitor.prometheus import catalog as cat
 from monitor.prometheus.families import (
-    Family,
+    MetricFamily,
     drift_families,
     family,
     quality_families,
@@ -31,10 +32,10 @@ from monitor.prometheus.families import (
 )
 from monitor.storage.schema import JobRun, RunStatus, Sample, SampleStatus, Source
 
-__all__ = ["DatabaseCollector", "Family", "family"]
+__all__ = ["DatabaseCollector", "MetricFamily", "family"]
 
 
-def _ingest(session: Session) -> Iterator[Family]:
+def _ingest(session: Session) -> Iterator[MetricFamily]:
     ingested = family(cat.SAMPLES_INGESTED)
     rows = session.execute(
         select(Source.uri, func.count(Sample.id))
@@ -57,7 +58,7 @@ def _ingest(session: Session) -> Iterator[Family]:
     yield rejected
 
 
-def _jobs(session: Session, job_names: Sequence[str]) -> Iterator[Family]:
+def _jobs(session: Session, job_names: Sequence[JobName]) -> Iterator[MetricFamily]:
     runs = family(cat.JOB_RUNS)
     seen: dict[tuple[str, str], int] = {(job, s.value): 0 for job in job_names for s in RunStatus}
     for job, run_status, count in session.execute(
@@ -112,12 +113,12 @@ class DatabaseCollector(Collector):
         sessions: sessionmaker[Session],
         settings: Settings,
         clock: Clock,
-        job_names: Sequence[str] = ("ingest",),
+        job_names: Sequence[JobName] = (JobName.INGEST,),
     ) -> None:
         self.sessions = sessions
         self.settings = settings
         self.clock = clock
-        self.job_names: tuple[str, ...] = tuple(job_names)
+        self.job_names: tuple[JobName, ...] = tuple(job_names)
 
     def describe(self) -> Iterable[Metric]:
         """Return the families without samples (so registering runs no query)."""

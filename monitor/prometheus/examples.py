@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from monitor.jobs.names import JobName
 from monitor.prometheus.alertmanager import write_alertmanager_config
 from monitor.prometheus.grafana import write_dashboards
 from monitor.prometheus.rulefiles import write_rules
@@ -23,22 +24,20 @@ from monitor.slo.spec import SLOConfig
 __all__ = ["example_jobs", "prometheus_config", "write_examples"]
 
 
-def example_jobs() -> dict[str, timedelta]:
+def example_jobs() -> dict[JobName, timedelta]:
     """Return the example job schedule used for the staleness alerts.
 
     Examples
     --------
-    >>> example_jobs()["slo"]
+    >>> example_jobs()[JobName.INGEST]
     datetime.timedelta(seconds=300)
     """
     return {
-        "ingest": timedelta(minutes=5),
-        "embed": timedelta(minutes=15),
-        "shadow": timedelta(hours=1),
-        "drift": timedelta(hours=1),
-        "evaluate": timedelta(hours=6),
-        "slo": timedelta(minutes=5),
-        "queue": timedelta(days=1),
+        JobName.INGEST: timedelta(minutes=5),
+        JobName.EMBED: timedelta(minutes=15),
+        JobName.SHADOW: timedelta(hours=1),
+        JobName.DRIFT: timedelta(hours=1),
+        JobName.EVALUATE: timedelta(hours=6),
     }
 
 
@@ -74,7 +73,7 @@ def prometheus_config(
 
 
 def write_examples(
-    root: Path, config: SLOConfig | None = None, jobs: Mapping[str, timedelta] | None = None
+    root: Path, config: SLOConfig | None = None, jobs: Mapping[JobName, timedelta] | None = None
 ) -> list[Path]:
     """Write dashboards, provisioning, rules, promtool tests and example configs under ``root``.
 

@@ -47,7 +47,7 @@ __all__ = [
     "QUEUE_REASONS",
     "QUEUE_STATES",
     "SHADOW_WINDOW",
-    "Family",
+    "MetricFamily",
     "drift_families",
     "family",
     "quality_families",
@@ -56,7 +56,7 @@ __all__ = [
     "slo_families",
 ]
 
-Family = CounterMetricFamily | GaugeMetricFamily
+MetricFamily = CounterMetricFamily | GaugeMetricFamily
 
 #: Shadow agreement covers the samples captured this long before the scrape.
 SHADOW_WINDOW: Final = timedelta(days=1)
@@ -76,7 +76,7 @@ QUEUE_STATES: Final = ("pending", "exported", "annotated", "skipped")
 QUEUE_REASONS: Final = ("uncertainty", "shadow_disagreement", "drift", "diversity")
 
 
-def family(name: str) -> Family:
+def family(name: str) -> MetricFamily:
     """Return an empty metric family for a catalog entry.
 
     Examples
@@ -91,7 +91,7 @@ def family(name: str) -> Family:
     return kind(spec.name, spec.help, labels=list(spec.labels))
 
 
-def drift_families(session: Session) -> Iterator[Family]:
+def drift_families(session: Session) -> Iterator[MetricFamily]:
     """Statistic, threshold, verdict and p-value of the latest check per drift series."""
     row = DriftResultRow
     key = (row.family, row.feature, row.detector, row.class_name)
@@ -168,7 +168,7 @@ def _report_families(
             yield cat.CLASS_CONFUSION, [true_class, predicted, version], count / total
 
 
-def quality_families(session: Session) -> Iterator[Family]:
+def quality_families(session: Session) -> Iterator[MetricFamily]:
     """Holdout quality of the latest evaluation per model version."""
     latest = _latest_quality(session)
     families = {
@@ -208,7 +208,7 @@ def quality_families(session: Session) -> Iterator[Family]:
     yield from families.values()
 
 
-def shadow_families(session: Session, now: datetime) -> Iterator[Family]:
+def shadow_families(session: Session, now: datetime) -> Iterator[MetricFamily]:
     """Shadow agreement per class and model version over the last :data:`SHADOW_WINDOW`."""
     row = ShadowClassScore
     rows = session.execute(
@@ -236,7 +236,9 @@ def shadow_families(session: Session, now: datetime) -> Iterator[Family]:
     yield agreement
 
 
-def slo_families(session: Session, slos: Sequence[SLOSpec], now: datetime) -> Iterator[Family]:
+def slo_families(
+    session: Session, slos: Sequence[SLOSpec], now: datetime
+) -> Iterator[MetricFamily]:
     """Per window error ratio, burn rate and (bad) events; objective and budget left.
 
     Only quality and drift SLOs: the inference service's SLOs are computed by
@@ -263,7 +265,7 @@ def slo_families(session: Session, slos: Sequence[SLOSpec], now: datetime) -> It
     yield from families.values()
 
 
-def queue_families() -> Iterator[Family]:
+def queue_families() -> Iterator[MetricFamily]:
     """Annotation queue depth per state and tasks created per reason.
 
     There is no queue table yet: every state and reason is exported as 0, so

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Final
 
+from monitor.jobs.names import JobName
 from monitor.prometheus import catalog as mc
 from monitor.prometheus.rules import (
     BURN_ALERT,
@@ -329,7 +330,7 @@ def _drift_tests(drift_for: timedelta) -> Doc:
     }
 
 
-def _job_tests(jobs: Mapping[str, timedelta], stale_factor: float) -> Doc:
+def _job_tests(jobs: Mapping[JobName, timedelta], stale_factor: float) -> Doc:
     rules = job_rule_groups(jobs, stale_factor)[0]["rules"]
     after = {job: job_stale_after(i, stale_factor) for job, i in jobs.items()}
     # Step between evaluations: the largest whole-minute step dividing every threshold,
@@ -402,7 +403,7 @@ def _job_tests(jobs: Mapping[str, timedelta], stale_factor: float) -> Doc:
 
 def rule_tests(
     slos: Sequence[SLOSpec],
-    jobs: Mapping[str, timedelta],
+    jobs: Mapping[JobName, timedelta],
     policy: AlertPolicy,
     drift_for: timedelta,
     stale_factor: float,

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from monitor.errors import ConfigError
+from monitor.jobs.names import JobName
 from monitor.prometheus.promtool_tests import rule_tests
 from monitor.prometheus.rules import (
     GENERATED_HEADER,
@@ -51,7 +52,7 @@ class RuleFiles:
 
 def write_rules(
     slos: Sequence[SLOSpec],
-    jobs: Mapping[str, timedelta],
+    jobs: Mapping[JobName, timedelta],
     out_dir: Path,
     *,
     policy: AlertPolicy = DEFAULT_POLICY,

@@ -34,6 +34,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from monitor.errors import ConfigError
+from monitor.jobs.names import JobName
 from monitor.prometheus import catalog as mc
 from monitor.slo.duration import ALERT_WINDOWS, format_duration
 from monitor.slo.policy import DEFAULT_POLICY, AlertPolicy, BurnRateAlert
@@ -335,7 +336,7 @@ def job_stale_after(interval: timedelta, stale_factor: float) -> timedelta:
 
 
 def job_rule_groups(
-    jobs: Mapping[str, timedelta], stale_factor: float = 3.0, severity: str = "ticket"
+    jobs: Mapping[JobName, timedelta], stale_factor: float = 3.0, severity: str = "ticket"
 ) -> list[Group]:
     """Return the job freshness alerts: one stale and one never-succeeded rule per job.
 

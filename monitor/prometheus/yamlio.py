@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import yaml
@@ -18,7 +19,12 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
+def _str_enum(dumper: yaml.SafeDumper, value: StrEnum) -> yaml.ScalarNode:
+    return _str(dumper, str(value))
+
+
 _Dumper.add_representer(str, _str)
+_Dumper.add_multi_representer(StrEnum, _str_enum)  # JobName and friends, as their value
 
 
 def dump_yaml(document: Any, header: str = "") -> str:
@@ -27,7 +33,8 @@ def dump_yaml(document: Any, header: str = "") -> str:
     Parameters
     ----------
     document
-        Plain data: dicts (key order kept), lists, strings, numbers, booleans.
+        Plain data: dicts (key order kept), lists, strings (string enums as their
+        value), numbers, booleans.
     header
         Comment lines written first (each prefixed with ``# ``).
 

@@ -33,7 +33,6 @@ from detectors._typing import ImageArray
 from monitor.clock import Clock
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.images import ImageProblem, read_image
-from monitor.jobs.runs import HasCounts
 from monitor.masks import MaskError, encode_mask, to_compressed
 from monitor.model.protocol import SegmentationModel, category_ids_by_name
 from monitor.quality.evaluation import GroundTruth, Prediction, QualityReport, evaluate
@@ -73,7 +72,7 @@ class PredictionSet:
 
 
 @dataclass
-class EvaluateReport(HasCounts):
+class EvaluateReport:
     """What one evaluate run stored."""
 
     holdout: str
@@ -340,6 +339,7 @@ def evaluate_holdout(
     iou_threshold: float = 0.5,
     batch_size: int = 16,
     on_batch: Callable[[int, int], None] | None = None,
+    run_id: int | None = None,
 ) -> EvaluateReport:
     """Evaluate predictions against holdout ``holdout_name`` and store the results.
 
@@ -362,6 +362,8 @@ def evaluate_holdout(
         Matching threshold for precision, recall, F1 and mean IoU.
     batch_size, on_batch
         Batch size of ``model`` and a progress callback ``(done, total)``.
+    run_id
+        The job run that writes the results (``quality_results.run_id``).
 
     Raises
     ------
@@ -391,6 +393,6 @@ def evaluate_holdout(
             gts, preds.predictions, holdout.categories, preds.image_ids, iou_threshold
         )
         with sessions.begin() as session:
-            result = store_report(session, holdout, preds, report, clock)
+            result = store_report(session, holdout, preds, report, clock, run_id=run_id)
             out.results.append((result.id, preds, report))
     return out

@@ -41,7 +41,6 @@ from monitor.embed.tasks import (
     quarantine_unreadable,
 )
 from monitor.errors import InvalidInputError
-from monitor.jobs.runs import HasCounts
 from monitor.model.protocol import SegmentationModel, category_ids_by_name
 from monitor.storage.schema import Category, Sample, SampleStatus, ShadowClassScore, ShadowScore
 
@@ -211,7 +210,7 @@ def compare_instances(
 
 
 @dataclass
-class ShadowReport(HasCounts):
+class ShadowReport:
     """What one shadow run did."""
 
     reference_model: str
@@ -225,6 +224,11 @@ class ShadowReport(HasCounts):
     agreement_sum: float = 0.0
     quarantined: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def mean_agreement(self) -> float | None:
+        """Mean image agreement of the scored samples (None when none was scored)."""
+        return self.agreement_sum / self.samples if self.samples else None
+
     def counts(self) -> dict[str, Any]:
         """Return the counts as a JSON-ready dict."""
         return {
@@ -236,7 +240,7 @@ class ShadowReport(HasCounts):
             "production_only": self.production_only,
             "reference_only": self.reference_only,
             "class_disagreements": self.class_disagreements,
-            "mean_agreement": self.agreement_sum / self.samples if self.samples else None,
+            "mean_agreement": self.mean_agreement,
             "quarantined": dict(sorted(self.quarantined.items())),
         }
 

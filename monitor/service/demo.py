@@ -19,7 +19,6 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from monitor.embed.job import embed_pending
 from monitor.errors import InvalidInputError
 from monitor.ingest.holdout import import_holdout
 from monitor.ingest.job import ingest_log
+from monitor.jobs.names import JobName
 from monitor.jobs.runs import run_job
 from monitor.model.protocol import SegmentationModel
 from monitor.quality.job import evaluate_holdout
@@ -153,9 +153,9 @@ def run_demo(
     say("importing the holdout")
     holdout, _ = run_job(
         sessions,
-        "holdout_import",
+        JobName.HOLDOUT_IMPORT,
         clock,
-        lambda: import_holdout(
+        lambda _run: import_holdout(
             sessions,
             workdir / "holdout" / "annotations.json",
             workdir / "holdout" / "images",
@@ -166,20 +166,23 @@ def run_demo(
     say("ingesting golden requests (the holdout's images, seen by production) and evaluating")
     golden, _ = run_job(
         sessions,
-        "ingest",
+        JobName.INGEST,
         clock,
-        partial(ingest_log, sessions, str(workdir / "holdout"), settings.ingest, clock),
+        lambda _run: ingest_log(sessions, str(workdir / "holdout"), settings.ingest, clock),
     )
     quality, _ = run_job(
-        sessions, "evaluate", clock, partial(evaluate_holdout, sessions, "holdout", clock)
+        sessions,
+        JobName.EVALUATE,
+        clock,
+        lambda run: evaluate_holdout(sessions, "holdout", clock, run_id=run),
     )
     model = reference if reference is not None else load_reference_model(settings)
     say(f"evaluating the reference model {model.name} over the holdout")
     reference_quality, _ = run_job(
         sessions,
-        "evaluate",
+        JobName.EVALUATE,
         clock,
-        partial(evaluate_holdout, sessions, "holdout", clock, model=model),
+        lambda run: evaluate_holdout(sessions, "holdout", clock, model=model, run_id=run),
     )
     drift_settings = _drift_settings(settings, options)
     reports = [golden.counts()]
@@ -187,25 +190,27 @@ def run_demo(
     for name in ("day1", "day2"):
         clock.advance(day)
         say(f"{name}: ingesting the production log, embedding, shadow scoring, drift checks")
+        log = str(workdir / "log" / name)
         report, _ = run_job(
             sessions,
-            "ingest",
+            JobName.INGEST,
             clock,
-            partial(ingest_log, sessions, str(workdir / "log" / name), settings.ingest, clock),
+            lambda _run, log=log: ingest_log(sessions, log, settings.ingest, clock),  # type: ignore[misc]  # default binds this day's log (B023)
         )
         reports.append(report.counts())
         embedded, _ = run_job(
             sessions,
-            "embed",
+            JobName.EMBED,
             clock,
-            partial(embed_pending, sessions, model, clock, batch_size=settings.embed.batch_size),
+            lambda _run: embed_pending(
+                sessions, model, clock, batch_size=settings.embed.batch_size
+            ),
         )
         shadowed, _ = run_job(
             sessions,
-            "shadow",
+            JobName.SHADOW,
             clock,
-            partial(
-                shadow_pending,
+            lambda _run: shadow_pending(
                 sessions,
                 model,
                 clock,
@@ -214,7 +219,10 @@ def run_demo(
             ),
         )
         drift, _ = run_job(
-            sessions, "drift", clock, partial(run_drift, sessions, drift_settings, clock)
+            sessions,
+            JobName.DRIFT,
+            clock,
+            lambda run: run_drift(sessions, drift_settings, clock, run_id=run),
         )
         flagged = sorted(
             {
@@ -227,8 +235,7 @@ def run_demo(
             {
                 "day": name,
                 "ingest": report.counts(),
-                "embedded_images": embedded.counts()["samples"]
-                + embedded.counts()["holdout_images"],
+                "embedded_images": embedded.samples + embedded.holdout_images,
                 "shadow": shadowed.counts(),
                 "drift_checks": len(drift.checks),
                 "drift_flagged": flagged,

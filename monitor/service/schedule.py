@@ -14,7 +14,7 @@ from monitor.clock import Clock
 from monitor.config import Settings
 from monitor.drift.job import run_drift
 from monitor.ingest.job import ingest_log
-from monitor.jobs.runs import HasCounts
+from monitor.jobs.names import JobName
 from monitor.jobs.scheduler import JobSpec
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class IngestAllReport(HasCounts):
+class IngestAllReport:
     """Ingest counts of every configured source."""
 
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -122,27 +122,27 @@ def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock
     model = LazyModel(settings)
     return [
         JobSpec(
-            "ingest",
+            JobName.INGEST,
             timedelta(seconds=schedule.ingest_s),
-            lambda: ingest_sources(sessions, settings, clock),
+            lambda _run: ingest_sources(sessions, settings, clock),
             grace,
         ),
         JobSpec(
-            "embed",
+            JobName.EMBED,
             timedelta(seconds=schedule.embed_s),
-            lambda: embed_job(sessions, settings, clock, model.get()),
+            lambda _run: embed_job(sessions, settings, clock, model.get()),
             grace,
         ),
         JobSpec(
-            "shadow",
+            JobName.SHADOW,
             timedelta(seconds=schedule.shadow_s),
-            lambda: shadow_job(sessions, settings, clock, model.get()),
+            lambda _run: shadow_job(sessions, settings, clock, model.get()),
             grace,
         ),
         JobSpec(
-            "drift",
+            JobName.DRIFT,
             timedelta(seconds=schedule.drift_s),
-            lambda: run_drift(sessions, settings.drift, clock),
+            lambda run_id: run_drift(sessions, settings.drift, clock, run_id=run_id),
             grace,
         ),
     ]

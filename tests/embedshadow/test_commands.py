@@ -91,7 +91,7 @@ def test_scheduled_jobs_load_the_model_once(sessions, scenes, kit, loads, tmp_pa
     assert jobs["embed"].interval == timedelta(seconds=900)
     assert jobs["shadow"].interval == timedelta(seconds=3600)
     assert loads == []  # building the jobs loads nothing
-    assert jobs["embed"].work().counts()["samples"] == 8
-    assert jobs["shadow"].work().counts()["mean_agreement"] == 1.0
-    assert jobs["embed"].work().counts()["samples"] == 0
+    assert jobs["embed"].work(1).counts()["samples"] == 8
+    assert jobs["shadow"].work(2).counts()["mean_agreement"] == 1.0
+    assert jobs["embed"].work(3).counts()["samples"] == 0
     assert loads == ["reference"]

@@ -18,6 +18,7 @@ from monitor.clock import ManualClock
 from monitor.config import IngestSettings, Settings
 from monitor.ingest.job import ingest_log
 from monitor.jobs.leader import FileLock, leader_lock
+from monitor.jobs.names import JobName
 from monitor.jobs.runs import run_job
 from monitor.jobs.scheduler import Service
 from monitor.prometheus.collector import DatabaseCollector
@@ -31,7 +32,12 @@ def test_collector_reads_ingest_and_job_rows(sessions, log_builder) -> None:
     clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
     log_builder.write([log_builder.line() for _ in range(4)] + ["not json"])
     uri = str(log_builder.root)
-    run_job(sessions, "ingest", clock, lambda: ingest_log(sessions, uri, IngestSettings(), clock))
+    run_job(
+        sessions,
+        JobName.INGEST,
+        clock,
+        lambda _run: ingest_log(sessions, uri, IngestSettings(), clock),
+    )
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(sessions, Settings(), clock))
     assert registry.get_sample_value("segmon_samples_ingested_total", {"source": uri}) == 4

@@ -24,6 +24,7 @@ from monitor.clock import Clock, ManualClock
 from monitor.config import IngestSettings
 from monitor.ingest.holdout import import_holdout
 from monitor.ingest.job import ingest_log
+from monitor.jobs.names import JobName
 from monitor.jobs.runs import run_job
 from monitor.quality.job import evaluate_holdout
 from monitor.storage.schema import (
@@ -418,11 +419,16 @@ def build_degraded_stream(
     import_holdout(sessions, drifted / "annotations.json", drifted / "images", "holdout", clock)
     run_job(
         sessions,
-        "ingest",
+        JobName.INGEST,
         clock,
-        lambda: ingest_log(sessions, str(drifted), IngestSettings(), clock),
+        lambda _run: ingest_log(sessions, str(drifted), IngestSettings(), clock),
     )
-    run_job(sessions, "evaluate", clock, lambda: evaluate_holdout(sessions, "holdout", clock))
+    run_job(
+        sessions,
+        JobName.EVALUATE,
+        clock,
+        lambda run: evaluate_holdout(sessions, "holdout", clock, run_id=run),
+    )
     shadow_against_truth(sessions, computed_at=now)
     drift_rows_from_images(sessions, clean, drifted, now)
     with sessions.begin() as session:
