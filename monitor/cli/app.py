@@ -13,15 +13,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import DEFAULT_CONFIG_PATH, Settings, load_settings
+
+if TYPE_CHECKING:  # the engine is made on first use: `segmon --help` loads no SQLAlchemy
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 app = typer.Typer(
     name="segmon",

@@ -8,14 +8,27 @@ allows one leader per machine (SQLite serves one machine anyway).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from pathlib import Path
 from typing import IO, Protocol
 
 from sqlalchemy import Connection, Engine, text
 
-# pg_try_advisory_lock key: the first 8 bytes of sha1("segmon-leader"), as a signed int64.
-ADVISORY_KEY = 0x2F1C_5E39_7B0A_4D21
+
+def advisory_key(name: str) -> int:
+    """Return a ``pg_try_advisory_lock`` key: the first 8 bytes of sha1(name), signed int64.
+
+    Examples
+    --------
+    >>> advisory_key("segmon-leader")
+    76676833252441720
+    """
+    return int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
+ADVISORY_KEY = advisory_key("segmon-leader")
+"""The leader lock's key, derived (not typed in) so every replica computes the same one."""
 
 
 class LeaderLock(Protocol):
