@@ -20,19 +20,14 @@ from detectors import (
     MMDDetector,
 )
 from monitor.errors import InvalidInputError, NotFittedError
+from tests.support.detector_cases import every_detector
 
 ALL = UNIVARIATE_DETECTORS + MULTIVARIATE_DETECTORS + CATEGORICAL_DETECTORS
 DIM = 6
 
 
-def make(cls: type[BaseDetector], **kwargs: Any) -> BaseDetector:
-    params: dict[str, Any] = {"n_permutations": 199, "random_state": 7}
-    if cls is MMDDetector:
-        params["device"] = "cpu"
-    if cls is DomainClassifierDetector:
-        params["n_splits"] = 3
-    params.update(kwargs)
-    return cls(**params)
+def make(cls: type[BaseDetector], params: dict[str, Any], **kwargs: Any) -> BaseDetector:
+    return cls(**{"n_permutations": 199, "random_state": 7, **params, **kwargs})
 
 
 def sample(cls: type[BaseDetector], rng: np.random.Generator, n: int, shift: float = 0.0) -> Any:
@@ -46,28 +41,33 @@ def sample(cls: type[BaseDetector], rng: np.random.Generator, n: int, shift: flo
     return x
 
 
-ids = [c.__name__ for c in ALL]
-
-
-@pytest.mark.parametrize("cls", ALL, ids=ids)
-def test_follows_the_protocol_and_fit_returns_self(cls: type[BaseDetector]) -> None:
-    det = make(cls)
+@every_detector(ALL)
+def test_follows_the_protocol_and_fit_returns_self(
+    cls: type[BaseDetector], params: dict[str, Any]
+) -> None:
+    det = make(cls, params)
     assert isinstance(det, Detector)
     assert det.fit(sample(cls, np.random.default_rng(0), 80)) is det
     assert det.n_reference_ == 80
     assert isinstance(det.name, str) and det.name
 
 
-@pytest.mark.parametrize("cls", ALL, ids=ids)
-def test_score_before_fit_raises(cls: type[BaseDetector]) -> None:
+@every_detector(ALL)
+def test_score_before_fit_raises(cls: type[BaseDetector], params: dict[str, Any]) -> None:
     with pytest.raises(NotFittedError, match="fit"):
-        make(cls).score(sample(cls, np.random.default_rng(0), 50))
+        make(cls, params).score(sample(cls, np.random.default_rng(0), 50))
 
 
-@pytest.mark.parametrize("cls", ALL, ids=ids)
-def test_result_is_a_frozen_drift_result_with_sizes(cls: type[BaseDetector]) -> None:
+@every_detector(ALL)
+def test_result_is_a_frozen_drift_result_with_sizes(
+    cls: type[BaseDetector], params: dict[str, Any]
+) -> None:
     rng = np.random.default_rng(1)
-    result = make(cls, feature="brightness").fit(sample(cls, rng, 90)).score(sample(cls, rng, 60))
+    result = (
+        make(cls, params, feature="brightness")
+        .fit(sample(cls, rng, 90))
+        .score(sample(cls, rng, 60))
+    )
     assert isinstance(result, DriftResult)
     assert (result.detector, result.feature) == (cls.name, "brightness")
     assert (result.n_reference, result.n_current) == (90, 60)
@@ -77,33 +77,35 @@ def test_result_is_a_frozen_drift_result_with_sizes(cls: type[BaseDetector]) -> 
         result.statistic = 0.0  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("cls", ALL, ids=ids)
-def test_deterministic_under_a_seed(cls: type[BaseDetector]) -> None:
+@every_detector(ALL)
+def test_deterministic_under_a_seed(cls: type[BaseDetector], params: dict[str, Any]) -> None:
     rng = np.random.default_rng(2)
     ref, cur = sample(cls, rng, 70), sample(cls, rng, 50, shift=0.3)
-    first = make(cls, random_state=3).fit(ref).score(cur)
-    again = make(cls, random_state=3).fit(ref).score(cur)
+    first = make(cls, params, random_state=3).fit(ref).score(cur)
+    again = make(cls, params, random_state=3).fit(ref).score(cur)
     assert first == again
     # Scoring twice with the same fitted detector does not consume hidden state either.
-    det = make(cls, random_state=3).fit(ref)
+    det = make(cls, params, random_state=3).fit(ref)
     assert det.score(cur) == det.score(cur) == first
 
 
-@pytest.mark.parametrize("cls", ALL, ids=ids)
-def test_no_shift_stays_under_threshold_at_the_configured_rate(cls: type[BaseDetector]) -> None:
+@every_detector(ALL)
+def test_no_shift_stays_under_threshold_at_the_configured_rate(
+    cls: type[BaseDetector], params: dict[str, Any]
+) -> None:
     # 20 independent A/A windows at alpha = 0.05: 5 or more alarms has probability 0.3%.
     alarms = 0
     for trial in range(20):
         rng = np.random.default_rng(100 + trial)
-        det = make(cls, random_state=trial).fit(sample(cls, rng, 60))
+        det = make(cls, params, random_state=trial).fit(sample(cls, rng, 60))
         alarms += det.score(sample(cls, rng, 40)).drift_detected
     assert alarms <= 4
 
 
-@pytest.mark.parametrize("cls", ALL, ids=ids)
-def test_clear_shift_is_detected(cls: type[BaseDetector]) -> None:
+@every_detector(ALL)
+def test_clear_shift_is_detected(cls: type[BaseDetector], params: dict[str, Any]) -> None:
     rng = np.random.default_rng(3)
-    det = make(cls).fit(sample(cls, rng, 150))
+    det = make(cls, params).fit(sample(cls, rng, 150))
     result = det.score(sample(cls, rng, 100, shift=1.5))
     assert result.drift_detected
     assert result.statistic > result.threshold
@@ -125,21 +127,23 @@ def _bad_inputs(cls: type[BaseDetector]) -> list[tuple[Any, str]]:
     ]
 
 
-@pytest.mark.parametrize("cls", ALL, ids=ids)
-def test_bad_input_raises_an_error_that_names_it(cls: type[BaseDetector]) -> None:
+@every_detector(ALL)
+def test_bad_input_raises_an_error_that_names_it(
+    cls: type[BaseDetector], params: dict[str, Any]
+) -> None:
     for bad, message in _bad_inputs(cls):
         with pytest.raises(InvalidInputError, match=message):
-            make(cls).fit(bad)
-        det = make(cls).fit(sample(cls, np.random.default_rng(0), 30))
+            make(cls, params).fit(bad)
+        det = make(cls, params).fit(sample(cls, np.random.default_rng(0), 30))
         with pytest.raises(InvalidInputError, match=message):
             det.score(bad)
 
 
-@pytest.mark.parametrize(
-    "cls", MULTIVARIATE_DETECTORS, ids=[c.__name__ for c in MULTIVARIATE_DETECTORS]
-)
-def test_feature_count_mismatch_names_both_counts(cls: type[BaseDetector]) -> None:
-    det = make(cls).fit(np.random.default_rng(0).normal(size=(30, DIM)))
+@every_detector(MULTIVARIATE_DETECTORS)
+def test_feature_count_mismatch_names_both_counts(
+    cls: type[BaseDetector], params: dict[str, Any]
+) -> None:
+    det = make(cls, params).fit(np.random.default_rng(0).normal(size=(30, DIM)))
     with pytest.raises(InvalidInputError, match=f"3 features but the reference had {DIM}"):
         det.score(np.zeros((30, 3)))
 
@@ -154,13 +158,13 @@ BAD_HYPERPARAMETERS: list[tuple[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("cls", ALL, ids=ids)
+@every_detector(ALL)
 @pytest.mark.parametrize(("param", "value"), BAD_HYPERPARAMETERS)
 def test_bad_hyperparameter_raises_naming_it(
-    cls: type[BaseDetector], param: str, value: Any
+    cls: type[BaseDetector], params: dict[str, Any], param: str, value: Any
 ) -> None:
     with pytest.raises(InvalidInputError, match=param):
-        make(cls, **{param: value})
+        make(cls, params, **{param: value})
 
 
 SPECIFIC: list[tuple[Callable[..., BaseDetector], str, Any]] = [
