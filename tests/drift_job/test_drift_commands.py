@@ -5,22 +5,26 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import yaml
 from typer.testing import CliRunner
 
 from monitor.cli.main import app
+from tests.support.drift_scenes import DriftScenes, Shift
 
 runner = CliRunner()
 
 
-def test_drift_json_then_report_html(lite: Any, sqlite_url: str, tmp_path: Path) -> None:
+def test_drift_json_then_report_html(
+    sqlite_drift_scenes: DriftScenes, sqlite_url: str, tmp_path: Path
+) -> None:
     # The commands use the wall clock: production covers the last two days, so the
     # aligned 1d window (yesterday) holds data whenever the test runs.
     now = datetime.now(UTC)
-    lite.production(40, (now - timedelta(days=12), now - timedelta(days=10)))
-    lite.production(60, (now - timedelta(days=2), now), shifts={"box": lite.Shift(scale=1.6)})
+    sqlite_drift_scenes.production(40, (now - timedelta(days=12), now - timedelta(days=10)))
+    sqlite_drift_scenes.production(
+        60, (now - timedelta(days=2), now), shifts={"box": Shift(scale=1.6)}
+    )
     reference = {"start": now - timedelta(days=12), "end": now - timedelta(days=10)}
     config = tmp_path / "segmon.yaml"
     config.write_text(

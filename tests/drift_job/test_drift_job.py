@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,16 @@ from monitor.drift.properties import fill_image_properties, image_properties
 from monitor.errors import ConfigError, NotFoundError
 from monitor.service.schedule import build_jobs
 from monitor.storage.schema import DriftResultRow, ImageProperties, Sample, SampleStatus, Source
-
-NOW = datetime(2026, 11, 24, 12, 30, tzinfo=UTC)  # as in conftest: the clock fixture's time
+from tests.support.drift_scenes import (
+    CLASSES,
+    DAY,
+    HOUR,
+    NOW,
+    REFERENCE,
+    DriftScenes,
+    Shift,
+    production_reference,
+)
 
 ROW_FIELDS = tuple(  # every stored column but the row's id, run and time of computation
     c.name
@@ -41,17 +48,17 @@ def keys(rows: list[dict[str, Any]]) -> set[tuple[str, str, str, str]]:
 
 
 def test_every_family_stores_rows_and_a_rerun_replaces_them(
-    scenes: Any, clock: ManualClock
+    drift_scenes: DriftScenes, clock: ManualClock
 ) -> None:
     """The core test, on SQLite and PostgreSQL."""
-    sessions = scenes.sessions
-    scenes.production(60, scenes.REFERENCE)
-    scenes.production(30, scenes.HOUR)
-    settings = scenes.settings()
+    sessions = drift_scenes.sessions
+    drift_scenes.production(60, REFERENCE)
+    drift_scenes.production(30, HOUR)
+    settings = production_reference()
     report = run_drift(sessions, settings, clock)
     first = stored(sessions)
     found = keys(first)
-    names = sorted(scenes.CLASSES.values())
+    names = sorted(CLASSES.values())
     expected = {
         ("image_embedding", "embedding", "pca_js", ""),
         ("image_embedding", "embedding", "mmd", ""),
@@ -74,7 +81,7 @@ def test_every_family_stores_rows_and_a_rerun_replaces_them(
     assert found == expected
     assert len(first) == len(expected) == len(report.checks)
     assert {(r["reference"], r["window"], r["window_start"], r["window_end"]) for r in first} == {
-        (report.reference, "1h", *scenes.HOUR)
+        (report.reference, "1h", *HOUR)
     }
     assert all(
         r["n_reference"] == 60 and r["n_current"] == 30
@@ -88,11 +95,13 @@ def test_every_family_stores_rows_and_a_rerun_replaces_them(
     assert stored(sessions) == first
 
 
-def test_shift_in_one_class_is_flagged_for_that_class_only(lite: Any, clock: ManualClock) -> None:
-    lite.seed = 1
-    lite.production(100, lite.REFERENCE)
-    lite.production(60, lite.HOUR, shifts={"box": lite.Shift(scale=1.5, embedding=1.5)})
-    report = run_drift(lite.sessions, lite.settings(alpha=0.01), clock)
+def test_shift_in_one_class_is_flagged_for_that_class_only(
+    sqlite_drift_scenes: DriftScenes, clock: ManualClock
+) -> None:
+    sqlite_drift_scenes.seed = 1
+    sqlite_drift_scenes.production(100, REFERENCE)
+    sqlite_drift_scenes.production(60, HOUR, shifts={"box": Shift(scale=1.5, embedding=1.5)})
+    report = run_drift(sqlite_drift_scenes.sessions, production_reference(alpha=0.01), clock)
     flagged = {
         (c.family, c.result.feature, c.class_name) for c in report.checks if c.result.drift_detected
     }
@@ -108,53 +117,61 @@ def test_shift_in_one_class_is_flagged_for_that_class_only(lite: Any, clock: Man
     assert not {f for f, _, c in flagged if c == ""} & {"image_embedding", "image_properties"}
 
 
-def test_no_shift_is_not_flagged(lite: Any, clock: ManualClock) -> None:
-    lite.seed = 2
-    lite.production(80, lite.REFERENCE)
-    lite.production(50, lite.HOUR)
-    report = run_drift(lite.sessions, lite.settings(alpha=0.01), clock)
+def test_no_shift_is_not_flagged(sqlite_drift_scenes: DriftScenes, clock: ManualClock) -> None:
+    sqlite_drift_scenes.seed = 2
+    sqlite_drift_scenes.production(80, REFERENCE)
+    sqlite_drift_scenes.production(50, HOUR)
+    report = run_drift(sqlite_drift_scenes.sessions, production_reference(alpha=0.01), clock)
     assert len(report.checks) > 50
     flagged = [c for c in report.checks if c.result.drift_detected]
     # 0.01 x ~56 checks: about 0.6 false alarms expected; 3 or more has probability ~2%.
     assert len(flagged) <= 2, [(c.family, c.result.feature, c.class_name) for c in flagged]
 
 
-def test_windows_below_min_samples_are_skipped_and_counted(lite: Any, clock: ManualClock) -> None:
-    lite.production(40, lite.REFERENCE)
-    lite.production(25, lite.HOUR)
-    lite.production(10, lite.DAY)  # the 1d window holds only these
-    settings = lite.settings(windows=("1h", "1d"), min_samples=20)
-    report = run_drift(lite.sessions, settings, clock)
+def test_windows_below_min_samples_are_skipped_and_counted(
+    sqlite_drift_scenes: DriftScenes, clock: ManualClock
+) -> None:
+    sqlite_drift_scenes.production(40, REFERENCE)
+    sqlite_drift_scenes.production(25, HOUR)
+    sqlite_drift_scenes.production(10, DAY)  # the 1d window holds only these
+    settings = production_reference(windows=("1h", "1d"), min_samples=20)
+    report = run_drift(sqlite_drift_scenes.sessions, settings, clock)
     assert report.skipped_windows == 1
     assert [w["n_images"] for w in report.windows] == [25, 10]
-    rows = stored(lite.sessions)
+    rows = stored(sqlite_drift_scenes.sessions)
     assert rows and {r["window"] for r in rows} == {"1h"}
     assert all(np.isfinite(r["statistic"]) and np.isfinite(r["threshold"]) for r in rows)
-    strict = run_drift(lite.sessions, lite.settings(windows=("1h", "1d"), min_samples=30), clock)
+    strict = run_drift(
+        sqlite_drift_scenes.sessions,
+        production_reference(windows=("1h", "1d"), min_samples=30),
+        clock,
+    )
     assert strict.skipped_windows == 2 and not strict.checks
 
 
-def test_checks_with_too_few_values_are_skipped_not_stored(lite: Any, clock: ManualClock) -> None:
-    lite.production(15, lite.REFERENCE)  # 15 images, 15 to 30 instances per class
-    lite.production(30, lite.HOUR)
-    report = run_drift(lite.sessions, lite.settings(min_samples=20), clock)
-    rows = stored(lite.sessions)
+def test_checks_with_too_few_values_are_skipped_not_stored(
+    sqlite_drift_scenes: DriftScenes, clock: ManualClock
+) -> None:
+    sqlite_drift_scenes.production(15, REFERENCE)  # 15 images, 15 to 30 instances per class
+    sqlite_drift_scenes.production(30, HOUR)
+    report = run_drift(sqlite_drift_scenes.sessions, production_reference(min_samples=20), clock)
+    rows = stored(sqlite_drift_scenes.sessions)
     assert all(min(r["n_reference"], r["n_current"]) >= 20 for r in rows)
     # Per-image features have 15 reference values: skipped (6 properties, the image
     # embedding, instances per image, one count per class), each counted.
     assert not {r["family"] for r in rows} & {"image_properties", "image_embedding"}
-    assert report.skipped_checks["too_few_samples"] >= 6 + 1 + 1 + len(lite.CLASSES)
+    assert report.skipped_checks["too_few_samples"] >= 6 + 1 + 1 + len(CLASSES)
     assert len(rows) == len(report.checks)
 
 
 def test_holdout_reference_reads_ground_truth_and_skips_scores(
-    lite: Any, clock: ManualClock
+    sqlite_drift_scenes: DriftScenes, clock: ManualClock
 ) -> None:
-    lite.seed = 3
-    lite.holdout("golden", 60)
-    lite.production(40, lite.HOUR, shifts={"triangle": lite.Shift(scale=1.6)})
+    sqlite_drift_scenes.seed = 3
+    sqlite_drift_scenes.holdout("golden", 60)
+    sqlite_drift_scenes.production(40, HOUR, shifts={"triangle": Shift(scale=1.6)})
     settings = DriftSettings(windows=("1h",), min_samples=20, alpha=0.01)
-    report = run_drift(lite.sessions, settings, clock)
+    report = run_drift(sqlite_drift_scenes.sessions, settings, clock)
     assert report.reference == "holdout:golden"
     found = {(c.family, c.result.feature) for c in report.checks}
     assert {
@@ -165,7 +182,7 @@ def test_holdout_reference_reads_ground_truth_and_skips_scores(
         ("image_properties", "brightness"),
     } <= found
     assert ("prediction", "score") not in found  # ground truth has no scores
-    assert report.skipped_checks["missing_in_reference"] == len(lite.CLASSES)
+    assert report.skipped_checks["missing_in_reference"] == len(CLASSES)
     flagged = {
         (c.result.feature, c.class_name)
         for c in report.checks
@@ -173,7 +190,7 @@ def test_holdout_reference_reads_ground_truth_and_skips_scores(
     }
     assert ("area", "triangle") in flagged
     assert {c for _, c in flagged} == {"triangle"}
-    assert {r["reference"] for r in stored(lite.sessions)} == {"holdout:golden"}
+    assert {r["reference"] for r in stored(sqlite_drift_scenes.sessions)} == {"holdout:golden"}
 
 
 def test_reference_must_resolve(sqlite_sessions: sessionmaker[Session], clock: ManualClock) -> None:

@@ -1,7 +1,7 @@
 """``segmon embed`` / ``segmon shadow`` and the scheduled jobs, with a fake reference model.
 
-``monitor.model.loading.load_model`` is replaced by one returning the fake, so these run
-without model weights.
+``monitor.model.loading.load_model`` is replaced by one returning the fake (the
+``model_loads`` fixture), so these run without model weights.
 """
 
 from __future__ import annotations
@@ -13,30 +13,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-import monitor.model.loading
 from monitor.cli.main import app
 from monitor.clock import ManualClock
 from monitor.config import Settings
 from monitor.service.schedule import build_jobs
 from monitor.storage.schema import JobRun, RunStatus
+from tests.support.model_scenes import ModelScenes, ingest
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def loads(monkeypatch: pytest.MonkeyPatch, scenes) -> list[str]:
-    """Names ``load_model`` was called with; it returns the scenes' fake reference."""
-    calls: list[str] = []
-    model = scenes.reference()
-
-    def load_model(name: str) -> Any:
-        calls.append(name)
-        return model
-
-    monkeypatch.setattr(monitor.model.loading, "load_model", load_model)
-    return calls
 
 
 def invoke(*args: str) -> dict[str, Any]:
@@ -47,27 +34,30 @@ def invoke(*args: str) -> dict[str, Any]:
 
 
 def test_embed_and_shadow_commands(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scenes, loads
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    model_scenes: ModelScenes,
+    model_loads: list[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEGMON_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("SEGMON_MODELS__REFERENCE", "my-reference")
-    log = scenes.write_log(tmp_path / "log", lambda labels: labels[1:])
+    log = model_scenes.write_log(tmp_path / "log", lambda labels: labels[1:])
     invoke("init", "--json")
     assert invoke("ingest", str(log), "--json")["ingested"] == 8
     first = invoke("embed", "--limit", "5", "--batch-size", "2", "--json")
     second = invoke("embed", "--json")
     assert (first["samples"], second["samples"], second["holdout_images"]) == (5, 3, 0)
-    assert first["embedder"] == scenes.reference().name
+    assert first["embedder"] == model_scenes.reference().name
     shadow = invoke("shadow", "--json")
-    n_labels = sum(len(v) for v in scenes.labels.values())
-    n_first = sum(1 for v in scenes.labels.values() if v)
+    n_labels = sum(len(v) for v in model_scenes.labels.values())
+    n_first = sum(1 for v in model_scenes.labels.values() if v)
     assert (shadow["samples"], shadow["matched"], shadow["reference_only"]) == (
         8,
         n_labels - n_first,
         n_first,
     )
-    assert loads == ["my-reference"] * 3
+    assert model_loads == ["my-reference"] * 3
     result = runner.invoke(app, ["shadow"])
     assert result.exit_code == 0 and "scored 0 samples" in result.stdout
     from monitor.storage.engine import make_engine, session_factory
@@ -84,14 +74,19 @@ def test_embed_and_shadow_commands(
     ]
 
 
-def test_scheduled_jobs_load_the_model_once(sessions, scenes, kit, loads, tmp_path) -> None:
+def test_scheduled_jobs_load_the_model_once(
+    sessions: sessionmaker[Session],
+    model_scenes: ModelScenes,
+    model_loads: list[str],
+    tmp_path: Path,
+) -> None:
     clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
-    kit.ingest(sessions, scenes.write_log(tmp_path / "log", lambda labels: labels), clock)
+    ingest(sessions, model_scenes.write_log(tmp_path / "log", lambda labels: labels), clock)
     jobs = {job.name: job for job in build_jobs(sessions, Settings(), clock)}
     assert jobs["embed"].interval == timedelta(seconds=900)
     assert jobs["shadow"].interval == timedelta(seconds=3600)
-    assert loads == []  # building the jobs loads nothing
+    assert model_loads == []  # building the jobs loads nothing
     assert jobs["embed"].work(1).counts()["samples"] == 8
     assert jobs["shadow"].work(2).counts()["mean_agreement"] == 1.0
     assert jobs["embed"].work(3).counts()["samples"] == 0
-    assert loads == ["reference"]
+    assert model_loads == ["reference"]

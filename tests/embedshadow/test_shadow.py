@@ -14,10 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.errors import InvalidInputError
-from monitor.quality.shadow import compare_instances, shadow_pending
+from monitor.quality.shadow import ShadowReport, compare_instances, shadow_pending
 from monitor.slo.events import read_sli_events
 from monitor.slo.spec import default_slos
 from monitor.storage.schema import Category, Sample, ShadowClassScore, ShadowScore
+from tests.support.databases import MakeDatabase
+from tests.support.mask_arrays import shift
+from tests.support.model_scenes import FakeModel, Instance, ModelScenes, ingest
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
 NAMES = ("disc", "box", "triangle", "star")
@@ -107,9 +110,13 @@ def erode(n: int) -> Callable[[list[Any]], list[Any]]:
 
 
 def run_shadow(
-    sessions: sessionmaker[Session], scenes, kit, log: Path, transform, **kwargs: Any
-) -> Any:
-    kit.ingest(sessions, scenes.write_log(log, transform), ManualClock(START))
+    sessions: sessionmaker[Session],
+    scenes: ModelScenes,
+    log: Path,
+    transform: Callable[[list[Instance]], list[Instance]],
+    **kwargs: Any,
+) -> ShadowReport:
+    ingest(sessions, scenes.write_log(log, transform), ManualClock(START))
     return shadow_pending(sessions, scenes.reference(), ManualClock(START), batch_size=3, **kwargs)
 
 
@@ -137,34 +144,38 @@ def agreements(sessions: sessionmaker[Session]) -> list[float]:
         )
 
 
-def label_counts(scenes) -> Counter[str]:
+def label_counts(scenes: ModelScenes) -> Counter[str]:
     return Counter(NAMES[c - 1] for labels in scenes.labels.values() for c, _ in labels)
 
 
-def test_production_equal_to_reference_agrees_exactly(make_db, scenes, kit, tmp_path) -> None:
+def test_production_equal_to_reference_agrees_exactly(
+    make_db: MakeDatabase, model_scenes: ModelScenes, tmp_path: Path
+) -> None:
     sessions = make_db("db")
-    report = run_shadow(sessions, scenes, kit, tmp_path / "log", lambda labels: labels)
+    report = run_shadow(sessions, model_scenes, tmp_path / "log", lambda labels: labels)
     assert report.samples == 8 and agreements(sessions) == [1.0] * 8
     assert class_totals(sessions) == {
-        name: (n, 0, 0, 0) for name, n in label_counts(scenes).items()
+        name: (n, 0, 0, 0) for name, n in label_counts(model_scenes).items()
     }
     with sessions() as s:
         ious = [i for row in s.scalars(select(ShadowClassScore.ious)) for i in row]
-    assert ious == [1.0] * sum(label_counts(scenes).values())
+    assert ious == [1.0] * sum(label_counts(model_scenes).values())
 
 
-def test_agreement_falls_as_production_masks_degrade(make_db, scenes, kit, tmp_path) -> None:
+def test_agreement_falls_as_production_masks_degrade(
+    make_db: MakeDatabase, model_scenes: ModelScenes, tmp_path: Path
+) -> None:
     ladders = {
         "erode": [lambda labels: labels, erode(1), erode(2)],
         "shift": [
-            lambda labels, d=d: [(c, kit.shift(m, d, d)) for c, m in labels] for d in (0, 1, 2, 4)
+            lambda labels, d=d: [(c, shift(m, d, d)) for c, m in labels] for d in (0, 1, 2, 4)
         ],
     }
     for kind, ladder in ladders.items():
         means = []
         for level, transform in enumerate(ladder):
             sessions = make_db(f"{kind}{level}")
-            run_shadow(sessions, scenes, kit, tmp_path / f"{kind}{level}", transform)
+            run_shadow(sessions, model_scenes, tmp_path / f"{kind}{level}", transform)
             means.append(float(np.mean(agreements(sessions))))
         assert means[0] == 1.0
         assert all(a > b for a, b in zip(means, means[1:], strict=False)), (kind, means)
@@ -179,14 +190,14 @@ def relabel_first(labels: list[Any]) -> list[Any]:
 
 
 def test_dropped_and_relabeled_instances_are_counted_exactly(
-    make_db, scenes, kit, tmp_path
+    make_db: MakeDatabase, model_scenes: ModelScenes, tmp_path: Path
 ) -> None:
-    labels = [scenes.labels[f"r-{i:06d}.png"] for i in range(8)]
+    labels = [model_scenes.labels[f"r-{i:06d}.png"] for i in range(8)]
     expected_agreement = [(len(v) - 1) / len(v) if v else 1.0 for v in labels]
     sessions = make_db("drop")
-    report = run_shadow(sessions, scenes, kit, tmp_path / "drop", drop_last)
+    report = run_shadow(sessions, model_scenes, tmp_path / "drop", drop_last)
     dropped = Counter(NAMES[v[-1][0] - 1] for v in labels if v)
-    counts = label_counts(scenes)
+    counts = label_counts(model_scenes)
     assert class_totals(sessions) == {
         name: (counts[name] - dropped[name], 0, dropped[name], 0) for name in counts
     }
@@ -194,7 +205,7 @@ def test_dropped_and_relabeled_instances_are_counted_exactly(
     assert (report.reference_only, report.production_only) == (sum(dropped.values()), 0)
 
     sessions = make_db("relabel")
-    run_shadow(sessions, scenes, kit, tmp_path / "relabel", relabel_first)
+    run_shadow(sessions, model_scenes, tmp_path / "relabel", relabel_first)
     moved = Counter(NAMES[v[0][0] % 4] for v in labels if v)  # the class production now says
     totals = class_totals(sessions)
     assert {name: t[3] for name, t in totals.items() if t[3]} == dict(moved)
@@ -203,34 +214,42 @@ def test_dropped_and_relabeled_instances_are_counted_exactly(
     assert agreements(sessions) == pytest.approx(expected_agreement)
 
 
-def test_rerun_scores_nothing_new(make_db, scenes, kit, tmp_path) -> None:
+def test_rerun_scores_nothing_new(
+    make_db: MakeDatabase, model_scenes: ModelScenes, tmp_path: Path
+) -> None:
     sessions = make_db("db")
-    run_shadow(sessions, scenes, kit, tmp_path / "log", drop_last)
+    run_shadow(sessions, model_scenes, tmp_path / "log", drop_last)
     before = class_totals(sessions), agreements(sessions)
-    model = scenes.reference()
+    model = model_scenes.reference()
     again = shadow_pending(sessions, model, ManualClock(START + timedelta(hours=1)))
     assert again.samples == 0 and model.calls == 0
     assert (class_totals(sessions), agreements(sessions)) == before
-    assert shadow_pending(sessions, scenes.reference(name="other"), ManualClock(START)).samples == 8
+    assert (
+        shadow_pending(sessions, model_scenes.reference(name="other"), ManualClock(START)).samples
+        == 8
+    )
 
 
-def test_reference_class_unknown_to_the_config_is_an_error(make_db, scenes, kit, tmp_path) -> None:
+def test_reference_class_unknown_to_the_config_is_an_error(
+    make_db: MakeDatabase, model_scenes: ModelScenes, tmp_path: Path
+) -> None:
     sessions = make_db("db")
-    kit.ingest(sessions, scenes.write_log(tmp_path / "log", drop_last), ManualClock(START))
-    model = kit.FakeModel(categories=("disc", "hexagon"))
+    ingest(sessions, model_scenes.write_log(tmp_path / "log", drop_last), ManualClock(START))
+    model = FakeModel(categories=("disc", "hexagon"))
     with pytest.raises(InvalidInputError, match="class 'hexagon', which is not a configured"):
         shadow_pending(sessions, model, ManualClock(START))
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(ShadowScore)) == 0
 
 
-def test_limit_and_progress(make_db, scenes, kit, tmp_path) -> None:
+def test_limit_and_progress(
+    make_db: MakeDatabase, model_scenes: ModelScenes, tmp_path: Path
+) -> None:
     sessions = make_db("db")
     seen: list[tuple[int, int]] = []
     report = run_shadow(
         sessions,
-        scenes,
-        kit,
+        model_scenes,
         tmp_path / "log",
         drop_last,
         limit=5,
@@ -239,16 +258,19 @@ def test_limit_and_progress(make_db, scenes, kit, tmp_path) -> None:
     assert report.samples == 5 and seen == [(3, 5), (5, 5)]
 
 
-def test_slo_events_read_the_stored_shadow_rows(sessions, scenes, kit, tmp_path) -> None:
+def test_slo_events_read_the_stored_shadow_rows(
+    sessions: sessionmaker[Session], model_scenes: ModelScenes, tmp_path: Path
+) -> None:
     """SQLite and PostgreSQL: the shadow SLO's events are the stored counts."""
-    run_shadow(sessions, scenes, kit, tmp_path / "log", drop_last)
+    run_shadow(sessions, model_scenes, tmp_path / "log", drop_last)
     [spec] = [s for s in default_slos() if s.name == "mask-quality-shadow"]
     last = max(
-        datetime.fromisoformat(r["captured_at"].replace("Z", "+00:00")) for r in scenes.records
+        datetime.fromisoformat(r["captured_at"].replace("Z", "+00:00"))
+        for r in model_scenes.records
     )
     with sessions() as session:
         events = read_sli_events(session, spec, max(last, START) + timedelta(minutes=1))
-    labels = list(scenes.labels.values())
+    labels = list(model_scenes.labels.values())
     # one event per label (matched or reference-only); bad: the dropped, reference-only ones
     assert events.n_events == sum(len(v) for v in labels)
     assert int(events.bad.sum()) == sum(1 for v in labels if v)

@@ -4,13 +4,14 @@ that decodes the masks to pixels and matches them itself (COCO rules, written ou
 from __future__ import annotations
 
 from collections import defaultdict
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
 from monitor.quality.evaluation import PredictionStatus, evaluate
+from tests.support.evaluation_cases import Case, generated_case
+from tests.support.mask_arrays import decode
 
 
 def pixel_iou(pred: np.ndarray, gt: np.ndarray, crowd: bool) -> float:
@@ -19,16 +20,16 @@ def pixel_iou(pred: np.ndarray, gt: np.ndarray, crowd: bool) -> float:
     return inter / denom if denom else 0.0
 
 
-def reference_metrics(kit: SimpleNamespace, case: Any, threshold: float) -> dict[str, Any]:
+def reference_metrics(case: Case, threshold: float) -> dict[str, Any]:
     """Greedy COCO matching on decoded masks, per image and class."""
-    gt_masks = [kit.decode(g.rle) for g in case.gts]
+    gt_masks = [decode(g.rle) for g in case.gts]
     known = set(case.image_ids)
     pred_idx = [
         j
         for j, p in enumerate(case.preds)
         if p.image_id in known and p.category_id in case.categories
     ]
-    pred_masks = {j: kit.decode(case.preds[j].rle) for j in pred_idx}
+    pred_masks = {j: decode(case.preds[j].rle) for j in pred_idx}
     status = {j: "fp" for j in pred_idx}
     gt_iou: dict[int, float] = {}
     cap = min(threshold, 1 - 1e-10)
@@ -96,14 +97,12 @@ def reference_metrics(kit: SimpleNamespace, case: Any, threshold: float) -> dict
 
 
 @pytest.mark.parametrize(("seed", "threshold"), [(0, 0.5), (1, 0.75), (2, 0.3), (4, 0.5)])
-def test_per_class_metrics_equal_pixel_level_matching(
-    kit: SimpleNamespace, seed: int, threshold: float
-) -> None:
-    case = kit.generated_case(seed)
+def test_per_class_metrics_equal_pixel_level_matching(seed: int, threshold: float) -> None:
+    case = generated_case(seed)
     report = evaluate(
         case.gts, case.preds, case.categories, case.image_ids, iou_threshold=threshold
     )
-    ref = reference_metrics(kit, case, threshold)
+    ref = reference_metrics(case, threshold)
     n_images = len(case.image_ids)
     for cat in case.categories:
         got = report.class_quality(cat)
@@ -129,10 +128,10 @@ def test_per_class_metrics_equal_pixel_level_matching(
     )
 
 
-def test_instance_outcomes_equal_pixel_level_matching(kit: SimpleNamespace) -> None:
-    case = kit.generated_case(5)
+def test_instance_outcomes_equal_pixel_level_matching() -> None:
+    case = generated_case(5)
     report = evaluate(case.gts, case.preds, case.categories, case.image_ids)
-    ref = reference_metrics(kit, case, 0.5)
+    ref = reference_metrics(case, 0.5)
     names = {
         "tp": PredictionStatus.TRUE_POSITIVE,
         "fp": PredictionStatus.FALSE_POSITIVE,
@@ -153,8 +152,8 @@ def test_instance_outcomes_equal_pixel_level_matching(kit: SimpleNamespace) -> N
             assert matched is None and report.instances.ground_truth_iou[n] is None
 
 
-def test_a_higher_threshold_never_matches_more(kit: SimpleNamespace) -> None:
-    case = kit.generated_case(6)
+def test_a_higher_threshold_never_matches_more() -> None:
+    case = generated_case(6)
     tps = [
         evaluate(
             case.gts, case.preds, case.categories, case.image_ids, iou_threshold=t

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pytest
 
 from monitor.quality.evaluation import GroundTruth, Prediction, evaluate
+from tests.support.evaluation_cases import Case, borrat_case, generated_case, pycocotools_eval
 
 TOL = 1e-9
 
 
-def assert_matches_pycocotools(kit: SimpleNamespace, case: Any) -> None:
+def assert_matches_pycocotools(case: Case) -> None:
     report = evaluate(case.gts, case.preds, case.categories, case.image_ids)
-    reference = kit.pycocotools_eval(case)
+    reference = pycocotools_eval(case)
     assert reference is not None
     ours = report.coco.as_tuple()
     assert len(ours) == 12
@@ -39,33 +38,29 @@ def assert_matches_pycocotools(kit: SimpleNamespace, case: Any) -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_generated_multiclass_scenes_match_pycocotools(kit: SimpleNamespace, seed: int) -> None:
-    case = kit.generated_case(seed)
-    assert_matches_pycocotools(kit, case)
+def test_generated_multiclass_scenes_match_pycocotools(seed: int) -> None:
+    case = generated_case(seed)
+    assert_matches_pycocotools(case)
 
 
-def test_generated_fixture_has_what_the_comparison_needs(kit: SimpleNamespace) -> None:
-    case = kit.generated_case(0)
+def test_generated_fixture_has_what_the_comparison_needs() -> None:
+    case = generated_case(0)
     assert len({g.category_id for g in case.gts}) >= 3
     assert any(g.iscrowd for g in case.gts)
     assert {p.image_id for p in case.preds} - {g.image_id for g in case.gts}  # images without GT
     assert len({p.score for p in case.preds}) < len(case.preds)  # score ties
 
 
-def test_many_small_classes_match_pycocotools(kit: SimpleNamespace) -> None:
-    assert_matches_pycocotools(kit, kit.generated_case(7, n_images=25, n_classes=8))
+def test_many_small_classes_match_pycocotools() -> None:
+    assert_matches_pycocotools(generated_case(7, n_images=25, n_classes=8))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_borrat_valid_with_perturbed_predictions_matches_pycocotools(
-    kit: SimpleNamespace, seed: int
-) -> None:
-    assert_matches_pycocotools(kit, kit.borrat_case(seed))
+def test_borrat_valid_with_perturbed_predictions_matches_pycocotools(seed: int) -> None:
+    assert_matches_pycocotools(borrat_case(seed))
 
 
-def test_generated_scenes_of_monitor_synth_match_pycocotools(
-    kit: SimpleNamespace, tmp_path: Path
-) -> None:
+def test_generated_scenes_of_monitor_synth_match_pycocotools(tmp_path: Path) -> None:
     synth = pytest.importorskip(
         "monitor.synth", reason="monitor.synth (the scene generator) is not on this branch yet"
     )
@@ -85,7 +80,7 @@ def test_generated_scenes_of_monitor_synth_match_pycocotools(
             preds.append(
                 Prediction(image_id, inst["category_id"], inst["score"], inst["segmentation"])
             )
-    case = kit.Case(
+    case = Case(
         categories={c["id"]: c["name"] for c in coco["categories"]},
         image_ids=sorted(by_file[f]["id"] for f in by_file),
         sizes={im["id"]: (im["height"], im["width"]) for im in coco["images"]},
@@ -93,13 +88,11 @@ def test_generated_scenes_of_monitor_synth_match_pycocotools(
         preds=preds,
     )
     assert len(case.categories) >= 3 and preds
-    assert_matches_pycocotools(kit, case)
+    assert_matches_pycocotools(case)
 
 
-def test_dataset_scored_against_itself_gives_ap_one_with_annotation_ids_from_zero(
-    kit: SimpleNamespace,
-) -> None:
-    case = kit.generated_case(3)
+def test_dataset_scored_against_itself_gives_ap_one_with_annotation_ids_from_zero() -> None:
+    case = generated_case(3)
     gts = [
         GroundTruth(g.image_id, g.category_id, g.rle, g.area, False, annotation_id=n)
         for n, g in enumerate(case.gts)
@@ -113,10 +106,8 @@ def test_dataset_scored_against_itself_gives_ap_one_with_annotation_ids_from_zer
     assert all(q.ap in (1.0, None) for q in report.per_class)
 
 
-def test_borrat_scored_against_itself_gives_ap_one_with_annotation_ids_from_zero(
-    kit: SimpleNamespace,
-) -> None:
-    case = kit.borrat_case(0)
+def test_borrat_scored_against_itself_gives_ap_one_with_annotation_ids_from_zero() -> None:
+    case = borrat_case(0)
     gts = [
         GroundTruth(g.image_id, g.category_id, g.rle, g.area, g.iscrowd, annotation_id=n)
         for n, g in enumerate(case.gts)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,8 @@ from monitor.quality.evaluation import (
     QualityReport,
     evaluate,
 )
+from tests.support.evaluation_cases import generated_case, pycocotools_eval
+from tests.support.mask_arrays import encode
 
 
 def floats_in(value: Any) -> list[float]:
@@ -36,14 +37,14 @@ def assert_no_nan(report: QualityReport) -> None:
     assert all(math.isfinite(v) for v in values)
 
 
-def box(h: int, w: int, y: int, x: int, bh: int, bw: int, kit: SimpleNamespace) -> dict[str, Any]:
+def box(h: int, w: int, y: int, x: int, bh: int, bw: int) -> dict[str, Any]:
     m = np.zeros((h, w), bool)
     m[y : y + bh, x : x + bw] = True
-    return kit.encode(m)  # type: ignore[no-any-return]
+    return encode(m)
 
 
-def test_empty_predictions_miss_everything(kit: SimpleNamespace) -> None:
-    case = kit.generated_case(0)
+def test_empty_predictions_miss_everything() -> None:
+    case = generated_case(0)
     report = evaluate(case.gts, [], case.categories, case.image_ids)
     assert_no_nan(report)
     assert report.overall.true_positives == 0 and report.overall.false_positives == 0
@@ -57,14 +58,12 @@ def test_empty_predictions_miss_everything(kit: SimpleNamespace) -> None:
     assert sum(row[-1] for row in report.confusion.counts) == report.overall.n_ground_truth
 
 
-def test_predictions_on_images_without_ground_truth_are_false_positives(
-    kit: SimpleNamespace,
-) -> None:
-    gts = [GroundTruth(1, 1, box(32, 32, 0, 0, 8, 8, kit), area=64.0)]
+def test_predictions_on_images_without_ground_truth_are_false_positives() -> None:
+    gts = [GroundTruth(1, 1, box(32, 32, 0, 0, 8, 8), area=64.0)]
     preds = [
-        Prediction(1, 1, 0.9, box(32, 32, 0, 0, 8, 8, kit)),
-        Prediction(2, 1, 0.8, box(32, 32, 0, 0, 8, 8, kit)),  # image 2 has no GT
-        Prediction(3, 1, 0.7, box(32, 32, 4, 4, 8, 8, kit)),  # image 3 neither
+        Prediction(1, 1, 0.9, box(32, 32, 0, 0, 8, 8)),
+        Prediction(2, 1, 0.8, box(32, 32, 0, 0, 8, 8)),  # image 2 has no GT
+        Prediction(3, 1, 0.7, box(32, 32, 4, 4, 8, 8)),  # image 3 neither
     ]
     report = evaluate(gts, preds, {1: "a"}, image_ids=[1, 2, 3])
     assert_no_nan(report)
@@ -80,8 +79,8 @@ def test_predictions_on_images_without_ground_truth_are_false_positives(
     assert report.coco.ap50 == 1.0
 
 
-def test_a_class_absent_from_the_holdout_is_reported_without_ap(kit: SimpleNamespace) -> None:
-    case = kit.generated_case(1)
+def test_a_class_absent_from_the_holdout_is_reported_without_ap() -> None:
+    case = generated_case(1)
     categories = {**case.categories, 99: "absent"}
     extra = [Prediction(case.gts[0].image_id, 99, 0.95, case.gts[0].rle)]
     case.categories, case.preds = categories, case.preds + extra
@@ -93,12 +92,12 @@ def test_a_class_absent_from_the_holdout_is_reported_without_ap(kit: SimpleNames
     assert absent.false_positives == 1 and absent.precision == 0.0
     assert report.confusion.column_names[-2:] == ("absent", "missed")
     # COCO means skip the class (COCOeval's -1), exactly as pycocotools does.
-    reference = kit.pycocotools_eval(case)
+    reference = pycocotools_eval(case)
     np.testing.assert_allclose(report.coco.as_tuple(), reference.stats, rtol=0, atol=1e-9)
 
 
-def test_predictions_for_unknown_images_are_ignored_and_counted(kit: SimpleNamespace) -> None:
-    case = kit.generated_case(2)
+def test_predictions_for_unknown_images_are_ignored_and_counted() -> None:
+    case = generated_case(2)
     stray = [
         Prediction(10_000 + n, p.category_id, p.score, p.rle) for n, p in enumerate(case.preds[:5])
     ]
@@ -110,8 +109,8 @@ def test_predictions_for_unknown_images_are_ignored_and_counted(kit: SimpleNames
     assert report.per_class == base.per_class and report.confusion == base.confusion
 
 
-def test_predictions_of_unknown_classes_are_ignored_and_counted(kit: SimpleNamespace) -> None:
-    case = kit.generated_case(2)
+def test_predictions_of_unknown_classes_are_ignored_and_counted() -> None:
+    case = generated_case(2)
     stray = [Prediction(p.image_id, 1234, 1.0, p.rle) for p in case.preds[:3]]
     base = evaluate(case.gts, case.preds, case.categories, case.image_ids)
     report = evaluate(case.gts, case.preds + stray, case.categories, case.image_ids)
@@ -120,8 +119,8 @@ def test_predictions_of_unknown_classes_are_ignored_and_counted(kit: SimpleNames
     assert report.coco == base.coco and report.overall == base.overall
 
 
-def test_no_ground_truth_at_all_leaves_coco_stats_undefined(kit: SimpleNamespace) -> None:
-    preds = [Prediction(1, 1, 0.5, box(16, 16, 0, 0, 4, 4, kit))]
+def test_no_ground_truth_at_all_leaves_coco_stats_undefined() -> None:
+    preds = [Prediction(1, 1, 0.5, box(16, 16, 0, 0, 4, 4))]
     report = evaluate([], preds, {1: "a", 2: "b"}, image_ids=[1, 2])
     assert_no_nan(report)
     assert all(v is None for v in dataclasses.astuple(report.coco))
@@ -138,15 +137,15 @@ def test_nothing_at_all_gives_an_empty_but_defined_report() -> None:
     assert all(not (isinstance(v, float) and math.isnan(v)) for v in floats_in(report))
 
 
-def test_crowd_regions_absorb_predictions(kit: SimpleNamespace) -> None:
+def test_crowd_regions_absorb_predictions() -> None:
     gts = [
-        GroundTruth(1, 1, box(40, 40, 0, 0, 10, 10, kit), area=100.0),
-        GroundTruth(1, 1, box(40, 40, 20, 20, 20, 20, kit), area=400.0, iscrowd=True),
+        GroundTruth(1, 1, box(40, 40, 0, 0, 10, 10), area=100.0),
+        GroundTruth(1, 1, box(40, 40, 20, 20, 20, 20), area=400.0, iscrowd=True),
     ]
     preds = [
-        Prediction(1, 1, 0.9, box(40, 40, 0, 0, 10, 10, kit)),
-        Prediction(1, 1, 0.8, box(40, 40, 22, 22, 6, 6, kit)),  # inside the crowd region
-        Prediction(1, 1, 0.7, box(40, 40, 0, 30, 5, 5, kit)),  # on nothing
+        Prediction(1, 1, 0.9, box(40, 40, 0, 0, 10, 10)),
+        Prediction(1, 1, 0.8, box(40, 40, 22, 22, 6, 6)),  # inside the crowd region
+        Prediction(1, 1, 0.7, box(40, 40, 0, 30, 5, 5)),  # on nothing
     ]
     report = evaluate(gts, preds, {1: "a"}, image_ids=[1])
     q = report.class_quality(1)
@@ -156,8 +155,8 @@ def test_crowd_regions_absorb_predictions(kit: SimpleNamespace) -> None:
     assert report.confusion.counts == ((1, 0),)  # the crowd region is not a row entry
 
 
-def test_invalid_inputs_are_refused_with_the_offending_value(kit: SimpleNamespace) -> None:
-    rle = box(8, 8, 0, 0, 2, 2, kit)
+def test_invalid_inputs_are_refused_with_the_offending_value() -> None:
+    rle = box(8, 8, 0, 0, 2, 2)
     gt = GroundTruth(1, 1, rle, area=4.0)
     with pytest.raises(ConfigError, match="1.5"):
         evaluate([gt], [], {1: "a"}, [1], iou_threshold=1.5)
@@ -168,7 +167,7 @@ def test_invalid_inputs_are_refused_with_the_offending_value(kit: SimpleNamespac
     with pytest.raises(InvalidInputError, match="nan"):
         evaluate([gt], [Prediction(1, 1, float("nan"), rle)], {1: "a"}, [1])
     with pytest.raises(InvalidInputError, match=r"image 1 differ in size: \[9, 9\]"):
-        evaluate([gt], [Prediction(1, 1, 0.5, box(9, 9, 0, 0, 2, 2, kit))], {1: "a"}, [1])
+        evaluate([gt], [Prediction(1, 1, 0.5, box(9, 9, 0, 0, 2, 2))], {1: "a"}, [1])
     with pytest.raises(InvalidInputError, match="size"):
         evaluate([GroundTruth(1, 1, {"counts": "x"}, 4.0)], [], {1: "a"}, [1])
     with pytest.raises(NotFoundError, match="42"):

@@ -10,8 +10,7 @@ from monitor.model.adapters import BuiltinModel
 from monitor.model.export import export_onnx, export_torchscript
 from monitor.model.loading import load_model
 from monitor.model.protocol import InstancePrediction, SegmentationModel
-
-from .conftest import scene_images
+from tests.support.tiny_model import scene_images
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import typer.main
 from typer.testing import CliRunner
 
 from monitor.cli.main import app
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 

@@ -20,6 +20,7 @@ from monitor.clock import ManualClock
 from monitor.config import IngestSettings
 from monitor.ingest.job import ingest_coco_results, ingest_log
 from monitor.storage.schema import PredictedInstance, Sample, SampleStatus, Source
+from tests.support.paths import REPO
 
 CLOCK = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
 SETTINGS = IngestSettings(batch_size=4)
@@ -265,9 +266,7 @@ def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(
     total = 1500
     log_builder.write([log_builder.line(i, n_instances=1) for i in range(total)])
     script = [sys.executable, "-c", INGEST_SCRIPT, database_url, str(log_builder.root), "20"]
-    proc = subprocess.Popen(
-        script, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    )
+    proc = subprocess.Popen(script, env={**os.environ, "PYTHONPATH": str(REPO)})
     deadline = time.monotonic() + 120
     stored = 0
     try:
@@ -288,7 +287,7 @@ def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(
     assert 100 <= partial < total
     rerun = subprocess.run(
         script,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         timeout=300,
     )
     assert rerun.returncode == 0

@@ -52,21 +52,23 @@ def log_as_results(scenes: Path) -> list[dict]:
 
 
 @pytest.fixture
-def scenes(tmp_path: Path) -> Path:
+def scenes_dir(tmp_path: Path) -> Path:
+    """Twelve generated scenes, blurred: the holdout and its golden requests."""
     out = tmp_path / "scenes"
     generate_scenes(out, SynthConfig(n_images=12, seed=3, size=96, drift={"blur": 0.6}))
     return out
 
 
-def test_golden_requests_are_evaluated_per_model_version(sessions, scenes: Path) -> None:
-    import_holdout(sessions, scenes / "annotations.json", scenes / "images", "h", CLOCK)
-    ingest_log(sessions, str(scenes), IngestSettings(), CLOCK)  # the same images: golden requests
+def test_golden_requests_are_evaluated_per_model_version(sessions, scenes_dir: Path) -> None:
+    import_holdout(sessions, scenes_dir / "annotations.json", scenes_dir / "images", "h", CLOCK)
+    # the same images: golden requests
+    ingest_log(sessions, str(scenes_dir), IngestSettings(), CLOCK)
     report = evaluate_holdout(sessions, "h", CLOCK)
     assert [(p.model_version, len(p.image_ids)) for _, p, _ in report.results] == [
         ("prod-2026.11.1", 12)
     ]
     # the same predictions, as a COCO results file, scored by pycocotools itself
-    expected = pycocotools_stats(scenes / "annotations.json", log_as_results(scenes))
+    expected = pycocotools_stats(scenes_dir / "annotations.json", log_as_results(scenes_dir))
     with sessions() as s:
         row = s.scalars(select(QualityResult)).one()
         classes = s.scalars(select(ClassQualityRow).order_by(ClassQualityRow.category_id)).all()
@@ -112,10 +114,10 @@ def test_results_file_scored_against_itself_gives_ap_1_even_with_ids_from_0(
     )
 
 
-def test_clear_errors(sessions, scenes: Path, tmp_path: Path) -> None:
+def test_clear_errors(sessions, scenes_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="'nope'"):
         evaluate_holdout(sessions, "nope", CLOCK)
-    import_holdout(sessions, scenes / "annotations.json", scenes / "images", "h", CLOCK)
+    import_holdout(sessions, scenes_dir / "annotations.json", scenes_dir / "images", "h", CLOCK)
     with pytest.raises(NotFoundError, match="golden requests"):
         evaluate_holdout(sessions, "h", CLOCK)
     bad = tmp_path / "bad.json"
@@ -128,8 +130,8 @@ def test_clear_errors(sessions, scenes: Path, tmp_path: Path) -> None:
         evaluate_holdout(sessions, "h", CLOCK, predictions=bad, iou_threshold=0)
 
 
-def test_empty_predictions_store_defined_values(sessions, scenes: Path, tmp_path: Path) -> None:
-    import_holdout(sessions, scenes / "annotations.json", scenes / "images", "h", CLOCK)
+def test_empty_predictions_store_defined_values(sessions, scenes_dir: Path, tmp_path: Path) -> None:
+    import_holdout(sessions, scenes_dir / "annotations.json", scenes_dir / "images", "h", CLOCK)
     (tmp_path / "none.json").write_text("[]")
     evaluate_holdout(sessions, "h", CLOCK, predictions=tmp_path / "none.json")
     with sessions() as s:
@@ -180,9 +182,11 @@ class _LookupModel:
         raise NotImplementedError
 
 
-def test_a_model_run_over_the_holdout_scores_like_its_results_file(sessions, scenes: Path) -> None:
-    import_holdout(sessions, scenes / "annotations.json", scenes / "images", "h", CLOCK)
-    model = _LookupModel(scenes)
+def test_a_model_run_over_the_holdout_scores_like_its_results_file(
+    sessions, scenes_dir: Path
+) -> None:
+    import_holdout(sessions, scenes_dir / "annotations.json", scenes_dir / "images", "h", CLOCK)
+    model = _LookupModel(scenes_dir)
     progress: list[tuple[int, int]] = []
     report = evaluate_holdout(
         sessions,
@@ -192,7 +196,7 @@ def test_a_model_run_over_the_holdout_scores_like_its_results_file(sessions, sce
         batch_size=5,
         on_batch=lambda d, t: progress.append((d, t)),
     )
-    expected = pycocotools_stats(scenes / "annotations.json", log_as_results(scenes))
+    expected = pycocotools_stats(scenes_dir / "annotations.json", log_as_results(scenes_dir))
     (_, preds, quality) = report.results[0]
     assert preds.model_version == "lookup" and preds.source == "model:lookup"
     assert quality.coco.ap == pytest.approx(expected[0], abs=1e-9)
@@ -200,9 +204,9 @@ def test_a_model_run_over_the_holdout_scores_like_its_results_file(sessions, sce
     assert progress == [(5, 12), (10, 12), (12, 12)]
 
 
-def test_a_model_class_missing_from_the_config_is_named(sessions, scenes: Path) -> None:
-    import_holdout(sessions, scenes / "annotations.json", scenes / "images", "h", CLOCK)
-    model = _LookupModel(scenes)
+def test_a_model_class_missing_from_the_config_is_named(sessions, scenes_dir: Path) -> None:
+    import_holdout(sessions, scenes_dir / "annotations.json", scenes_dir / "images", "h", CLOCK)
+    model = _LookupModel(scenes_dir)
     model.categories = ("disc", "box", "triangle", "kite")
     with pytest.raises(InvalidInputError, match="class 'kite'"):
         evaluate_holdout(sessions, "h", CLOCK, model=model)

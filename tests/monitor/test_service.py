@@ -25,8 +25,6 @@ from monitor.prometheus.collector import DatabaseCollector
 from monitor.service.schedule import build_jobs
 from monitor.storage.schema import JobRun, RunStatus
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def test_collector_reads_ingest_and_job_rows(sessions, log_builder) -> None:
     clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))

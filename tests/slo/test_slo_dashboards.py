@@ -15,8 +15,8 @@ from monitor.prometheus.promql import metric_names, substitute_variables
 from monitor.prometheus.rulefiles import write_rules
 from monitor.prometheus.rules import service_metric_names
 from monitor.slo.spec import SLOConfig
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "dashboards"
 SAMPLE = {
     "datasource": "prometheus",

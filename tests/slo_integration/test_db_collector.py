@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.config import Settings
@@ -20,8 +20,9 @@ from monitor.service.serve import default_registry
 from monitor.service.server import MonitorServer
 from monitor.slo.events import read_slo_status
 from monitor.slo.spec import QualitySLI, SLOSpec
+from tests.support.paths import REPO
+from tests.support.result_rows import NOW, Rows
 
-REPO = Path(__file__).resolve().parents[2]
 MV = "prod-2026.11.1"
 REPORT = {
     "coco": {"ap": 0.41, "ap50": 0.7, "ap75": 0.35, "ap_small": None, "ar100": 0.5},
@@ -58,8 +59,8 @@ def _fill(rows, now) -> None:  # type: ignore[no-untyped-def]
     rows.session.commit()
 
 
-def test_collector_exports_results_and_slos(sessions, rows, kit) -> None:
-    now = kit.now
+def test_collector_exports_results_and_slos(sessions: sessionmaker[Session], rows: Rows) -> None:
+    now = NOW
     _fill(rows, now)
     slo = SLOSpec(name="shadow", objective=0.85, sli=QualitySLI(source="shadow"), min_events=3)
     settings = Settings(slos=(slo,))
@@ -140,10 +141,10 @@ def _live_metrics(sessions, settings, clock) -> dict[str, set[str]]:  # type: ig
 
 
 def test_live_metrics_hold_every_catalog_family_and_every_dashboard_metric(
-    sessions, rows, kit
+    sessions: sessionmaker[Session], rows: Rows
 ) -> None:
-    _fill(rows, kit.now)
-    live = _live_metrics(sessions, Settings(), ManualClock(kit.now))
+    _fill(rows, NOW)
+    live = _live_metrics(sessions, Settings(), ManualClock(NOW))
     missing = [m.name for m in mc.CATALOG if m.name not in live]
     assert missing == []
     for labels in live.values():  # never per-image or per-request labels

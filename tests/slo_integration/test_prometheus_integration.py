@@ -29,9 +29,11 @@ from monitor.prometheus.rules import BURN_ALERT
 from monitor.service.schedule import build_jobs
 from monitor.service.serve import default_registry
 from monitor.service.server import MonitorServer
+from tests.support.degraded_stream import build_degraded_stream
+from tests.support.paths import REPO
+from tests.support.processes import StartProcess, binary, free_port, http_get
 
 pytestmark = pytest.mark.prometheus
-REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 60.0
 POLL_S = 0.5
 # Every template variable as Grafana's "All" sends it; Grafana's interval variables.
@@ -48,9 +50,9 @@ VARIABLES = {
 }
 
 
-def _api(kit, base: str, path: str, **params: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _api(base: str, path: str, **params: str) -> dict[str, Any]:
     query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    doc: dict[str, Any] = json.loads(kit.http_get(f"{base}/api/v1/{path}{query}"))
+    doc: dict[str, Any] = json.loads(http_get(f"{base}/api/v1/{path}{query}"))
     assert doc["status"] == "success", doc
     return doc["data"]  # type: ignore[no-any-return]
 
@@ -65,11 +67,13 @@ def _queries() -> list[str]:
     return out
 
 
-def test_page_fires_and_every_dashboard_query_has_data(kit, processes, tmp_path: Path) -> None:
-    prometheus = kit.binary("prometheus")
+def test_page_fires_and_every_dashboard_query_has_data(
+    processes: StartProcess, tmp_path: Path
+) -> None:
+    prometheus = binary("prometheus")
     now = datetime.now(UTC)
     url = f"sqlite:///{tmp_path / 'segmon.db'}"
-    stream = kit.build_degraded_stream(tmp_path / "stream", url, now)
+    stream = build_degraded_stream(tmp_path / "stream", url, now)
     settings = Settings(database_url=url)
     jobs = {j.name: j.interval for j in build_jobs(stream.sessions, settings, SystemClock())}
     rules = write_rules(settings.slos, jobs, tmp_path / "rules", with_tests=False)
@@ -83,7 +87,7 @@ def test_page_fires_and_every_dashboard_query_has_data(kit, processes, tmp_path:
     )
     server.start()
     try:
-        port = kit.free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         config = tmp_path / "prometheus.yml"
         config.write_text(
@@ -115,7 +119,7 @@ def test_page_fires_and_every_dashboard_query_has_data(kit, processes, tmp_path:
         requests = 0
 
         def page_firing() -> list[dict[str, Any]]:
-            alerts = _api(kit, base, "alerts")["alerts"]
+            alerts = _api(base, "alerts")["alerts"]
             return [
                 a
                 for a in alerts
@@ -143,7 +147,7 @@ def test_page_fires_and_every_dashboard_query_has_data(kit, processes, tmp_path:
         while pending and time.monotonic() < deadline:
             still = []
             for expr in pending:
-                if not _api(kit, base, "query", query=expr)["result"]:
+                if not _api(base, "query", query=expr)["result"]:
                     still.append(expr)  # e.g. rate() needs a second scrape
             pending = still
             if pending:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from monitor.cli.main import app
+from tests.support.result_rows import Rows
 
 runner = CliRunner()
 CUSTOM = """
@@ -35,7 +37,9 @@ def _config(tmp_path: Path, url: str) -> Path:
     return path
 
 
-def test_slo_json_reports_every_window(database_url, sessions, rows, tmp_path: Path) -> None:
+def test_slo_json_reports_every_window(
+    database_url: str, sessions: sessionmaker[Session], rows: Rows, tmp_path: Path
+) -> None:
     now = datetime.now(UTC)
     # disc at IoU >= 0.75: 0.8 good, 0.6 bad, 1 production-only -> 3 events, 2 bad.
     rows.shadow(now - timedelta(minutes=2), now - timedelta(minutes=1), {1: ([0.8, 0.6], 1, 0)})

@@ -6,10 +6,12 @@ import math
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.errors import InvalidInputError
 from monitor.slo.events import read_sli_events, read_slo_status, read_slo_statuses
 from monitor.slo.spec import AvailabilitySLI, DriftSLI, QualitySLI, SLOSpec
+from tests.support.result_rows import NOW, Rows
 
 DISC, BOX = 1, 2
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")
@@ -29,8 +31,8 @@ def _counts(status) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-de
     return {w.window: (w.events, w.bad_events) for w in status.windows}
 
 
-def test_shadow_events_by_capture_time(sessions, rows, kit) -> None:
-    now = kit.now
+def test_shadow_events_by_capture_time(sessions: sessionmaker[Session], rows: Rows) -> None:
+    now = NOW
     m = timedelta(minutes=1)
     # In the 5m window: disc 2 pairs (0.9 good, 0.3 bad) + 1 production-only;
     # box 1 good pair + 1 reference-only. Events 5, bad 3.
@@ -62,8 +64,10 @@ def test_shadow_events_by_capture_time(sessions, rows, kit) -> None:
     assert _counts(box)["5m"] == (2, 1) and _counts(box)["1h"] == (3, 2)
 
 
-def test_holdout_events_are_every_evaluation_at_the_slo_threshold(sessions, rows, kit) -> None:
-    now = kit.now
+def test_holdout_events_are_every_evaluation_at_the_slo_threshold(
+    sessions: sessionmaker[Session], rows: Rows
+) -> None:
+    now = NOW
     rows.quality(now - timedelta(minutes=10), [(DISC, "disc", 8, 1, 1), (BOX, "box", 5, 3, 2)])
     rows.quality(now - timedelta(hours=3), [(DISC, "disc", 1, 9, 9)], iou_threshold=0.75)
     rows.quality(now - timedelta(days=2), [(DISC, "disc", 10, 0, 0)])
@@ -84,8 +88,8 @@ def test_holdout_events_are_every_evaluation_at_the_slo_threshold(sessions, rows
     assert status.window("1h").burn_rate == pytest.approx((7 / 20) / 0.1)
 
 
-def test_drift_events_per_check_of_the_family(sessions, rows, kit) -> None:
-    now = kit.now
+def test_drift_events_per_check_of_the_family(sessions: sessionmaker[Session], rows: Rows) -> None:
+    now = NOW
     rows.drift(now - timedelta(minutes=10), True)
     rows.drift(now - timedelta(minutes=10), False, feature="brightness")
     rows.drift(now - timedelta(minutes=90), True)
@@ -103,7 +107,7 @@ def test_drift_events_per_check_of_the_family(sessions, rows, kit) -> None:
     assert status.window("30m").burn_rate == pytest.approx(0.5 / 0.05)
 
 
-def test_empty_database_gives_zeros_not_nan(sessions, kit) -> None:
+def test_empty_database_gives_zeros_not_nan(sessions: sessionmaker[Session]) -> None:
     slos = [
         _shadow(),
         SLOSpec(name="h", objective=0.9, sli=QualitySLI()),
@@ -111,9 +115,9 @@ def test_empty_database_gives_zeros_not_nan(sessions, kit) -> None:
         SLOSpec(name="svc", objective=0.99, sli=AvailabilitySLI(), service="inference"),
     ]
     with sessions() as session:
-        statuses = read_slo_statuses(session, slos, kit.now)
+        statuses = read_slo_statuses(session, slos, NOW)
         with pytest.raises(InvalidInputError, match="'svc'"):
-            read_slo_status(session, slos[-1], kit.now)
+            read_slo_status(session, slos[-1], NOW)
     assert [s.slo for s in statuses] == ["shadow", "h", "d"]  # Prometheus computes "svc"
     for status in statuses:
         assert tuple(w.window for w in status.windows) == WINDOWS

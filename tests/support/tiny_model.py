@@ -1,16 +1,22 @@
-"""Fixtures of the model tests: a tiny generated dataset and a tiny trained network."""
+"""A tiny generated dataset and a tiny network (fixtures, made once per session).
+
+torch is imported when a fixture is first used, not when pytest loads this plugin.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from detectors._typing import ImageArray
-from monitor.model.data import TrainingData, load_coco
-from monitor.model.network import NetworkConfig, SegmentationNetwork
 from monitor.synth import SynthConfig, generate_scenes, render_scene
+
+if TYPE_CHECKING:
+    from monitor.model.data import TrainingData
+    from monitor.model.network import SegmentationNetwork
 
 TINY_SIZE = 64
 
@@ -25,6 +31,9 @@ def tiny_scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_data(tiny_scenes: Path) -> TrainingData:
+    """The tiny scenes loaded for training."""
+    from monitor.model.data import load_coco
+
     return load_coco(tiny_scenes / "annotations.json", tiny_scenes / "images", TINY_SIZE)
 
 
@@ -32,6 +41,8 @@ def tiny_data(tiny_scenes: Path) -> TrainingData:
 def tiny_network(tiny_data: TrainingData) -> SegmentationNetwork:
     """An untrained but deterministic network with non-trivial batch-norm statistics."""
     import torch
+
+    from monitor.model.network import NetworkConfig, SegmentationNetwork
 
     torch.manual_seed(0)
     net = SegmentationNetwork(
@@ -44,5 +55,6 @@ def tiny_network(tiny_data: TrainingData) -> SegmentationNetwork:
 
 
 def scene_images(n: int, seed: int = 11, size: int = 256) -> list[ImageArray]:
+    """``n`` rendered scene images (no files), as the model tests feed the networks."""
     config = SynthConfig(n_images=n, seed=seed, size=size)
     return [render_scene(np.random.default_rng([seed, i, 0]), config).image for i in range(n)]

@@ -1,13 +1,16 @@
-"""A deterministic fake model, generated scenes and sample logs built from their labels."""
+"""A deterministic fake model, generated scenes and sample logs built from their labels.
+
+The ``model_scenes`` fixture (one per session) is what the embed and shadow tests score;
+``model_loads`` replaces ``load_model`` with one returning the scenes' fake reference.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -22,12 +25,11 @@ from monitor.config import DEFAULT_CATEGORIES, IngestSettings
 from monitor.ingest.job import ingest_log
 from monitor.masks import encode_mask
 from monitor.model.protocol import Embeddings, InstancePrediction
-from monitor.storage.bootstrap import init_database
-from monitor.storage.engine import make_engine, session_factory
 from monitor.synth import SynthConfig, generate_scenes
 
 Instance = tuple[int, MaskArray]
-CLASSES = tuple(c.name for c in DEFAULT_CATEGORIES)
+"""A labeled object: its category id and its mask."""
+CATEGORY_NAMES = tuple(c.name for c in DEFAULT_CATEGORIES)
 _PROJECTION = np.random.default_rng(0).normal(size=(48, 10)) / 7.0
 
 
@@ -59,7 +61,7 @@ class FakeModel:
     """Implements the SegmentationModel protocol; predicts what it was given per image."""
 
     name: str = "fake:reference@0123"
-    categories: tuple[str, ...] = CLASSES
+    categories: tuple[str, ...] = CATEGORY_NAMES
     embedding_dim: int = 16
     predictions: dict[str, list[Instance]] = field(default_factory=dict)
     calls: int = 0
@@ -87,7 +89,7 @@ class FakeModel:
 
 
 @dataclass(frozen=True)
-class Scenes:
+class ModelScenes:
     """Generated scenes: images, their labels (by file name) and the sample-log lines."""
 
     root: Path
@@ -127,7 +129,8 @@ class Scenes:
 
 
 @pytest.fixture(scope="session")
-def scenes(tmp_path_factory: pytest.TempPathFactory) -> Scenes:
+def model_scenes(tmp_path_factory: pytest.TempPathFactory) -> ModelScenes:
+    """Eight generated 96 px scenes, their labels and their sample log (made once)."""
     root = tmp_path_factory.mktemp("scenes")
     generate_scenes(root, SynthConfig(n_images=8, seed=3, size=96), overwrite=True)
     doc = json.loads((root / "annotations.json").read_text())
@@ -138,23 +141,7 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> Scenes:
         mask = np.asarray(mask_utils.decode(rle), dtype=bool)
         labels[names[ann["image_id"]]].append((int(ann["category_id"]), mask))
     records = [json.loads(line) for line in (root / "samples.jsonl").read_text().splitlines()]
-    return Scenes(root, labels, records)
-
-
-@pytest.fixture
-def make_db(tmp_path: Path) -> Iterator[Callable[[str], sessionmaker[Session]]]:
-    """Fresh migrated SQLite databases with the default categories, by name."""
-    engines = []
-
-    def make(name: str) -> sessionmaker[Session]:
-        engine = make_engine(f"sqlite:///{tmp_path / name}.db")
-        init_database(engine, DEFAULT_CATEGORIES)
-        engines.append(engine)
-        return session_factory(engine)
-
-    yield make
-    for engine in engines:
-        engine.dispose()
+    return ModelScenes(root, labels, records)
 
 
 def ingest(sessions: sessionmaker[Session], log: Path, clock: ManualClock) -> None:
@@ -163,19 +150,17 @@ def ingest(sessions: sessionmaker[Session], log: Path, clock: ManualClock) -> No
     assert report.ingested == report.lines and not report.quarantined
 
 
-def shift(mask: MaskArray, dy: int, dx: int) -> MaskArray:
-    """Move a mask, filling with background (nothing wraps around)."""
-    out = np.zeros_like(mask)
-    h, w = mask.shape
-    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = mask[
-        max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
-    ]
-    return out
-
-
 @pytest.fixture
-def kit() -> SimpleNamespace:
-    """The helpers above, for test modules (importlib mode cannot import conftest)."""
-    return SimpleNamespace(
-        FakeModel=FakeModel, features=features, image_key=image_key, ingest=ingest, shift=shift
-    )
+def model_loads(monkeypatch: pytest.MonkeyPatch, model_scenes: ModelScenes) -> list[str]:
+    """Names ``load_model`` was called with; it returns the scenes' fake reference."""
+    calls: list[str] = []
+    model = model_scenes.reference()
+
+    def load_model(name: str) -> FakeModel:
+        calls.append(name)
+        return model
+
+    import monitor.model.loading  # torch: imported when the fixture runs, not at collection
+
+    monkeypatch.setattr(monitor.model.loading, "load_model", load_model)
+    return calls

@@ -1,23 +1,24 @@
-"""Drift-job fixtures: generated samples, instances, embeddings and properties in the DB."""
+"""Drift scenes: generated samples, instances, embeddings and properties in the database.
+
+Fixtures: ``drift_scenes`` (on ``sessions``: SQLite and PostgreSQL),
+``sqlite_drift_scenes`` (on ``sqlite_sessions``) and ``clock`` (a manual clock at
+:data:`NOW`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.config import DEFAULT_CATEGORIES, DateRange, DriftSettings
 from monitor.masks import encode_mask
-from monitor.storage.bootstrap import init_database
-from monitor.storage.engine import make_engine, session_factory
 from monitor.storage.schema import (
     Dataset,
     DatasetImage,
@@ -50,19 +51,8 @@ class Shift:
 
 
 @dataclass
-class Scenes:
-    """Writes generated production samples or holdout images straight into the database.
-
-    The constants and helpers tests need ride along as attributes, so test modules need
-    not import this conftest.
-    """
-
-    NOW: ClassVar[datetime] = NOW
-    HOUR: ClassVar[tuple[datetime, datetime]] = HOUR
-    DAY: ClassVar[tuple[datetime, datetime]] = DAY
-    REFERENCE: ClassVar[tuple[datetime, datetime]] = REFERENCE
-    CLASSES: ClassVar[dict[int, str]] = CLASSES
-    Shift: ClassVar[type[Shift]] = Shift
+class DriftScenes:
+    """Writes generated production samples or holdout images straight into the database."""
 
     sessions: sessionmaker[Session]
     seed: int = 0
@@ -162,11 +152,6 @@ class Scenes:
                 session.add(_properties(rng, dataset_image_id=image.id))
             return dataset.id
 
-    @staticmethod
-    def settings(**overrides: object) -> DriftSettings:
-        """Drift settings with a production reference span, 1h windows, minimum 20."""
-        return production_reference(**overrides)
-
 
 def _mask_columns(mask: np.ndarray) -> dict[str, Any]:
     m = encode_mask(mask)
@@ -237,27 +222,12 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    """URL of the SQLite database ``sqlite_sessions`` migrates."""
-    return f"sqlite:///{tmp_path / 'drift.db'}"
+def drift_scenes(sessions: sessionmaker[Session]) -> DriftScenes:
+    """Drift scenes on the shared ``sessions`` fixture (SQLite and PostgreSQL)."""
+    return DriftScenes(sessions)
 
 
 @pytest.fixture
-def sqlite_sessions(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
-    """A migrated SQLite database (tests that need not run on PostgreSQL too)."""
-    engine: Engine = make_engine(sqlite_url)
-    init_database(engine, DEFAULT_CATEGORIES)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def scenes(sessions: sessionmaker[Session]) -> Scenes:
-    """Scenes on the shared ``sessions`` fixture (SQLite and PostgreSQL)."""
-    return Scenes(sessions)
-
-
-@pytest.fixture
-def lite(sqlite_sessions: sessionmaker[Session]) -> Scenes:
-    """Scenes on a SQLite database."""
-    return Scenes(sqlite_sessions)
+def sqlite_drift_scenes(sqlite_sessions: sessionmaker[Session]) -> DriftScenes:
+    """Drift scenes on a SQLite database."""
+    return DriftScenes(sqlite_sessions)

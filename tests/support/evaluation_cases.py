@@ -1,5 +1,5 @@
-"""Fixtures for evaluation tests: generated multi-class scenes, perturbed real data,
-pycocotools as the reference, and an independent pixel-level matcher."""
+"""Evaluation cases: generated multi-class scenes, perturbed real data, and pycocotools'
+own COCOeval on them as the reference."""
 
 from __future__ import annotations
 
@@ -9,22 +9,16 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
-import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from detectors._typing import MaskArray
 from monitor.quality.evaluation import GroundTruth, Prediction
-
-REPO = Path(__file__).resolve().parents[2]
-BORRAT = REPO / ".." / "shared" / "data" / "borrat"
-
-Array = np.ndarray[Any, Any]
+from tests.support.mask_arrays import decode, encode, shift
+from tests.support.paths import BORRAT, skip_without_borrat
 
 
 @dataclass
@@ -38,19 +32,7 @@ class Case:
     preds: list[Prediction]
 
 
-def encode(mask: Array) -> dict[str, Any]:
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": list(rle["size"]), "counts": rle["counts"].decode("ascii")}
-
-
-def decode(rle: Any) -> Array:
-    r = dict(rle)
-    if isinstance(r["counts"], str):
-        r["counts"] = r["counts"].encode("ascii")
-    return mask_utils.decode(r).astype(bool)
-
-
-def draw_shape(rng: np.random.Generator, h: int, w: int) -> Array:
+def draw_shape(rng: np.random.Generator, h: int, w: int) -> MaskArray:
     """A disc, ellipse or box at a random place, clipped to the image."""
     yy, xx = np.ogrid[:h, :w]
     kind = rng.integers(3)
@@ -67,16 +49,7 @@ def draw_shape(rng: np.random.Generator, h: int, w: int) -> Array:
     return np.asarray(mask)
 
 
-def shift(mask: Array, dy: int, dx: int) -> Array:
-    out = np.zeros_like(mask)
-    h, w = mask.shape
-    ys, xs = slice(max(dy, 0), h + min(dy, 0)), slice(max(dx, 0), w + min(dx, 0))
-    yd, xd = slice(max(-dy, 0), h + min(-dy, 0)), slice(max(-dx, 0), w + min(-dx, 0))
-    out[ys, xs] = mask[yd, xd]
-    return out
-
-
-def grow(mask: Array, steps: int) -> Array:
+def grow(mask: MaskArray, steps: int) -> MaskArray:
     """Dilate (steps > 0) or erode (steps < 0) with a 3x3 cross, in numpy."""
     out = mask.copy()
     for _ in range(abs(steps)):
@@ -165,8 +138,7 @@ def generated_case(seed: int, n_images: int = 30, n_classes: int = 4) -> Case:
 def borrat_case(seed: int) -> Case:
     """The real Borrat validation split with predictions perturbed from its ground truth."""
     path = BORRAT / "valid" / "_annotations.coco.json"
-    if not path.exists():
-        pytest.skip(f"real data not found at {BORRAT} (../shared/data/borrat beside the checkout)")
+    skip_without_borrat(path)
     data = json.loads(path.read_text())
     categories = {c["id"]: c["name"] for c in data["categories"]}
     sizes = {im["id"]: (im["height"], im["width"]) for im in data["images"]}
@@ -242,16 +214,3 @@ def pycocotools_eval(case: Case) -> COCOeval | None:
         ev.accumulate()
         ev.summarize()
     return ev
-
-
-@pytest.fixture
-def kit() -> SimpleNamespace:
-    """The helpers above, for test modules (importlib mode cannot import conftest)."""
-    return SimpleNamespace(
-        Case=Case,
-        encode=encode,
-        decode=decode,
-        generated_case=generated_case,
-        borrat_case=borrat_case,
-        pycocotools_eval=pycocotools_eval,
-    )
