@@ -1,4 +1,4 @@
-"""``segmon embed`` / ``segmon shadow`` and the scheduled jobs, with a fake reference model.
+"""``segmon embed`` / ``segmon shadow`` through the command line, with a fake reference model.
 
 ``monitor.model.loading.load_model`` is replaced by one returning the fake (the
 ``model_loads`` fixture), so these run without model weights.
@@ -7,21 +7,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from monitor.cli.main import app
-from monitor.clock import ManualClock
-from monitor.config import Settings
-from monitor.service.schedule import build_jobs
 from monitor.storage.schema import JobRun, RunStatus
-from tests.support.model_scenes import ModelScenes, ingest
+from tests.support.model_scenes import ModelScenes
 
 runner = CliRunner()
 
@@ -72,21 +67,3 @@ def test_embed_and_shadow_commands(
         ("shadow", RunStatus.SUCCESS),
         ("shadow", RunStatus.SUCCESS),
     ]
-
-
-def test_scheduled_jobs_load_the_model_once(
-    sessions: sessionmaker[Session],
-    model_scenes: ModelScenes,
-    model_loads: list[str],
-    tmp_path: Path,
-) -> None:
-    clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
-    ingest(sessions, model_scenes.write_log(tmp_path / "log", lambda labels: labels), clock)
-    jobs = {job.name: job for job in build_jobs(sessions, Settings(), clock)}
-    assert jobs["embed"].interval == timedelta(seconds=900)
-    assert jobs["shadow"].interval == timedelta(seconds=3600)
-    assert model_loads == []  # building the jobs loads nothing
-    assert jobs["embed"].work(1).counts()["samples"] == 8
-    assert jobs["shadow"].work(2).counts()["mean_agreement"] == 1.0
-    assert jobs["embed"].work(3).counts()["samples"] == 0
-    assert model_loads == ["reference"]

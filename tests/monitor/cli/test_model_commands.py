@@ -1,3 +1,5 @@
+"""`segmon predict` and `segmon train` through the command line."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,6 +11,7 @@ from pycocotools.coco import COCO
 from typer.testing import CliRunner
 
 from monitor.cli.main import app
+from monitor.model.checkpoint import load_checkpoint
 from monitor.synth import SynthConfig, generate_scenes
 
 runner = CliRunner()
@@ -74,3 +77,49 @@ def test_segmon_predict_writes_coco_results_for_a_folder_and_a_coco_file(tmp_pat
     assert result.exit_code == 0, result.output
     assert json.loads(from_coco.read_text()) == results
     assert not (tmp_path / "from_coco.images.json").exists()
+
+
+def test_segmon_train_writes_safetensors_with_metadata(tiny_scenes: Path, tmp_path: Path) -> None:
+    weights = tmp_path / "tiny.safetensors"
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(tiny_scenes / "annotations.json"),
+            "--images",
+            str(tiny_scenes / "images"),
+            "--out",
+            str(weights),
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--size",
+            "64",
+            "--width",
+            "4",
+            "--augment",
+            "flip",
+            "--augment",
+            "photometric",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["steps"] == 2 and payload["augment"] == [
+        "blur",
+        "brightness",
+        "contrast",
+        "flip",
+        "noise",
+    ]
+    network, training = load_checkpoint(weights)
+    assert network.config.categories == ("disc", "box", "triangle", "star")
+    assert network.config.width == 4 and network.config.input_size == 64
+    assert training["seed"] == 3

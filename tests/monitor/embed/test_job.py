@@ -5,13 +5,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.embed.job import embed_pending
-from monitor.errors import InvalidInputError
 from monitor.ingest.holdout import import_holdout
 from monitor.masks import decode_mask
 from monitor.storage.schema import (
@@ -23,7 +21,7 @@ from monitor.storage.schema import (
     Sample,
     SampleStatus,
 )
-from monitor.storage.vectors import vectors_from_bytes, vectors_to_bytes
+from monitor.storage.vectors import vectors_from_bytes
 from tests.support.databases import MakeDatabase
 from tests.support.model_scenes import FakeModel, ModelScenes, features, ingest
 
@@ -189,19 +187,6 @@ def test_vectors_are_the_models_output_for_the_right_instances(
     assert checked == sum(len(r["instances"]) for r in model_scenes.records) + sum(
         len(v) for v in model_scenes.labels.values()
     )
-
-
-def test_float16_round_trip() -> None:
-    rng = np.random.default_rng(5)
-    vectors = rng.normal(size=(7, 33)).astype(np.float32)
-    blobs = vectors_to_bytes(vectors)
-    assert {len(b) for b in blobs} == {66}
-    back = vectors_from_bytes(blobs, 33)
-    assert back.dtype == np.float32 and back.shape == (7, 33)
-    assert np.array_equal(back, vectors.astype(np.float16).astype(np.float32))
-    np.testing.assert_allclose(back, vectors, rtol=1e-3, atol=1e-4)
-    with pytest.raises(InvalidInputError, match="vector 1 holds 64 bytes, not 66"):
-        vectors_from_bytes([blobs[0], blobs[1][:64]], 33)
 
 
 def test_unreadable_image_is_quarantined_and_the_others_embedded(

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.errors import InvalidInputError, NotFoundError, UnsafeFormatError
+from monitor.errors import InvalidInputError
 from monitor.model.adapters import BuiltinModel
 from monitor.model.export import export_onnx, export_torchscript
 from monitor.model.loading import load_model
@@ -127,16 +127,3 @@ def test_onnx_export_predicts_what_the_model_predicts(
     assert onnx_model.name.startswith("onnx:production@")
     for a, b in zip(production.predict(images), onnx_model.predict(images), strict=True):
         _same_predictions(a, b)
-
-
-def test_load_model_dispatches_by_suffix_and_refuses_the_rest(tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError, match="missing.onnx"):
-        load_model(str(tmp_path / "missing.onnx"))
-    odd = tmp_path / "model.h5"
-    odd.write_bytes(b"\x89HDF")
-    with pytest.raises(UnsafeFormatError, match="model.h5"):
-        load_model(str(odd))
-    fake = tmp_path / "model.pt"
-    fake.write_bytes(b"not a zip")
-    with pytest.raises(UnsafeFormatError, match="model.pt"):
-        load_model(str(fake))

@@ -1,16 +1,10 @@
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from monitor.cli.main import app
 from monitor.errors import ConfigError
-from monitor.model.checkpoint import load_checkpoint
 from monitor.model.data import TrainingData, make_targets
 from monitor.model.network import NetworkConfig
 from monitor.model.train import Augmentation, TrainOptions, photometric, train_network
@@ -76,49 +70,3 @@ def test_photometric_changes_pixels_and_stays_in_range() -> None:
     assert out.shape == images.shape
     assert not torch.equal(out, images)
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
-
-
-def test_segmon_train_writes_safetensors_with_metadata(tiny_scenes: Path, tmp_path: Path) -> None:
-    weights = tmp_path / "tiny.safetensors"
-    result = CliRunner().invoke(
-        app,
-        [
-            "train",
-            "--data",
-            str(tiny_scenes / "annotations.json"),
-            "--images",
-            str(tiny_scenes / "images"),
-            "--out",
-            str(weights),
-            "--steps",
-            "2",
-            "--batch-size",
-            "2",
-            "--size",
-            "64",
-            "--width",
-            "4",
-            "--augment",
-            "flip",
-            "--augment",
-            "photometric",
-            "--seed",
-            "3",
-            "--device",
-            "cpu",
-            "--json",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
-    assert payload["steps"] == 2 and payload["augment"] == [
-        "blur",
-        "brightness",
-        "contrast",
-        "flip",
-        "noise",
-    ]
-    network, training = load_checkpoint(weights)
-    assert network.config.categories == ("disc", "box", "triangle", "star")
-    assert network.config.width == 4 and network.config.input_size == 64
-    assert training["seed"] == 3

@@ -1,9 +1,10 @@
-"""DatabaseCollector: values from inserted rows, and a live /metrics against the catalog."""
+"""DatabaseCollector: values from inserted rows and ingest runs, and a live /metrics against the
+catalog."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -11,7 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
-from monitor.config import Settings
+from monitor.config import IngestSettings, Settings
+from monitor.ingest.job import ingest_log
+from monitor.jobs.names import JobName
+from monitor.jobs.runs import run_job
 from monitor.prometheus import catalog as mc
 from monitor.prometheus.collector import DatabaseCollector
 from monitor.prometheus.grafana import dashboard_queries
@@ -166,3 +170,38 @@ def test_live_metrics_hold_every_catalog_family_and_every_dashboard_metric(
     assert segmon and segmon <= set(live), sorted(segmon - set(live))
     # The rest are series Prometheus itself makes: recorded by the rules, or ALERTS.
     assert {n for n in queried - segmon if not n.startswith("slo:")} == {"ALERTS"}
+
+
+def test_collector_reads_ingest_and_job_rows(sessions, log_builder) -> None:
+    clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
+    log_builder.write([log_builder.line() for _ in range(4)] + ["not json"])
+    uri = str(log_builder.root)
+    run_job(
+        sessions,
+        JobName.INGEST,
+        clock,
+        lambda _run: ingest_log(sessions, uri, IngestSettings(), clock),
+    )
+    registry = CollectorRegistry()
+    registry.register(DatabaseCollector(sessions, Settings(), clock))
+    assert registry.get_sample_value("segmon_samples_ingested_total", {"source": uri}) == 4
+    assert (
+        registry.get_sample_value("segmon_samples_rejected_total", {"reason": "malformed_json"})
+        == 1
+    )
+    assert (
+        registry.get_sample_value("segmon_samples_rejected_total", {"reason": "invalid_rle"}) == 0
+    )
+    assert (
+        registry.get_sample_value("segmon_job_runs_total", {"job": "ingest", "status": "success"})
+        == 1
+    )
+    assert (
+        registry.get_sample_value("segmon_job_runs_total", {"job": "ingest", "status": "failed"})
+        == 0
+    )
+    assert (
+        registry.get_sample_value("segmon_job_last_success_timestamp_seconds", {"job": "ingest"})
+        == clock.now().timestamp()
+    )
+    assert registry.get_sample_value("segmon_job_duration_seconds", {"job": "ingest"}) == 0.0

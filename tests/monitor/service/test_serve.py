@@ -1,3 +1,5 @@
+"""`segmon run`: the service's metrics registry, its HTTP endpoints, stopping on SIGTERM."""
+
 from __future__ import annotations
 
 import json
@@ -11,54 +13,9 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
-from sqlalchemy import select
-
 from monitor.clock import ManualClock
-from monitor.config import IngestSettings, Settings
-from monitor.ingest.job import ingest_log
-from monitor.jobs.leader import FileLock, leader_lock
-from monitor.jobs.names import JobName
-from monitor.jobs.runs import run_job
-from monitor.jobs.scheduler import Service
-from monitor.prometheus.collector import DatabaseCollector
+from monitor.config import Settings
 from monitor.service.schedule import build_jobs
-from monitor.storage.schema import JobRun, RunStatus
-
-
-def test_collector_reads_ingest_and_job_rows(sessions, log_builder) -> None:
-    clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
-    log_builder.write([log_builder.line() for _ in range(4)] + ["not json"])
-    uri = str(log_builder.root)
-    run_job(
-        sessions,
-        JobName.INGEST,
-        clock,
-        lambda _run: ingest_log(sessions, uri, IngestSettings(), clock),
-    )
-    registry = CollectorRegistry()
-    registry.register(DatabaseCollector(sessions, Settings(), clock))
-    assert registry.get_sample_value("segmon_samples_ingested_total", {"source": uri}) == 4
-    assert (
-        registry.get_sample_value("segmon_samples_rejected_total", {"reason": "malformed_json"})
-        == 1
-    )
-    assert (
-        registry.get_sample_value("segmon_samples_rejected_total", {"reason": "invalid_rle"}) == 0
-    )
-    assert (
-        registry.get_sample_value("segmon_job_runs_total", {"job": "ingest", "status": "success"})
-        == 1
-    )
-    assert (
-        registry.get_sample_value("segmon_job_runs_total", {"job": "ingest", "status": "failed"})
-        == 0
-    )
-    assert (
-        registry.get_sample_value("segmon_job_last_success_timestamp_seconds", {"job": "ingest"})
-        == clock.now().timestamp()
-    )
-    assert registry.get_sample_value("segmon_job_duration_seconds", {"job": "ingest"}) == 0.0
 
 
 def test_service_registry_exports_every_scheduled_job(sessions) -> None:
@@ -70,57 +27,6 @@ def test_service_registry_exports_every_scheduled_job(sessions) -> None:
     for job in build_jobs(sessions, settings, clock):
         labels = {"job": job.name, "status": "success"}
         assert registry.get_sample_value("segmon_job_runs_total", labels) == 0
-
-
-def test_only_the_leader_runs_jobs(sessions, tmp_path: Path, log_builder) -> None:
-    clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
-    log_builder.write([log_builder.line() for _ in range(2)])
-    settings = Settings(sources=(str(log_builder.root),))
-    jobs = build_jobs(sessions, settings, clock)
-    first = Service(sessions, jobs, FileLock(tmp_path / "lock"), clock)
-    second = Service(sessions, jobs, FileLock(tmp_path / "lock"), clock)
-    try:
-        assert first.run_once("ingest") is not None
-        assert second.run_once("ingest") is None and not second.leading
-        first.shutdown()  # leadership passes on
-        assert second.run_once("ingest") is not None
-    finally:
-        first.shutdown()
-        second.shutdown()
-    with sessions() as s:
-        assert s.scalars(select(JobRun.status)).all() == [RunStatus.SUCCESS, RunStatus.SUCCESS]
-
-
-def test_postgres_advisory_lock_admits_one_leader(postgres_url) -> None:
-    from monitor.storage.engine import make_engine
-
-    a, b = make_engine(postgres_url), make_engine(postgres_url)
-    la, lb = leader_lock(a, Path("/nonexistent")), leader_lock(b, Path("/nonexistent"))
-    try:
-        assert la.try_acquire() and la.try_acquire()
-        assert not lb.try_acquire()
-        la.release()
-        assert lb.try_acquire()
-    finally:
-        la.release()
-        lb.release()
-        a.dispose()
-        b.dispose()
-
-
-def test_failed_job_is_recorded_and_the_service_carries_on(sessions, tmp_path: Path) -> None:
-    clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
-    settings = Settings(sources=(str(tmp_path / "missing"),))
-    service = Service(
-        sessions, build_jobs(sessions, settings, clock), FileLock(tmp_path / "lock"), clock
-    )
-    try:
-        assert service.run_once("ingest") is None
-    finally:
-        service.shutdown()
-    with sessions() as s:
-        run = s.scalars(select(JobRun)).one()
-    assert run.status is RunStatus.FAILED and "missing" in (run.error or "")
 
 
 def _get(url: str, token: str | None = None, method: str = "GET") -> tuple[int, bytes]:

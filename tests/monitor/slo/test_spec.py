@@ -5,8 +5,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from monitor.errors import ConfigError, NotFoundError
-from monitor.slo.duration import format_duration, parse_duration, slo_windows
+from monitor.errors import NotFoundError
 from monitor.slo.spec import (
     AvailabilitySLI,
     DriftSLI,
@@ -93,13 +92,3 @@ def test_default_config_round_trips_and_has_every_kind() -> None:
     again = SLOConfig.model_validate(cfg.model_dump(mode="json"))
     assert again == cfg
     assert {s.sli.kind for s in cfg.slos} == {"quality", "drift", "availability", "latency"}
-
-
-def test_durations() -> None:
-    assert parse_duration("1h30m") == timedelta(minutes=90)
-    assert format_duration(timedelta(hours=48)) == "2d"
-    assert format_duration(timedelta(seconds=61)) == "61s"
-    with pytest.raises(ConfigError, match="'1.5h'"):
-        parse_duration("1.5h")
-    assert slo_windows(timedelta(days=3)) == ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
-    assert slo_windows(timedelta(days=7))[-1] == "7d"
