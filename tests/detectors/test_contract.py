@@ -19,6 +19,7 @@ from detectors import (
     DriftResult,
     MMDDetector,
 )
+from detectors._typing import Float64Array
 from monitor.errors import InvalidInputError, NotFittedError
 from tests.support.detector_cases import every_detector
 
@@ -30,7 +31,9 @@ def make(cls: type[BaseDetector], params: dict[str, Any], **kwargs: Any) -> Base
     return cls(**{"n_permutations": 199, "random_state": 7, **params, **kwargs})
 
 
-def sample(cls: type[BaseDetector], rng: np.random.Generator, n: int, shift: float = 0.0) -> Any:
+def sample(
+    cls: type[BaseDetector], rng: np.random.Generator, n: int, shift: float = 0.0
+) -> Float64Array:
     if cls in UNIVARIATE_DETECTORS:
         return rng.normal(shift, 1.0, size=n)
     if cls in CATEGORICAL_DETECTORS:  # category codes; a shift moves mass to category 0
@@ -74,7 +77,7 @@ def test_result_is_a_frozen_drift_result_with_sizes(
     assert result.p_value is not None and 0.0 < result.p_value <= 1.0
     assert result.drift_detected == (result.p_value <= 0.05)
     with pytest.raises(FrozenInstanceError):
-        result.statistic = 0.0  # type: ignore[misc]
+        result.statistic = 0.0  # type: ignore[misc]  # frozen: the assignment must fail
 
 
 @every_detector(ALL)

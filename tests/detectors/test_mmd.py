@@ -8,11 +8,15 @@ import torch
 from scipy.spatial.distance import cdist, pdist
 
 from detectors import MMDDetector
+from detectors._typing import Float64Array
 from detectors.mmd import median_bandwidth, mmd_permutation_statistics, resolve_device
 
 
-def dense_mmd2(x: np.ndarray, y: np.ndarray, sigma: float) -> float:
-    k = lambda a, b: np.exp(-cdist(a, b, "sqeuclidean") / (2 * sigma**2))  # noqa: E731
+def dense_mmd2(x: Float64Array, y: Float64Array, sigma: float) -> float:
+    def k(a: Float64Array, b: Float64Array) -> Float64Array:
+        squared: Float64Array = cdist(a, b, "sqeuclidean")  # scipy is untyped
+        return np.exp(-squared / (2 * sigma**2))
+
     return float(k(x, x).mean() + k(y, y).mean() - 2 * k(x, y).mean())
 
 

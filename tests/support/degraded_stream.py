@@ -36,10 +36,10 @@ from monitor.storage.schema import (
     ShadowClassScore,
     ShadowScore,
 )
-from monitor.synth import SynthConfig, generate_scenes
+from monitor.synth import DriftKnob, SynthConfig, generate_scenes
 from tests.support.result_rows import Rows
 
-DRIFT = {"brightness": 0.8, "blur": 0.9, "noise": 0.9}
+DRIFT: dict[DriftKnob, float] = {"brightness": 0.8, "blur": 0.9, "noise": 0.9}
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,13 @@ def shadow_against_truth(
     with sessions.begin() as session:
         truth: dict[str, tuple[int, int, list[tuple[int, str]]]] = {}
         for image in session.scalars(select(DatasetImage)):
-            gts = session.scalars(
+            labeled = session.scalars(
                 select(GroundTruthInstance).where(GroundTruthInstance.image_id == image.id)
             ).all()
             truth[image.image_sha256] = (
                 image.height,
                 image.width,
-                [(g.category_id, g.rle_counts) for g in gts],
+                [(g.category_id, g.rle_counts) for g in labeled],
             )
         samples = session.scalars(select(Sample).where(Sample.status == SampleStatus.OK)).all()
         for sample in samples:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from detectors._typing import Float64Array, MaskArray
 from monitor.clock import ManualClock
 from monitor.config import DEFAULT_CATEGORIES, DateRange, DriftSettings
 from monitor.masks import encode_mask
@@ -69,7 +70,7 @@ class DriftScenes:
 
     def _objects(
         self, rng: np.random.Generator, shifts: Mapping[str, Shift]
-    ) -> list[tuple[int, np.ndarray, float, np.ndarray]]:
+    ) -> list[tuple[int, MaskArray, float, Float64Array]]:
         objects = []
         for cat, name in CLASSES.items():
             for _ in range(int(rng.integers(1, 3))):
@@ -153,7 +154,7 @@ class DriftScenes:
             return dataset.id
 
 
-def _mask_columns(mask: np.ndarray) -> dict[str, Any]:
+def _mask_columns(mask: MaskArray) -> dict[str, Any]:
     m = encode_mask(mask)
     x, y, w, h = m.bbox
     return {
@@ -176,7 +177,7 @@ def _image_embedding(embedder: str, rng: np.random.Generator, **owner: int) -> I
 def _instance_embedding(
     embedder: str,
     cat: int,
-    vector: np.ndarray,
+    vector: Float64Array,
     predicted: int | None = None,
     ground_truth: int | None = None,
 ) -> InstanceEmbedding:

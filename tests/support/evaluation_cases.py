@@ -113,7 +113,8 @@ def generated_case(seed: int, n_images: int = 30, n_classes: int = 4) -> Case:
     rng = np.random.default_rng(seed)
     categories = {k + 1: f"class{k + 1}" for k in range(n_classes)}
     image_ids = list(range(1, n_images + 1))
-    sizes, gts = {}, []
+    sizes: dict[int, tuple[int, int]] = {}
+    gts: list[GroundTruth] = []
     for image_id in image_ids:
         h, w = int(rng.integers(60, 200)), int(rng.integers(60, 200))
         sizes[image_id] = (h, w)
@@ -142,7 +143,7 @@ def borrat_case(seed: int) -> Case:
     data = json.loads(path.read_text())
     categories = {c["id"]: c["name"] for c in data["categories"]}
     sizes = {im["id"]: (im["height"], im["width"]) for im in data["images"]}
-    gts = []
+    gts: list[GroundTruth] = []
     for ann in data["annotations"]:
         h, w = sizes[ann["image_id"]]
         seg = ann["segmentation"]

@@ -19,7 +19,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from sqlalchemy.orm import Session, sessionmaker
 
-from detectors._typing import ImageArray, MaskArray
+from detectors._typing import Float32Array, ImageArray, MaskArray
 from monitor.clock import ManualClock
 from monitor.config import DEFAULT_CATEGORIES, IngestSettings
 from monitor.ingest.job import ingest_log
@@ -29,6 +29,8 @@ from monitor.synth import SynthConfig, generate_scenes
 
 Instance = tuple[int, MaskArray]
 """A labeled object: its category id and its mask."""
+Transform = Callable[[list[Instance]], list[Instance]]
+"""What production makes of an image's labels (drop, move, relabel, ...)."""
 CATEGORY_NAMES = tuple(c.name for c in DEFAULT_CATEGORIES)
 _PROJECTION = np.random.default_rng(0).normal(size=(48, 10)) / 7.0
 
@@ -38,7 +40,7 @@ def image_key(image: ImageArray) -> str:
     return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
 
 
-def features(image: ImageArray, mask: MaskArray) -> np.ndarray:
+def features(image: ImageArray, mask: MaskArray) -> Float32Array:
     """Mean and std per channel inside the mask, plus projections of a 4x4 grid of it."""
     pixels = image.astype(np.float64) / 255.0
     inside = pixels[mask]
@@ -105,7 +107,7 @@ class ModelScenes:
         predictions = {image_key(self.image(f)): list(v) for f, v in self.labels.items()}
         return FakeModel(predictions=predictions, **kwargs)
 
-    def write_log(self, out: Path, transform: Callable[[list[Instance]], list[Instance]]) -> Path:
+    def write_log(self, out: Path, transform: Transform) -> Path:
         """A sample log over these images whose production instances are transformed labels."""
         out.mkdir(parents=True, exist_ok=True)
         lines = []

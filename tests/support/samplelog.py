@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,7 +73,7 @@ class LogBuilder:
         return record
 
     def write(
-        self, lines: list[dict[str, Any] | str], name: str = "samples.jsonl", mode: str = "a"
+        self, lines: Sequence[dict[str, Any] | str], name: str = "samples.jsonl", mode: str = "a"
     ) -> Path:
         """Append lines (dicts become JSON; strings are written as they are)."""
         path = self.root / name

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from monitor.cli.main import app
 from tests.support.paths import REPO
+from tests.support.samplelog import LogBuilder
 
 runner = CliRunner()
 
@@ -53,7 +54,7 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_init_ingest_status_quarantine_json(tmp_path: Path, log_builder) -> None:
+def test_init_ingest_status_quarantine_json(tmp_path: Path, log_builder: LogBuilder) -> None:
     log_builder.write([log_builder.line() for _ in range(3)] + ['{"broken": '])
     init = run(tmp_path, "init", "--json")
     assert init.returncode == 0, init.stderr

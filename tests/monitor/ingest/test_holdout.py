@@ -3,12 +3,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.config import CategorySpec
@@ -21,7 +23,9 @@ from monitor.storage.schema import Category, DatasetImage, GroundTruthInstance
 CLOCK = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
 
 
-def reference_area(segmentation, height: int, width: int) -> int:
+def reference_area(
+    segmentation: list[list[float]] | dict[str, Any], height: int, width: int
+) -> int:
     """pycocotools' area of the decoded mask, computed independently of segmon."""
     if isinstance(segmentation, list):
         rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
@@ -32,7 +36,9 @@ def reference_area(segmentation, height: int, width: int) -> int:
     return int(mask_utils.decode(rle).sum())
 
 
-def test_borrat_train_imports_with_exact_areas(sessions, borrat: Path) -> None:
+def test_borrat_train_imports_with_exact_areas(
+    sessions: sessionmaker[Session], borrat: Path
+) -> None:
     sync_categories(sessions, [CategorySpec(id=5, name="human")])
     coco = borrat / "train" / "_annotations.coco.json"
     report = import_holdout(sessions, coco, borrat / "train", "borrat-train", CLOCK)
@@ -62,7 +68,7 @@ def test_borrat_train_imports_with_exact_areas(sessions, borrat: Path) -> None:
     assert sum(n.startswith("-") for n in names) > 0
 
 
-def write_coco(root: Path, first_id: int, categories=("disc", "box")) -> Path:
+def write_coco(root: Path, first_id: int, categories: tuple[str, ...] = ("disc", "box")) -> Path:
     images_dir = root / "images"
     images_dir.mkdir(parents=True)
     anns, imgs = [], []
@@ -92,7 +98,9 @@ def write_coco(root: Path, first_id: int, categories=("disc", "box")) -> Path:
     return path
 
 
-def test_annotation_ids_from_zero_are_renumbered(sessions, tmp_path: Path) -> None:
+def test_annotation_ids_from_zero_are_renumbered(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
     path = write_coco(tmp_path, first_id=0)
     report = import_holdout(sessions, path, tmp_path / "images", "zero", CLOCK)
     assert report.renumbered and report.instances == 6
@@ -111,7 +119,9 @@ def test_annotation_ids_from_zero_are_renumbered(sessions, tmp_path: Path) -> No
     assert {r.name: r.category_id for r in rows} == {"disc": 1, "box": 2}
 
 
-def test_unknown_category_and_duplicate_name_are_refused(sessions, tmp_path: Path) -> None:
+def test_unknown_category_and_duplicate_name_are_refused(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
     bad = write_coco(tmp_path / "a", first_id=1, categories=("disc", "zebra"))
     with pytest.raises(InvalidInputError, match="zebra"):
         import_holdout(sessions, bad, tmp_path / "a" / "images", "h", CLOCK)
@@ -121,7 +131,9 @@ def test_unknown_category_and_duplicate_name_are_refused(sessions, tmp_path: Pat
         import_holdout(sessions, good, tmp_path / "b" / "images", "h", CLOCK)
 
 
-def test_image_size_disagreeing_with_file_is_named(sessions, tmp_path: Path) -> None:
+def test_image_size_disagreeing_with_file_is_named(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
     path = write_coco(tmp_path, first_id=1)
     Image.fromarray(np.zeros((21, 30, 3), np.uint8)).save(tmp_path / "images" / "-img1.png")
     with pytest.raises(InvalidInputError, match=r"-img1.png.*30x21"):

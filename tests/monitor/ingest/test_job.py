@@ -14,6 +14,7 @@ import fsspec
 import pytest
 from pycocotools import mask as mask_utils
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
@@ -21,6 +22,7 @@ from monitor.config import IngestSettings
 from monitor.ingest.job import ingest_coco_results, ingest_log
 from monitor.storage.schema import PredictedInstance, Sample, SampleStatus, Source
 from tests.support.paths import REPO
+from tests.support.samplelog import LogBuilder
 
 CLOCK = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
 SETTINGS = IngestSettings(batch_size=4)
@@ -41,7 +43,9 @@ def snapshot(sessions: sessionmaker[Session]) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in samples] + [tuple(r) for r in instances]
 
 
-def test_ingest_stores_samples_and_masks(sessions, log_builder) -> None:
+def test_ingest_stores_samples_and_masks(
+    sessions: sessionmaker[Session], log_builder: LogBuilder
+) -> None:
     lines = [log_builder.line() for _ in range(10)]
     log_builder.write(lines)
     report = ingest_log(sessions, str(log_builder.root), SETTINGS, CLOCK)
@@ -56,7 +60,9 @@ def test_ingest_stores_samples_and_masks(sessions, log_builder) -> None:
     assert stored == expected
 
 
-def test_same_log_twice_leaves_same_rows(sessions, log_builder) -> None:
+def test_same_log_twice_leaves_same_rows(
+    sessions: sessionmaker[Session], log_builder: LogBuilder
+) -> None:
     log_builder.write([log_builder.line() for _ in range(9)])
     ingest_log(sessions, str(log_builder.root), SETTINGS, CLOCK)
     before = snapshot(sessions)
@@ -65,7 +71,9 @@ def test_same_log_twice_leaves_same_rows(sessions, log_builder) -> None:
     assert snapshot(sessions) == before
 
 
-def test_appended_lines_are_the_only_new_rows(sessions, log_builder) -> None:
+def test_appended_lines_are_the_only_new_rows(
+    sessions: sessionmaker[Session], log_builder: LogBuilder
+) -> None:
     log_builder.write([log_builder.line() for _ in range(5)])
     ingest_log(sessions, str(log_builder.root), SETTINGS, CLOCK)
     before = snapshot(sessions)
@@ -78,7 +86,9 @@ def test_appended_lines_are_the_only_new_rows(sessions, log_builder) -> None:
     assert new_ids == {"r-000005", "r-000006", "r-000007"}
 
 
-def test_watermark_reset_does_not_duplicate(sessions, log_builder) -> None:
+def test_watermark_reset_does_not_duplicate(
+    sessions: sessionmaker[Session], log_builder: LogBuilder
+) -> None:
     """Even if the watermark is lost, (source, request_id) identity keeps one row per line."""
     log_builder.write([log_builder.line() for _ in range(6)])
     ingest_log(sessions, str(log_builder.root), SETTINGS, CLOCK)
@@ -90,14 +100,18 @@ def test_watermark_reset_does_not_duplicate(sessions, log_builder) -> None:
     assert snapshot(sessions) == before
 
 
-def test_duplicate_request_in_one_file_is_stored_once(sessions, log_builder) -> None:
+def test_duplicate_request_in_one_file_is_stored_once(
+    sessions: sessionmaker[Session], log_builder: LogBuilder
+) -> None:
     line = log_builder.line()
     log_builder.write([line, line, log_builder.line()])
     report = ingest_log(sessions, str(log_builder.root), SETTINGS, CLOCK)
     assert (report.ingested, report.duplicates) == (2, 1)
 
 
-def test_unfinished_last_line_waits_for_the_next_run(sessions, log_builder) -> None:
+def test_unfinished_last_line_waits_for_the_next_run(
+    sessions: sessionmaker[Session], log_builder: LogBuilder
+) -> None:
     path = log_builder.write([log_builder.line()])
     partial = json.dumps(log_builder.line())
     with path.open("a") as handle:
@@ -113,7 +127,7 @@ def _rle(counts: str, size: list[int]) -> dict[str, Any]:
     return {"size": size, "counts": counts}
 
 
-def bad_lines(b) -> dict[str, dict[str, Any] | str]:  # noqa: ANN001
+def bad_lines(b: LogBuilder) -> dict[str, dict[str, Any] | str]:
     """One line per kind of bad input, keyed by the reason it must be quarantined with."""
     size = [b.height, b.width]
 
@@ -142,7 +156,9 @@ def bad_lines(b) -> dict[str, dict[str, Any] | str]:  # noqa: ANN001
     }
 
 
-def test_each_bad_input_is_quarantined_with_its_reason(sessions, log_builder) -> None:
+def test_each_bad_input_is_quarantined_with_its_reason(
+    sessions: sessionmaker[Session], log_builder: LogBuilder
+) -> None:
     good = [log_builder.line(i) for i in range(3)]
     bad = bad_lines(log_builder)
     out_of_range = log_builder.line(111)
@@ -172,7 +188,9 @@ def test_each_bad_input_is_quarantined_with_its_reason(sessions, log_builder) ->
     )
 
 
-def test_ingest_reads_fsspec_memory_urls(sessions, log_builder) -> None:
+def test_ingest_reads_fsspec_memory_urls(
+    sessions: sessionmaker[Session], log_builder: LogBuilder
+) -> None:
     fs = fsspec.filesystem("memory")
     lines = [log_builder.line() for _ in range(4)]
     fs.pipe("/prod-log/day1.jsonl", ("\n".join(json.dumps(x) for x in lines) + "\n").encode())
@@ -188,18 +206,20 @@ def test_ingest_reads_fsspec_memory_urls(sessions, log_builder) -> None:
         )
         with sessions() as s:
             uris = set(s.scalars(select(Sample.image_uri).where(Sample.status == SampleStatus.OK)))
-        assert all(u.startswith("memory://") for u in uris)
+        assert all(u is not None and u.startswith("memory://") for u in uris)
         assert ingest_log(sessions, "memory://prod-log", SETTINGS, CLOCK).lines == 0
     finally:
         fs.rm("/prod-log", recursive=True)
 
 
-def test_missing_log_is_a_clear_error(sessions, tmp_path: Path) -> None:
+def test_missing_log_is_a_clear_error(sessions: sessionmaker[Session], tmp_path: Path) -> None:
     with pytest.raises(LookupError, match="nowhere"):
         ingest_log(sessions, str(tmp_path / "nowhere"), SETTINGS, CLOCK)
 
 
-def test_coco_results_with_images_json(sessions, log_builder, tmp_path: Path) -> None:
+def test_coco_results_with_images_json(
+    sessions: sessionmaker[Session], log_builder: LogBuilder, tmp_path: Path
+) -> None:
     lines = [log_builder.line() for _ in range(3)]
     images = [
         {
@@ -261,8 +281,8 @@ ingest_log(sessions, sys.argv[2], IngestSettings(batch_size=int(sys.argv[3]), ve
 
 
 def test_kill_9_mid_ingest_then_rerun_loses_and_duplicates_nothing(
-    database_url, engine, sessions, log_builder
-):
+    database_url: str, engine: Engine, sessions: sessionmaker[Session], log_builder: LogBuilder
+) -> None:
     total = 1500
     log_builder.write([log_builder.line(i, n_instances=1) for i in range(total)])
     script = [sys.executable, "-c", INGEST_SCRIPT, database_url, str(log_builder.root), "20"]

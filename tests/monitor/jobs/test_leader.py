@@ -7,7 +7,7 @@ from pathlib import Path
 from monitor.jobs.leader import leader_lock
 
 
-def test_postgres_advisory_lock_admits_one_leader(postgres_url) -> None:
+def test_postgres_advisory_lock_admits_one_leader(postgres_url: str) -> None:
     from monitor.storage.engine import make_engine
 
     a, b = make_engine(postgres_url), make_engine(postgres_url)

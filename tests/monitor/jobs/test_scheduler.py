@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.config import Settings
@@ -13,9 +14,12 @@ from monitor.jobs.leader import FileLock
 from monitor.jobs.scheduler import Service
 from monitor.service.schedule import build_jobs
 from monitor.storage.schema import JobRun, RunStatus
+from tests.support.samplelog import LogBuilder
 
 
-def test_only_the_leader_runs_jobs(sessions, tmp_path: Path, log_builder) -> None:
+def test_only_the_leader_runs_jobs(
+    sessions: sessionmaker[Session], tmp_path: Path, log_builder: LogBuilder
+) -> None:
     clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
     log_builder.write([log_builder.line() for _ in range(2)])
     settings = Settings(sources=(str(log_builder.root),))
@@ -34,7 +38,9 @@ def test_only_the_leader_runs_jobs(sessions, tmp_path: Path, log_builder) -> Non
         assert s.scalars(select(JobRun.status)).all() == [RunStatus.SUCCESS, RunStatus.SUCCESS]
 
 
-def test_failed_job_is_recorded_and_the_service_carries_on(sessions, tmp_path: Path) -> None:
+def test_failed_job_is_recorded_and_the_service_carries_on(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
     clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
     settings = Settings(sources=(str(tmp_path / "missing"),))
     service = Service(

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detectors._typing import ImageArray
 from monitor.errors import InvalidInputError
 from monitor.model.adapters import BuiltinModel
 from monitor.model.export import export_onnx, export_torchscript
@@ -21,7 +22,7 @@ def production() -> BuiltinModel:
 
 
 @pytest.fixture(scope="module")
-def images() -> list[np.ndarray]:
+def images() -> list[ImageArray]:
     scenes = scene_images(3)
     odd = np.ascontiguousarray(np.repeat(scenes[0][:200:2], 3, axis=1)[:, :300])  # 100 x 300
     return [*scenes, odd]
@@ -42,7 +43,7 @@ def _check(instances: list[InstancePrediction], shape: tuple[int, int], k: int) 
 
 @pytest.mark.parametrize("name", ["production", "reference"])
 def test_bundled_models_predict_instances_at_each_images_size(
-    name: str, images: list[np.ndarray]
+    name: str, images: list[ImageArray]
 ) -> None:
     model = load_model(name, device="cpu")
     assert isinstance(model, SegmentationModel)
@@ -55,7 +56,7 @@ def test_bundled_models_predict_instances_at_each_images_size(
 
 
 def test_predict_is_deterministic_and_independent_of_batching(
-    production: BuiltinModel, images: list[np.ndarray]
+    production: BuiltinModel, images: list[ImageArray]
 ) -> None:
     first = production.predict(images)
     again = production.predict(images)
@@ -67,7 +68,7 @@ def test_predict_is_deterministic_and_independent_of_batching(
 
 
 def test_embeddings_are_deterministic_with_one_vector_per_mask(
-    production: BuiltinModel, images: list[np.ndarray]
+    production: BuiltinModel, images: list[ImageArray]
 ) -> None:
     masks = [[inst.mask for inst in p] for p in production.predict(images)]
     empty = np.zeros(images[0].shape[:2], dtype=bool)
@@ -86,7 +87,7 @@ def test_embeddings_are_deterministic_with_one_vector_per_mask(
 
 
 def test_embed_rejects_masks_of_the_wrong_size(
-    production: BuiltinModel, images: list[np.ndarray]
+    production: BuiltinModel, images: list[ImageArray]
 ) -> None:
     with pytest.raises(InvalidInputError, match="mask of image 0"):
         production.embed(images[:1], [[np.zeros((5, 5), dtype=bool)]])
@@ -103,7 +104,7 @@ def _same_predictions(a: list[InstancePrediction], b: list[InstancePrediction]) 
 
 
 def test_torchscript_export_predicts_what_the_model_predicts(
-    production: BuiltinModel, images: list[np.ndarray], tmp_path: Path
+    production: BuiltinModel, images: list[ImageArray], tmp_path: Path
 ) -> None:
     path = export_torchscript(production.network, tmp_path / "production.pt")
     scripted = load_model(str(path), device="cpu")
@@ -118,7 +119,7 @@ def test_torchscript_export_predicts_what_the_model_predicts(
 
 
 def test_onnx_export_predicts_what_the_model_predicts(
-    production: BuiltinModel, images: list[np.ndarray], tmp_path: Path
+    production: BuiltinModel, images: list[ImageArray], tmp_path: Path
 ) -> None:
     pytest.importorskip("onnxruntime", reason="onnxruntime (extra segmon[onnx]) is not installed")
     pytest.importorskip("onnx", reason="onnx (extra segmon[onnx]) is not installed")

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor.errors import NotFoundError
@@ -53,9 +54,10 @@ def test_unknown_metric_is_named() -> None:
 
 
 class _CatalogCollector(Collector):
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[Metric]:
         for m in mc.CATALOG:
             values = ["x"] * len(m.labels)
+            fam: CounterMetricFamily | GaugeMetricFamily
             if m.kind == "counter":
                 fam = CounterMetricFamily(m.name, m.help, labels=m.labels)
             else:

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.clock import ManualClock
+from monitor.clock import Clock, ManualClock
 from monitor.config import IngestSettings, Settings
 from monitor.ingest.job import ingest_log
 from monitor.jobs.names import JobName
@@ -26,6 +26,7 @@ from monitor.slo.events import read_slo_status
 from monitor.slo.spec import QualitySLI, SLOSpec
 from tests.support.paths import REPO
 from tests.support.result_rows import NOW, Rows
+from tests.support.samplelog import LogBuilder
 
 MV = "prod-2026.11.1"
 REPORT = {
@@ -45,7 +46,7 @@ REPORT = {
 }
 
 
-def _fill(rows, now) -> None:  # type: ignore[no-untyped-def]
+def _fill(rows: Rows, now: datetime) -> None:
     m = timedelta(minutes=1)
     # Drift: the older check of the same series must not be exported.
     rows.drift(now - 90 * m, False, statistic=0.05, threshold=0.1, p_value=0.6)
@@ -125,7 +126,9 @@ def test_collector_exports_results_and_slos(sessions: sessionmaker[Session], row
     assert value(mc.JOB_DURATION, {"job": "ingest"}) == 4.0
 
 
-def _live_metrics(sessions, settings, clock) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
+def _live_metrics(
+    sessions: sessionmaker[Session], settings: Settings, clock: Clock
+) -> dict[str, set[str]]:
     server = MonitorServer(
         ("127.0.0.1", 0), default_registry(sessions, settings, clock), sessions, None, None
     )
@@ -172,7 +175,9 @@ def test_live_metrics_hold_every_catalog_family_and_every_dashboard_metric(
     assert {n for n in queried - segmon if not n.startswith("slo:")} == {"ALERTS"}
 
 
-def test_collector_reads_ingest_and_job_rows(sessions, log_builder) -> None:
+def test_collector_reads_ingest_and_job_rows(
+    sessions: sessionmaker[Session], log_builder: LogBuilder
+) -> None:
     clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
     log_builder.write([log_builder.line() for _ in range(4)] + ["not json"])
     uri = str(log_builder.root)

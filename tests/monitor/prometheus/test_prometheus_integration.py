@@ -54,7 +54,8 @@ def _api(base: str, path: str, **params: str) -> dict[str, Any]:
     query = f"?{urllib.parse.urlencode(params)}" if params else ""
     doc: dict[str, Any] = json.loads(http_get(f"{base}/api/v1/{path}{query}"))
     assert doc["status"] == "success", doc
-    return doc["data"]  # type: ignore[no-any-return]
+    data: dict[str, Any] = doc["data"]
+    return data
 
 
 def _queries() -> list[str]:

@@ -5,10 +5,12 @@ import subprocess
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from monitor.jobs.names import JobName
 from monitor.prometheus.alertmanager import write_alertmanager_config
 from monitor.prometheus.catalog import is_catalog_series
 from monitor.prometheus.examples import example_jobs
@@ -29,11 +31,12 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def _load(path: Path) -> dict:  # type: ignore[type-arg]
-    return yaml.safe_load(path.read_text())
+def _load(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(path.read_text())
+    return doc
 
 
-def _all_rules(paths: tuple[Path, ...]) -> list[dict]:  # type: ignore[type-arg]
+def _all_rules(paths: tuple[Path, ...]) -> list[dict[str, Any]]:
     return [r for p in paths for g in _load(p)["groups"] for r in g["rules"]]
 
 
@@ -100,7 +103,8 @@ def test_promtool_checks_and_unit_tests_pass(tmp_path: Path) -> None:
     for test in files.test_files:
         result = _run("promtool", "test", "rules", test.name, cwd=tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
-    cases = _load(files.slo_test)["tests"]  # type: ignore[arg-type]
+    assert files.slo_test is not None
+    cases = _load(files.slo_test)["tests"]
     names = [c["name"] for c in cases]
     for wanted in ("page fires", "only 5m burns", "events", "zero traffic"):
         assert any(wanted in n for n in names), wanted
@@ -131,7 +135,8 @@ def test_promtool_tests_fail_when_a_threshold_changes(
     assert (
         f"> {factor:g}" in files.slo.read_text()
     )  # the rule really changed; the test file did not
-    result = _run("promtool", "test", "rules", files.slo_test.name, cwd=tmp_path)  # type: ignore[union-attr]
+    assert files.slo_test is not None
+    result = _run("promtool", "test", "rules", files.slo_test.name, cwd=tmp_path)
     assert result.returncode != 0, result.stdout
     assert "FAILED" in result.stdout + result.stderr
 
@@ -142,7 +147,8 @@ def test_promtool_tests_fail_without_the_event_guard(tmp_path: Path) -> None:
     slo = SLOSpec(name="q", objective=0.9, sli=QualitySLI(), min_events=50)
     files = write_rules([slo], {}, tmp_path)
     write_rules([replace_min_events(slo, 1)], {}, tmp_path, with_tests=False)
-    result = _run("promtool", "test", "rules", files.slo_test.name, cwd=tmp_path)  # type: ignore[union-attr]
+    assert files.slo_test is not None
+    result = _run("promtool", "test", "rules", files.slo_test.name, cwd=tmp_path)
     assert result.returncode != 0
     assert "49 events" in result.stdout + result.stderr
 
@@ -154,9 +160,12 @@ def replace_min_events(slo: SLOSpec, n: int) -> SLOSpec:
 @pytest.mark.prometheus
 @needs_promtool
 def test_stale_job_threshold_is_tested(tmp_path: Path) -> None:
-    files = write_rules([], {"ingest": timedelta(minutes=5)}, tmp_path)
-    write_rules([], {"ingest": timedelta(minutes=5)}, tmp_path, stale_factor=10, with_tests=False)
-    result = _run("promtool", "test", "rules", files.jobs_test.name, cwd=tmp_path)  # type: ignore[union-attr]
+    files = write_rules([], {JobName.INGEST: timedelta(minutes=5)}, tmp_path)
+    write_rules(
+        [], {JobName.INGEST: timedelta(minutes=5)}, tmp_path, stale_factor=10, with_tests=False
+    )
+    assert files.jobs_test is not None
+    result = _run("promtool", "test", "rules", files.jobs_test.name, cwd=tmp_path)
     assert result.returncode != 0
 
 

@@ -3,21 +3,28 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from detectors._typing import Float64Array, ImageArray, MaskArray
 from monitor.clock import ManualClock
 from monitor.config import IngestSettings
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.ingest.holdout import import_holdout
 from monitor.ingest.job import ingest_log
+from monitor.masks import to_compressed
+from monitor.model.protocol import Embeddings, InstancePrediction
 from monitor.quality.job import evaluate_holdout
 from monitor.storage.schema import ClassQualityRow, QualityResult
 from monitor.synth import SynthConfig, generate_scenes
@@ -25,7 +32,7 @@ from monitor.synth import SynthConfig, generate_scenes
 CLOCK = ManualClock(datetime(2026, 11, 25, tzinfo=UTC))
 
 
-def pycocotools_stats(gt_path: Path, results: list[dict]) -> np.ndarray:
+def pycocotools_stats(gt_path: Path, results: list[dict[str, Any]]) -> Float64Array:
     """Independent reference: pycocotools' own COCOeval on the files."""
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(gt_path))
@@ -34,10 +41,11 @@ def pycocotools_stats(gt_path: Path, results: list[dict]) -> np.ndarray:
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return ev.stats
+    stats: Float64Array = ev.stats
+    return stats
 
 
-def log_as_results(scenes: Path) -> list[dict]:
+def log_as_results(scenes: Path) -> list[dict[str, Any]]:
     """The sample log's predictions as a COCO results list over the holdout's image ids."""
     coco_gt = json.loads((scenes / "annotations.json").read_text())
     ids = {img["file_name"].rsplit(".", 1)[0]: img["id"] for img in coco_gt["images"]}
@@ -59,7 +67,9 @@ def scenes_dir(tmp_path: Path) -> Path:
     return out
 
 
-def test_golden_requests_are_evaluated_per_model_version(sessions, scenes_dir: Path) -> None:
+def test_golden_requests_are_evaluated_per_model_version(
+    sessions: sessionmaker[Session], scenes_dir: Path
+) -> None:
     import_holdout(sessions, scenes_dir / "annotations.json", scenes_dir / "images", "h", CLOCK)
     # the same images: golden requests
     ingest_log(sessions, str(scenes_dir), IngestSettings(), CLOCK)
@@ -83,7 +93,7 @@ def test_golden_requests_are_evaluated_per_model_version(sessions, scenes_dir: P
 
 
 def test_results_file_scored_against_itself_gives_ap_1_even_with_ids_from_0(
-    sessions, tmp_path: Path
+    sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     scenes = tmp_path / "s"
     generate_scenes(scenes, SynthConfig(n_images=6, seed=5, size=96))
@@ -114,7 +124,7 @@ def test_results_file_scored_against_itself_gives_ap_1_even_with_ids_from_0(
     )
 
 
-def test_clear_errors(sessions, scenes_dir: Path, tmp_path: Path) -> None:
+def test_clear_errors(sessions: sessionmaker[Session], scenes_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="'nope'"):
         evaluate_holdout(sessions, "nope", CLOCK)
     import_holdout(sessions, scenes_dir / "annotations.json", scenes_dir / "images", "h", CLOCK)
@@ -130,7 +140,9 @@ def test_clear_errors(sessions, scenes_dir: Path, tmp_path: Path) -> None:
         evaluate_holdout(sessions, "h", CLOCK, predictions=bad, iou_threshold=0)
 
 
-def test_empty_predictions_store_defined_values(sessions, scenes_dir: Path, tmp_path: Path) -> None:
+def test_empty_predictions_store_defined_values(
+    sessions: sessionmaker[Session], scenes_dir: Path, tmp_path: Path
+) -> None:
     import_holdout(sessions, scenes_dir / "annotations.json", scenes_dir / "images", "h", CLOCK)
     (tmp_path / "none.json").write_text("[]")
     evaluate_holdout(sessions, "h", CLOCK, predictions=tmp_path / "none.json")
@@ -149,11 +161,6 @@ class _LookupModel:
     """
 
     def __init__(self, scenes: Path) -> None:
-        from PIL import Image
-
-        from monitor.masks import to_compressed
-        from monitor.model.protocol import InstancePrediction
-
         self.name = "lookup"
         self.embedding_dim = 1
         configured = ("disc", "box", "triangle", "star")
@@ -161,7 +168,7 @@ class _LookupModel:
         self.by_image: dict[bytes, list[InstancePrediction]] = {}
         for line in map(json.loads, (scenes / "samples.jsonl").read_text().splitlines()):
             image = np.asarray(Image.open(scenes / line["image"]).convert("RGB"))
-            found = []
+            found: list[InstancePrediction] = []
             for inst in line["instances"]:
                 rle = to_compressed(inst["segmentation"], line["height"], line["width"])
                 name = configured[inst["category_id"] - 1]
@@ -175,15 +182,17 @@ class _LookupModel:
                 )
             self.by_image[image.tobytes()] = found
 
-    def predict(self, images):  # type: ignore[no-untyped-def]
+    def predict(self, images: Sequence[ImageArray]) -> list[list[InstancePrediction]]:
         return [self.by_image[np.ascontiguousarray(img).tobytes()] for img in images]
 
-    def embed(self, images, masks):  # type: ignore[no-untyped-def]
+    def embed(
+        self, images: Sequence[ImageArray], masks: Sequence[Sequence[MaskArray]]
+    ) -> Embeddings:
         raise NotImplementedError
 
 
 def test_a_model_run_over_the_holdout_scores_like_its_results_file(
-    sessions, scenes_dir: Path
+    sessions: sessionmaker[Session], scenes_dir: Path
 ) -> None:
     import_holdout(sessions, scenes_dir / "annotations.json", scenes_dir / "images", "h", CLOCK)
     model = _LookupModel(scenes_dir)
@@ -204,7 +213,9 @@ def test_a_model_run_over_the_holdout_scores_like_its_results_file(
     assert progress == [(5, 12), (10, 12), (12, 12)]
 
 
-def test_a_model_class_missing_from_the_config_is_named(sessions, scenes_dir: Path) -> None:
+def test_a_model_class_missing_from_the_config_is_named(
+    sessions: sessionmaker[Session], scenes_dir: Path
+) -> None:
     import_holdout(sessions, scenes_dir / "annotations.json", scenes_dir / "images", "h", CLOCK)
     model = _LookupModel(scenes_dir)
     model.categories = ("disc", "box", "triangle", "kite")

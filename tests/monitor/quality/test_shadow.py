@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from scipy.ndimage import binary_erosion
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from detectors._typing import MaskArray
 from monitor.clock import ManualClock
 from monitor.errors import InvalidInputError
 from monitor.quality.shadow import ShadowReport, compare_instances, shadow_pending
@@ -20,13 +20,13 @@ from monitor.slo.spec import default_slos
 from monitor.storage.schema import Category, Sample, ShadowClassScore, ShadowScore
 from tests.support.databases import MakeDatabase
 from tests.support.mask_arrays import shift
-from tests.support.model_scenes import FakeModel, Instance, ModelScenes, ingest
+from tests.support.model_scenes import FakeModel, Instance, ModelScenes, Transform, ingest
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
 NAMES = ("disc", "box", "triangle", "star")
 
 
-def square(y: int, x: int, size: int = 6, shape: tuple[int, int] = (32, 32)) -> np.ndarray:
+def square(y: int, x: int, size: int = 6, shape: tuple[int, int] = (32, 32)) -> MaskArray:
     mask = np.zeros(shape, dtype=bool)
     mask[y : y + size, x : x + size] = True
     return mask
@@ -78,7 +78,7 @@ def test_matching_maximises_total_iou_one_to_one() -> None:
     assert c.agreement == pytest.approx((90 / 110 + 1.0) / 2)
 
 
-def strip(*ranges: tuple[int, int]) -> np.ndarray:
+def strip(*ranges: tuple[int, int]) -> MaskArray:
     mask = np.zeros((1, 40), dtype=bool)
     for start, stop in ranges:
         mask[0, start:stop] = True
@@ -105,15 +105,19 @@ def test_relabeled_instance_is_a_class_disagreement_under_productions_class() ->
 # --- the shadow job on generated scenes -------------------------------------------------------
 
 
-def erode(n: int) -> Callable[[list[Any]], list[Any]]:
+def erode(n: int) -> Transform:
     return lambda labels: [(c, binary_erosion(m, iterations=n)) for c, m in labels]
+
+
+def moved(d: int) -> Transform:
+    return lambda labels: [(c, shift(m, d, d)) for c, m in labels]
 
 
 def run_shadow(
     sessions: sessionmaker[Session],
     scenes: ModelScenes,
     log: Path,
-    transform: Callable[[list[Instance]], list[Instance]],
+    transform: Transform,
     **kwargs: Any,
 ) -> ShadowReport:
     ingest(sessions, scenes.write_log(log, transform), ManualClock(START))
@@ -134,7 +138,7 @@ def class_totals(sessions: sessionmaker[Session]) -> dict[str, tuple[int, int, i
             .join(Category, Category.id == row.category_id)
             .group_by(Category.name)
         ).all()
-    return {name: tuple(int(v) for v in values) for name, *values in found}
+    return {name: (int(m), int(p), int(r), int(d)) for name, m, p, r, d in found}
 
 
 def agreements(sessions: sessionmaker[Session]) -> list[float]:
@@ -165,11 +169,9 @@ def test_production_equal_to_reference_agrees_exactly(
 def test_agreement_falls_as_production_masks_degrade(
     make_db: MakeDatabase, model_scenes: ModelScenes, tmp_path: Path
 ) -> None:
-    ladders = {
+    ladders: dict[str, list[Transform]] = {
         "erode": [lambda labels: labels, erode(1), erode(2)],
-        "shift": [
-            lambda labels, d=d: [(c, shift(m, d, d)) for c, m in labels] for d in (0, 1, 2, 4)
-        ],
+        "shift": [moved(d) for d in (0, 1, 2, 4)],
     }
     for kind, ladder in ladders.items():
         means = []
@@ -181,11 +183,11 @@ def test_agreement_falls_as_production_masks_degrade(
         assert all(a > b for a, b in zip(means, means[1:], strict=False)), (kind, means)
 
 
-def drop_last(labels: list[Any]) -> list[Any]:
+def drop_last(labels: list[Instance]) -> list[Instance]:
     return labels[:-1]
 
 
-def relabel_first(labels: list[Any]) -> list[Any]:
+def relabel_first(labels: list[Instance]) -> list[Instance]:
     return [(c % 4 + 1, m) if i == 0 else (c, m) for i, (c, m) in enumerate(labels)]
 
 

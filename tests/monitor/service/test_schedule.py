@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.config import Settings
+from monitor.jobs.names import JobName
 from monitor.service.schedule import build_jobs
 from tests.support.drift_scenes import NOW
 from tests.support.model_scenes import ModelScenes, ingest
@@ -31,10 +32,10 @@ def test_scheduled_jobs_load_the_model_once(
     clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
     ingest(sessions, model_scenes.write_log(tmp_path / "log", lambda labels: labels), clock)
     jobs = {job.name: job for job in build_jobs(sessions, Settings(), clock)}
-    assert jobs["embed"].interval == timedelta(seconds=900)
-    assert jobs["shadow"].interval == timedelta(seconds=3600)
+    assert jobs[JobName.EMBED].interval == timedelta(seconds=900)
+    assert jobs[JobName.SHADOW].interval == timedelta(seconds=3600)
     assert model_loads == []  # building the jobs loads nothing
-    assert jobs["embed"].work(1).counts()["samples"] == 8
-    assert jobs["shadow"].work(2).counts()["mean_agreement"] == 1.0
-    assert jobs["embed"].work(3).counts()["samples"] == 0
+    assert jobs[JobName.EMBED].work(1).counts()["samples"] == 8
+    assert jobs[JobName.SHADOW].work(2).counts()["mean_agreement"] == 1.0
+    assert jobs[JobName.EMBED].work(3).counts()["samples"] == 0
     assert model_loads == ["reference"]

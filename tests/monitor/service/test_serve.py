@@ -13,12 +13,15 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from monitor.clock import ManualClock
 from monitor.config import Settings
 from monitor.service.schedule import build_jobs
+from tests.support.samplelog import LogBuilder
 
 
-def test_service_registry_exports_every_scheduled_job(sessions) -> None:
+def test_service_registry_exports_every_scheduled_job(sessions: sessionmaker[Session]) -> None:
     from monitor.service.serve import default_registry
 
     clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
@@ -40,7 +43,7 @@ def _get(url: str, token: str | None = None, method: str = "GET") -> tuple[int, 
         return exc.code, exc.read()
 
 
-def test_segmon_run_serves_and_stops_on_sigterm(tmp_path: Path, log_builder) -> None:
+def test_segmon_run_serves_and_stops_on_sigterm(tmp_path: Path, log_builder: LogBuilder) -> None:
     log_builder.write([log_builder.line() for _ in range(3)])
     db = f"sqlite:///{tmp_path / 's.db'}"
     env = {

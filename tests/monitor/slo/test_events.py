@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.errors import InvalidInputError
+from monitor.slo.burn import SLOStatus
 from monitor.slo.events import read_sli_events, read_slo_status, read_slo_statuses
 from monitor.slo.spec import AvailabilitySLI, DriftSLI, QualitySLI, SLOSpec
 from tests.support.result_rows import NOW, Rows
@@ -27,7 +28,7 @@ def _shadow(name: str = "shadow", class_name: str | None = None, min_events: int
     )
 
 
-def _counts(status) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-def]
+def _counts(status: SLOStatus) -> dict[str, tuple[int, int]]:
     return {w.window: (w.events, w.bad_events) for w in status.windows}
 
 

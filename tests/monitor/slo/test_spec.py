@@ -62,7 +62,9 @@ def test_sli_is_chosen_by_kind_from_plain_config() -> None:
     kinds = [type(s.sli) for s in cfg.slos]
     assert kinds == [QualitySLI, DriftSLI, AvailabilitySLI, LatencySLI]
     assert cfg.get("car-quality").sli == QualitySLI(source="shadow", class_name="car")
-    assert cfg.get("lat").sli.bucket_metric == "inference_seconds_bucket"  # type: ignore[union-attr]
+    latency = cfg.get("lat").sli
+    assert isinstance(latency, LatencySLI)
+    assert latency.bucket_metric == "inference_seconds_bucket"
     assert [s.computed_by_segmon for s in cfg.slos] == [True, True, False, False]
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -8,7 +10,7 @@ from monitor.storage import engine as db
 from monitor.storage.schema import Base
 
 
-def test_upgrade_downgrade_upgrade_and_models_match(database_url) -> None:
+def test_upgrade_downgrade_upgrade_and_models_match(database_url: str) -> None:
     engine = db.make_engine(database_url)
     try:
         db.upgrade(engine)
@@ -27,7 +29,7 @@ def test_upgrade_downgrade_upgrade_and_models_match(database_url) -> None:
         engine.dispose()
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     engine = db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

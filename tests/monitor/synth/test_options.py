@@ -24,7 +24,7 @@ def test_parse_drift_and_config_validation() -> None:
     with pytest.raises(InvalidInputError, match="more than once"):
         parse_drift(["blur=0.1", "blur=0.2"])
     with pytest.raises(InvalidInputError, match="'haze'"):
-        SynthConfig(n_images=1, seed=0, drift={"haze": 0.5})  # type: ignore[dict-item]
+        SynthConfig(n_images=1, seed=0, drift={"haze": 0.5})  # type: ignore[dict-item]  # on purpose: no such knob
     with pytest.raises(InvalidInputError, match="True"):
         SynthConfig(n_images=1, seed=0, drift={"blur": True})
     with pytest.raises(InvalidInputError, match="n_images"):

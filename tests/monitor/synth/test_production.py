@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.synth import SynthConfig, generate_scenes
+from detectors._typing import MaskArray
+from monitor.synth import DriftKnob, SynthConfig, generate_scenes
 from tests.support.mask_arrays import decode
 
 
@@ -18,7 +19,7 @@ def test_novel_objects_are_predicted_without_ground_truth(tmp_path: Path) -> Non
     assert summary.n_novel > 5
     coco = json.loads((tmp_path / "annotations.json").read_text())
     assert summary.n_instances == len(coco["annotations"])
-    gt: dict[int, list[np.ndarray]] = {}
+    gt: dict[int, list[MaskArray]] = {}
     for ann in coco["annotations"]:
         gt.setdefault(ann["image_id"], []).append(decode(ann["segmentation"]))
     unmatched = 0
@@ -32,8 +33,8 @@ def test_novel_objects_are_predicted_without_ground_truth(tmp_path: Path) -> Non
     assert clean.n_novel == 0
 
 
-def _prediction_quality(tmp_path: Path, drift: dict[str, float]) -> tuple[float, float]:
-    config = SynthConfig(n_images=25, seed=8, size=96, drift=drift)  # type: ignore[arg-type]
+def _prediction_quality(tmp_path: Path, drift: dict[DriftKnob, float]) -> tuple[float, float]:
+    config = SynthConfig(n_images=25, seed=8, size=96, drift=drift)
     summary = generate_scenes(tmp_path, config)
     scores = [
         inst["score"]

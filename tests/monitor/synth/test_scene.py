@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from monitor.synth import CATEGORIES, SynthConfig, render_scene
+from detectors._typing import Float64Array
+from monitor.synth import CATEGORIES, DriftKnob, Scene, SynthConfig, render_scene
 
 
 def test_occluded_objects_keep_the_texture_of_the_top_object() -> None:
@@ -21,15 +20,15 @@ def test_occluded_objects_keep_the_texture_of_the_top_object() -> None:
     assert overlapping > 5
 
 
-def _mean_pixel(drift: dict[str, float]) -> float:
-    config = SynthConfig(n_images=1, seed=0, size=96, drift=drift)  # type: ignore[arg-type]
+def _mean_pixel(drift: dict[DriftKnob, float]) -> float:
+    config = SynthConfig(n_images=1, seed=0, size=96, drift=drift)
     return float(
         np.mean([render_scene(np.random.default_rng([1, i, 0]), config).image for i in range(8)])
     )
 
 
-def _images(drift: dict[str, float]) -> np.ndarray:
-    config = SynthConfig(n_images=1, seed=0, size=96, drift=drift)  # type: ignore[arg-type]
+def _images(drift: dict[DriftKnob, float]) -> Float64Array:
+    config = SynthConfig(n_images=1, seed=0, size=96, drift=drift)
     return np.stack(
         [render_scene(np.random.default_rng([1, i, 0]), config).image for i in range(8)]
     ).astype(np.float64)
@@ -44,7 +43,7 @@ def test_contrast_lowers_pixel_spread() -> None:
     assert spreads[0] > spreads[1] > spreads[2]
 
 
-def _roughness(images: np.ndarray) -> float:
+def _roughness(images: Float64Array) -> float:
     return float(np.abs(np.diff(images, axis=2)).mean())
 
 
@@ -54,20 +53,20 @@ def test_blur_smooths_and_noise_roughens() -> None:
     assert base < _roughness(_images({"noise": 0.3})) < _roughness(_images({"noise": 0.9}))
 
 
-def _scenes(drift: dict[str, float], n: int = 60) -> list[Any]:
-    config = SynthConfig(n_images=1, seed=0, size=128, drift=drift)  # type: ignore[arg-type]
+def _scenes(drift: dict[DriftKnob, float], n: int = 60) -> list[Scene]:
+    config = SynthConfig(n_images=1, seed=0, size=128, drift=drift)
     return [render_scene(np.random.default_rng([2, i, 0]), config) for i in range(n)]
 
 
 def test_scale_shrinks_objects() -> None:
-    def median_area(drift: dict[str, float]) -> float:
+    def median_area(drift: dict[DriftKnob, float]) -> float:
         return float(np.median([m.sum() for s in _scenes(drift) for m in s.masks]))
 
     assert median_area({}) > median_area({"scale": 0.5}) > median_area({"scale": 1.0})
 
 
 def test_classmix_skews_the_class_histogram() -> None:
-    def histogram(drift: dict[str, float]) -> np.ndarray:
+    def histogram(drift: dict[DriftKnob, float]) -> Float64Array:
         ids = np.concatenate([s.category_ids for s in _scenes(drift, 120)])
         return np.bincount(ids, minlength=len(CATEGORIES) + 1)[1:] / len(ids)
 

@@ -9,12 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from detectors._typing import MaskArray
 from monitor.quality.evaluation import PredictionStatus, evaluate
 from tests.support.evaluation_cases import Case, generated_case
 from tests.support.mask_arrays import decode
 
 
-def pixel_iou(pred: np.ndarray, gt: np.ndarray, crowd: bool) -> float:
+def pixel_iou(pred: MaskArray, gt: MaskArray, crowd: bool) -> float:
     inter = float(np.logical_and(pred, gt).sum())
     denom = float(pred.sum()) if crowd else float(np.logical_or(pred, gt).sum())
     return inter / denom if denom else 0.0

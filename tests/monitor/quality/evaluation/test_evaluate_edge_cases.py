@@ -21,7 +21,7 @@ from tests.support.evaluation_cases import generated_case, pycocotools_eval
 from tests.support.mask_arrays import encode
 
 
-def floats_in(value: Any) -> list[float]:
+def floats_in(value: object) -> list[float]:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return [
             f for field in dataclasses.fields(value) for f in floats_in(getattr(value, field.name))
@@ -93,6 +93,7 @@ def test_a_class_absent_from_the_holdout_is_reported_without_ap() -> None:
     assert report.confusion.column_names[-2:] == ("absent", "missed")
     # COCO means skip the class (COCOeval's -1), exactly as pycocotools does.
     reference = pycocotools_eval(case)
+    assert reference is not None
     np.testing.assert_allclose(report.coco.as_tuple(), reference.stats, rtol=0, atol=1e-9)
 
 
