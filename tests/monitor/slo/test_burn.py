@@ -132,9 +132,7 @@ def test_unsorted_input_and_datetimes_give_the_same_answer() -> None:
     order = np.argsort(t)
     b = slo_status(spec(0.95), t[order], NOW, bad=bad[order])
     dts = [datetime.fromtimestamp(x, UTC) for x in t]
-    # event_times takes datetimes (slo_status's docstring says so), but its annotation,
-    # npt.ArrayLike, does not admit them: the signature is narrower than the function.
-    c = slo_status(spec(0.95), dts, datetime.fromtimestamp(NOW, UTC), bad=bad)  # type: ignore[arg-type]
+    c = slo_status(spec(0.95), dts, datetime.fromtimestamp(NOW, UTC), bad=bad)
     d64 = (t * 1e9).astype("datetime64[ns]")
     d = slo_status(spec(0.95), d64, NOW, bad=bad)
     assert a.windows == b.windows
