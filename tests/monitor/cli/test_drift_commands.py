@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from monitor.cli.main import app
+from monitor.storage.engine import make_engine
+from monitor.storage.schema import DriftResultRow, JobRun
 from tests.support.drift_scenes import DriftScenes, Shift
 
 runner = CliRunner()
@@ -48,6 +51,10 @@ def test_drift_json_then_report_html(
         (r["family"], r["feature"], r["class_name"]) for r in doc["results"] if r["drift_detected"]
     }
     assert ("mask_geometry", "area", "box") in flagged
+    with make_engine(sqlite_url).connect() as connection:  # every row names its run
+        stamped = connection.execute(select(DriftResultRow.run_id).distinct()).scalars().all()
+        job = connection.execute(select(JobRun.job).where(JobRun.id == doc["run_id"])).scalar()
+    assert stamped == [doc["run_id"]] and job == "drift"
 
     out = tmp_path / "reports" / "report.html"
     result = runner.invoke(app, ["--config", str(config), "report", "--out", str(out), "--json"])
