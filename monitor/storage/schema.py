@@ -203,8 +203,9 @@ class DatasetImage(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     source_image_id: Mapped[int]
     file_name: Mapped[str] = mapped_column(String(1024))
-    image_uri: Mapped[str] = mapped_column(String(2048))
-    image_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    image_uri: Mapped[str | None] = mapped_column(String(2048))
+    """None for an image imported without its file (``holdout import --no-images``)."""
+    image_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     width: Mapped[int]
     height: Mapped[int]
 
@@ -231,6 +232,9 @@ class GroundTruthInstance(Base):
     bbox_w: Mapped[float] = mapped_column(Float)
     bbox_h: Mapped[float] = mapped_column(Float)
     area: Mapped[int]
+    """Pixels in the mask (pycocotools' area of the stored RLE)."""
+    coco_area: Mapped[float | None] = mapped_column(Float)
+    """The annotation's own ``area`` field, which COCOeval uses for size ranges."""
     rle_counts: Mapped[str] = mapped_column(Text)
 
     image: Mapped[DatasetImage] = relationship(back_populates="instances")
