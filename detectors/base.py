@@ -8,8 +8,8 @@ of :class:`~detectors.result.DriftResult` live here (Alibi-Detect style).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import ClassVar, Protocol, Self, runtime_checkable
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -123,6 +123,30 @@ class BaseDetector(ABC):
         if not isinstance(feature, str) or not feature:
             raise InvalidInputError(f"feature must be a non-empty str, got {feature!r}")
         self.feature = feature
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        """Yield the hyperparameters the shared detector contract suite should try.
+
+        Each yielded mapping is passed to the constructor, on top of the suite's own
+        ``n_permutations`` and ``random_state``, so a detector whose defaults do not suit
+        a test (a GPU device, folds that need more samples) says so here instead of the
+        suite keeping a table of special cases (River's ``_unit_test_params``).
+
+        Yields
+        ------
+        dict of str to Any
+            Keyword arguments for ``cls(...)``; the default is one empty mapping.
+
+        Examples
+        --------
+        >>> from detectors import JensenShannonDetector, MMDDetector
+        >>> list(JensenShannonDetector._unit_test_params())
+        [{}]
+        >>> list(MMDDetector._unit_test_params())
+        [{'device': 'cpu'}]
+        """
+        yield {}
 
     def fit(self, reference: npt.ArrayLike) -> Self:
         """Validate and store the reference sample, then learn what the detector needs.

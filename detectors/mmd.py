@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -150,6 +151,22 @@ class MMDDetector(BaseDetector):
         if device not in DEVICES:
             raise InvalidInputError(f"device must be one of {DEVICES}, got {device!r}")
         self.device: Device = device
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        """Yield the contract suite's parameters: the CPU, so results match on every machine.
+
+        Yields
+        ------
+        dict of str to Any
+            ``{"device": "cpu"}``.
+
+        Examples
+        --------
+        >>> [MMDDetector(**params).device for params in MMDDetector._unit_test_params()]
+        ['cpu']
+        """
+        yield {"device": "cpu"}
 
     def _score(self, current: Float64Array, rng: np.random.Generator) -> DriftResult:
         torch_mod = _import_torch()

@@ -36,6 +36,9 @@ from monitor.slo.duration import parse_duration, slo_windows
 if TYPE_CHECKING:
     from monitor.slo.spec import SLOSpec
 
+Times = npt.ArrayLike | Sequence[datetime]
+"""Event or arrival times: ``datetime`` (naive means UTC), ``datetime64`` or epoch seconds."""
+
 __all__ = ["BurnRate", "SLOStatus", "burn_rates", "slo_status", "window_seconds"]
 
 
@@ -112,7 +115,7 @@ class SLOStatus:
         raise NotFoundError(f"no window {label!r} in SLO {self.slo!r}")
 
 
-def _seconds(values: npt.ArrayLike, what: str) -> Float64Array:
+def _seconds(values: Times, what: str) -> Float64Array:
     """Convert datetimes, ``datetime64`` or epoch seconds to a float64 epoch-seconds array."""
     arr = np.asarray(values)
     if arr.dtype.kind == "M":
@@ -159,14 +162,14 @@ def _counts(values: npt.ArrayLike | None, n: int, what: str) -> Int64Array:
 
 
 def burn_rates(
-    event_times: npt.ArrayLike,
+    event_times: Times,
     now: datetime | float,
     *,
     bad: npt.ArrayLike,
     objective: float,
     windows: Sequence[str],
     total: npt.ArrayLike | None = None,
-    arrival_times: npt.ArrayLike | None = None,
+    arrival_times: Times | None = None,
     min_events: int = 20,
 ) -> tuple[BurnRate, ...]:
     """Compute event-time error ratios and burn rates for several windows at once.
@@ -266,12 +269,12 @@ def burn_rates(
 
 def slo_status(
     spec: SLOSpec,
-    event_times: npt.ArrayLike,
+    event_times: Times,
     now: datetime | float,
     *,
     bad: npt.ArrayLike,
     total: npt.ArrayLike | None = None,
-    arrival_times: npt.ArrayLike | None = None,
+    arrival_times: Times | None = None,
 ) -> SLOStatus:
     """Compute every window of ``spec`` (alert windows plus its period) at ``now``.
 

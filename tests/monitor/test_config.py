@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 
-from monitor.config import EXAMPLE_CONFIG, Settings, load_settings
+from monitor.config import EXAMPLE_CONFIG, DriftSettings, Settings, load_settings
 from monitor.errors import ConfigError
+from tests.support.drift_scenes import NOW
 
 
 def test_example_config_is_valid_and_equals_the_defaults() -> None:
@@ -50,3 +52,13 @@ def test_bad_config_is_named(tmp_path: Path, text: str, words: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match=words.replace("[", r"\[")):
         load_settings(path, {})
+
+
+def test_drift_settings_validate() -> None:
+    with pytest.raises(ValueError, match="fortnight"):
+        DriftSettings(windows=("fortnight",))
+    with pytest.raises(ValueError, match="chi_square"):
+        DriftSettings.model_validate({"detectors": {"mask_geometry": ["chi_square"]}})
+    with pytest.raises(ValueError, match="not after start"):
+        DriftSettings.model_validate({"reference": {"start": NOW, "end": NOW}})
+    assert Counter(DriftSettings().windows) == Counter(["1h", "1d"])

@@ -51,7 +51,7 @@ def test_all_three_coco_forms_give_the_same_mask() -> None:
         (42, MaskProblem.INVALID_RLE, "int"),
     ],
 )
-def test_bad_masks_are_named(segmentation, problem, words) -> None:
+def test_bad_masks_are_named(segmentation: object, problem: MaskProblem, words: str) -> None:
     with pytest.raises(MaskError) as info:
         to_compressed(segmentation, 4, 5)
     assert info.value.problem is problem

@@ -1,0 +1,112 @@
+"""`segmon slo` and `segmon rules`: the configured SLOs, the scheduled jobs, promtool."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from monitor.cli.main import app
+from tests.support.result_rows import Rows
+
+runner = CliRunner()
+CUSTOM = """
+database_url: {url}
+slos:
+  - name: disc-quality
+    objective: 0.95
+    sli: {{kind: quality, source: shadow, class_name: disc, iou_threshold: 0.75}}
+    min_events: 2
+  - name: web-availability
+    objective: 0.999
+    service: web
+    sli: {{kind: availability, selector: 'job="web"'}}
+"""
+
+
+def _config(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "segmon.yaml"
+    path.write_text(CUSTOM.format(url=url))
+    return path
+
+
+def test_slo_json_reports_every_window(
+    database_url: str, sessions: sessionmaker[Session], rows: Rows, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    # disc at IoU >= 0.75: 0.8 good, 0.6 bad, 1 production-only -> 3 events, 2 bad.
+    rows.shadow(now - timedelta(minutes=2), now - timedelta(minutes=1), {1: ([0.8, 0.6], 1, 0)})
+    rows.shadow(now - timedelta(minutes=40), now - timedelta(minutes=1), {2: ([0.1], 4, 4)})
+    rows.session.commit()
+    result = runner.invoke(app, ["--config", str(_config(tmp_path, database_url)), "slo", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    by_name = {s["slo"]: s for s in doc["slos"]}
+    assert list(by_name) == ["disc-quality", "web-availability"]
+    disc = by_name["disc-quality"]
+    windows = {w["window"]: w for w in disc["windows"]}
+    assert list(windows) == ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]
+    assert (windows["5m"]["events"], windows["5m"]["bad_events"]) == (3, 2)
+    assert windows["5m"]["burn_rate"] == pytest.approx((2 / 3) / 0.05)
+    assert windows["1h"]["events"] == 3  # box rows are not disc's
+    assert disc["error_budget_remaining"] == pytest.approx(1 - (2 / 3) / 0.05)
+    assert by_name["web-availability"]["computed_by"] == "prometheus"
+    assert "windows" not in by_name["web-availability"]
+
+
+@pytest.mark.prometheus
+def test_rules_out_passes_promtool(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    out = tmp_path / "rules"
+    config = _config(tmp_path, f"sqlite:///{tmp_path / 'never-created.db'}")
+    result = runner.invoke(app, ["--config", str(config), "rules", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["slos"] == ["disc-quality", "web-availability"]
+    assert doc["jobs"] == {
+        "ingest": 300.0,
+        "embed": 900.0,
+        "shadow": 3600.0,
+        "drift": 3600.0,
+    }  # the scheduled jobs and their intervals
+    assert not (tmp_path / "never-created.db").exists()  # no database needed
+    slo_rules = (out / "slo.rules.yml").read_text()
+    assert "sloth_slo: disc-quality" in slo_rules and 'job="web"' in slo_rules
+    jobs = yaml.safe_load((out / "jobs.rules.yml").read_text())
+    assert {r["labels"]["job"] for g in jobs["groups"] for r in g["rules"]} == {
+        "ingest",
+        "embed",
+        "shadow",
+        "drift",
+    }
+    check = subprocess.run(
+        [promtool, "check", "rules", *doc["rule_files"]], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    test = subprocess.run(
+        [promtool, "test", "rules", *(Path(p).name for p in doc["test_files"])],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert test.returncode == 0, test.stdout + test.stderr
+    assert "SUCCESS" in test.stdout + test.stderr
+    amtool = shutil.which("amtool")
+    if amtool is not None:
+        am = subprocess.run(
+            [amtool, "check-config", doc["alertmanager"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert am.returncode == 0, am.stdout + am.stderr

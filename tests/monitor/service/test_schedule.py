@@ -1,0 +1,41 @@
+"""The scheduled jobs: their intervals, and a reference model loaded once, when first needed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.clock import ManualClock
+from monitor.config import Settings
+from monitor.jobs.names import JobName
+from monitor.service.schedule import build_jobs
+from tests.support.drift_scenes import NOW
+from tests.support.model_scenes import ModelScenes, ingest
+
+
+def test_the_scheduler_runs_drift_hourly(sqlite_sessions: sessionmaker[Session]) -> None:
+    jobs = {
+        j.name: j.interval.total_seconds()
+        for j in build_jobs(sqlite_sessions, Settings(), ManualClock(NOW))
+    }
+    assert jobs == {"ingest": 300.0, "embed": 900.0, "shadow": 3600.0, "drift": 3600.0}
+
+
+def test_scheduled_jobs_load_the_model_once(
+    sessions: sessionmaker[Session],
+    model_scenes: ModelScenes,
+    model_loads: list[str],
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
+    ingest(sessions, model_scenes.write_log(tmp_path / "log", lambda labels: labels), clock)
+    jobs = {job.name: job for job in build_jobs(sessions, Settings(), clock)}
+    assert jobs[JobName.EMBED].interval == timedelta(seconds=900)
+    assert jobs[JobName.SHADOW].interval == timedelta(seconds=3600)
+    assert model_loads == []  # building the jobs loads nothing
+    assert jobs[JobName.EMBED].work(1).counts()["samples"] == 8
+    assert jobs[JobName.SHADOW].work(2).counts()["mean_agreement"] == 1.0
+    assert jobs[JobName.EMBED].work(3).counts()["samples"] == 0
+    assert model_loads == ["reference"]
