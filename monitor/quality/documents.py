@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.errors import NotFoundError
-from monitor.storage.schema import Dataset, QualityResult
+from monitor.storage.schema import Category, Dataset, QualityResult
 
 __all__ = ["COCO_NAMES", "load_result", "result_document"]
 
@@ -57,15 +57,23 @@ _CLASS_FIELDS = (
 )
 
 
-def _class_row(stored: Mapping[str, Any]) -> dict[str, Any]:
-    row = {"category_id": stored["category_id"], "name": stored["name"]}
+def _class_row(stored: Mapping[str, Any], names: Mapping[int, str]) -> dict[str, Any]:
+    row = {
+        "category_id": stored["category_id"],
+        "name": names.get(stored["category_id"], stored["name"]),
+    }
     row |= {key: stored[key] for key in _CLASS_FIELDS}
     row["misses"] = stored["false_negatives"]
     return row
 
 
-def result_document(result: QualityResult, dataset: str) -> dict[str, Any]:
+def result_document(
+    result: QualityResult, dataset: str, names: Mapping[int, str] | None = None
+) -> dict[str, Any]:
     """Return everything stored about one evaluation as a JSON-ready dict.
+
+    ``names`` (category id -> today's name) relabels the classes after a
+    ``segmon categories rename``; the stored report keeps the names it was made with.
 
     Examples
     --------
@@ -91,6 +99,11 @@ def result_document(result: QualityResult, dataset: str) -> dict[str, Any]:
     """
     report = result.report
     coco = report["coco"]
+    names = names or {}
+    confusion = dict(report["confusion"])
+    confusion["names"] = [
+        names.get(c, n) for c, n in zip(confusion["category_ids"], confusion["names"], strict=True)
+    ]
     return {
         "quality_result_id": result.id,
         "run_id": result.run_id,
@@ -111,13 +124,17 @@ def result_document(result: QualityResult, dataset: str) -> dict[str, Any]:
         "coco": {COCO_NAMES[key]: coco[key] for key in COCO_NAMES},
         "overall": dict(report["overall"]),
         "recall_by_size": report["overall"]["recall_by_size"],
-        "classes": [_class_row(c) for c in report["per_class"]],
-        "confusion": report["confusion"],
+        "classes": [_class_row(c, names) for c in report["per_class"]],
+        "confusion": confusion,
     }
 
 
-def load_result(session: Session, result_id: int | None = None) -> tuple[QualityResult, str]:
-    """Return a stored evaluation (the newest when ``result_id`` is None) and its dataset.
+def load_result(
+    session: Session, result_id: int | None = None
+) -> tuple[QualityResult, str, dict[int, str]]:
+    """Return a stored evaluation (the newest if no id), its dataset, today's class names.
+
+    The class names map category id to name as the database holds them now.
 
     Raises
     ------
@@ -135,4 +152,5 @@ def load_result(session: Session, result_id: int | None = None) -> tuple[Quality
             ids = list(session.scalars(select(QualityResult.id).order_by(QualityResult.id)))
             shown = ", ".join(map(str, ids[-10:])) or "none"
             raise NotFoundError(f"no stored evaluation {result_id}; stored ids: {shown}")
-    return row[0], row[1]
+    names = {c.id: c.name for c in session.scalars(select(Category))}
+    return row[0], row[1], names

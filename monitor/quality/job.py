@@ -155,7 +155,9 @@ def load_holdout(session: Session, name: str) -> Holdout:
 
 def golden_predictions(session: Session, holdout: Holdout) -> list[PredictionSet]:
     """Production predictions on holdout images, one set per model version."""
-    by_sha = {img.image_sha256: img.id for img in holdout.images.values()}
+    by_sha = {
+        img.image_sha256: img.id for img in holdout.images.values() if img.image_sha256 is not None
+    }
     samples = session.execute(
         select(Sample.id, Sample.image_sha256, ModelVersion.name, Sample.captured_at)
         .join(ModelVersion, Sample.model_version_id == ModelVersion.id)
@@ -303,7 +305,6 @@ def model_predictions(
     The model's classes map to the configured categories by name. ``on_batch`` is
     called with (images done, images in all) after each batch, e.g. a progress bar.
     """
-    ids = category_ids_by_name(model.name, model.categories, holdout.categories)
     order = sorted(holdout.images)
     imageless = [holdout.images[i].file_name for i in order if holdout.images[i].image_uri is None]
     if imageless:
@@ -312,6 +313,7 @@ def model_predictions(
             f"(--no-images), e.g. {imageless[0]!r}: --model needs the pixels; evaluate a results "
             "file with --predictions, or import the holdout again with --images"
         )
+    ids = category_ids_by_name(model.name, model.categories, holdout.categories)
     preds: list[Prediction] = []
     for start in range(0, len(order), batch_size):
         chunk = [holdout.images[i] for i in order[start : start + batch_size]]
