@@ -16,8 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
+from sqlalchemy import select
 
 from monitor.quality.documents import COCO_NAMES
+from monitor.storage.engine import make_engine
+from monitor.storage.schema import JobRun
 from tests.support.coco_files import (
     CocoCase,
     generated_case,
@@ -180,6 +183,9 @@ def test_json_holds_every_stored_figure_and_show_prints_the_same(tmp_path: Path)
     gt, results = generated_case(5).write(tmp_path / "files")
     result = evaluate_files(tmp_path, url, gt, results)
     assert list(result["coco"]) == COCO_ORDER
+    with make_engine(url).connect() as connection:  # the row names the run that wrote it
+        job = connection.execute(select(JobRun.job).where(JobRun.id == result["run_id"])).scalar()
+    assert job == "evaluate"
     assert {c["name"] for c in result["classes"]} == {f"class{k}" for k in range(4)}
     row = result["classes"][0]
     for key in (
@@ -312,8 +318,6 @@ def test_peer_polygon_results_without_boxes_give_faster_coco_evals_figures(
     tmp_path: Path, database_url: str
 ) -> None:
     """faster-coco-eval's test_basic drops the boxes and turns polygons into RLE first."""
-    from pycocotools import mask as mask_utils
-
     gt = peer_fixture("faster_coco_eval", "gt_dataset.json")
     images = {i["id"]: i for i in json.loads(gt.read_text())["images"]}
     converted = []
