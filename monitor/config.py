@@ -8,7 +8,9 @@ environment at import time. Overrides use ``SEGMON_<FIELD>`` for top-level field
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,7 +42,7 @@ class _Section(BaseModel):
 class CategorySpec(_Section):
     """One class of the production model."""
 
-    id: int = Field(ge=1, description="category id the production model emits")
+    id: int = Field(ge=0, description="category id the production model emits (0 allowed)")
     name: str = Field(min_length=1)
     supercategory: str = ""
 
@@ -303,6 +305,155 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         raise ConfigError(
             f"invalid setting {where} = {first.get('input')!r}: {first['msg']}"
         ) from exc
+
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_ ./-]*")
+_YAML_WORDS = {"null", "true", "false", "yes", "no", "on", "off", "y", "n", "~"}
+
+
+def _yaml_scalar(value: str) -> str:
+    if _PLAIN.fullmatch(value) and value.lower() not in _YAML_WORDS and value == value.strip():
+        return value
+    return json.dumps(value)  # a JSON string is a valid YAML scalar
+
+
+def categories_yaml(categories: Sequence[CategorySpec]) -> str:
+    """Render categories as the config's ``categories:`` block (one flow mapping a line).
+
+    Examples
+    --------
+    >>> print(categories_yaml([CategorySpec(id=0, name="person"),
+    ...                        CategorySpec(id=1, name="traffic light", supercategory="yes")]))
+      - {id: 0, name: person, supercategory: ""}
+      - {id: 1, name: traffic light, supercategory: "yes"}
+    """
+    empty = '""'
+    return "\n".join(
+        f"  - {{id: {c.id}, name: {_yaml_scalar(c.name)}, "
+        f"supercategory: {_yaml_scalar(c.supercategory) if c.supercategory else empty}}}"
+        for c in categories
+    )
+
+
+def read_coco_categories(path: Path) -> list[CategorySpec]:
+    """Read the ``categories`` of a COCO file as category settings (ids as in the file).
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or holds no valid ``categories`` list; the message
+        names the bad entry.
+    """
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read COCO file {str(path)!r}: {exc}") from exc
+    entries = doc.get("categories") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{str(path)!r} has no COCO 'categories' list")
+    out: list[CategorySpec] = []
+    for index, entry in enumerate(entries):
+        try:
+            out.append(
+                CategorySpec(
+                    id=entry["id"],
+                    name=entry["name"],
+                    supercategory=str(entry.get("supercategory") or ""),
+                )
+            )
+        except (TypeError, KeyError, ValidationError) as exc:
+            raise ConfigError(
+                f"{str(path)!r}: categories[{index}] = {entry!r:.80} is not a category: {exc}"
+            ) from exc
+    Settings.model_validate({"categories": [c.model_dump() for c in out]})  # unique ids, names
+    return out
+
+
+def merge_categories(
+    current: Sequence[CategorySpec], extra: Sequence[CategorySpec]
+) -> list[CategorySpec]:
+    """Return ``current`` plus the ``extra`` categories whose names it lacks.
+
+    Raises
+    ------
+    ConfigError
+        If an extra category's id is taken by another name in ``current``.
+
+    Examples
+    --------
+    >>> have = [CategorySpec(id=1, name="car")]
+    >>> [c.name for c in merge_categories(have, [CategorySpec(id=1, name="car"),
+    ...                                          CategorySpec(id=2, name="bus")])]
+    ['car', 'bus']
+    >>> merge_categories(have, [CategorySpec(id=1, name="person")])
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: category 'person' has id 1, which the config gives to 'car': ...
+    """
+    by_id = {c.id: c for c in current}
+    names = {c.name for c in current}
+    merged = list(current)
+    for c in extra:
+        if c.name in names:
+            continue
+        if c.id in by_id:
+            raise ConfigError(
+                f"category {c.name!r} has id {c.id}, which the config gives to "
+                f"{by_id[c.id].name!r}: the model's ids must be unique; rename one "
+                f"(`segmon categories rename {by_id[c.id].name} {c.name}`) or start a new config"
+            )
+        merged.append(c)
+        by_id[c.id] = c
+        names.add(c.name)
+    return merged
+
+
+def write_categories(path: Path, categories: Sequence[CategorySpec]) -> None:
+    """Set the ``categories:`` of a config file, keeping every other line and comment.
+
+    A missing file is first written as the commented example config. The result is
+    validated before it replaces the file.
+
+    Raises
+    ------
+    ConfigError
+        If the file is not a YAML mapping, or the result is not valid settings.
+    """
+    text = path.read_text() if path.exists() else EXAMPLE_CONFIG
+    block = categories_yaml(categories)
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if root is not None and not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{path} must hold a mapping")
+    entry = next(
+        ((k, v) for k, v in (root.value if root is not None else []) if k.value == "categories"),
+        None,
+    )
+    if entry is None:
+        new = text.rstrip("\n") + "\n\ncategories:\n" + (block or "  []") + "\n"
+    else:
+        key, value = entry
+        items = value.value if isinstance(value, yaml.SequenceNode) else []
+        end_mark = items[-1].end_mark if items else value.end_mark
+        end = text.find("\n", end_mark.index)
+        end = len(text) if end < 0 else end
+        line_start = text.rfind("\n", 0, key.start_mark.index) + 1
+        head = text[line_start : key.end_mark.index] + ":"
+        new = text[:line_start] + head + ("\n" + block if block else " []") + text[end:]
+    check = yaml.safe_load(new) or {}
+    try:
+        Settings.model_validate(check)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"categories for {path} are not valid at {where}: {first['msg']}"
+        ) from exc
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(new)
+    tmp.replace(path)
 
 
 EXAMPLE_CONFIG = """\

@@ -26,8 +26,28 @@ from monitor.config import EXAMPLE_CONFIG
 
 
 @app.command()
-def init(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+def init(
+    ctx: typer.Context,
+    categories_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--categories-from",
+            help="Take the model's categories from a COCO file: a new config gets exactly "
+            "these (ids as in the file, 0 allowed); an existing one gains those it lacks.",
+            exists=True,
+            dir_okay=False,
+            metavar="COCO_JSON",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
     """Write a commented config if none exists, then create or upgrade the database."""
+    from monitor.config import (
+        load_settings,
+        merge_categories,
+        read_coco_categories,
+        write_categories,
+    )
     from monitor.storage.bootstrap import init_database
 
     state = app_state(ctx)
@@ -35,6 +55,11 @@ def init(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     if not state.config_path.exists():
         state.config_path.write_text(EXAMPLE_CONFIG)
         wrote = True
+    if categories_from is not None:
+        extra = read_coco_categories(categories_from)
+        current = [] if wrote else list(load_settings(state.config_path).categories)
+        write_categories(state.config_path, merge_categories(current, extra))
+        state.settings = load_settings(state.config_path, os.environ)
     report = init_database(state.engine, state.settings.categories)
     payload = {
         "config": str(state.config_path),
@@ -42,6 +67,7 @@ def init(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         "database": state.engine.url.render_as_string(hide_password=True),
         "revision": report.revision,
         "categories_added": list(report.categories_added),
+        "categories": [c.model_dump() for c in state.settings.categories],
     }
     emit(
         as_json,
@@ -93,17 +119,38 @@ def holdout_import(
     coco_json: Annotated[
         Path, typer.Argument(help="COCO instances JSON.", exists=True, dir_okay=False)
     ],
-    images: Annotated[
-        Path, typer.Option("--images", help="Folder of the images.", exists=True, file_okay=False)
-    ],
     name: Annotated[str, typer.Option("--name", help="Name of the new dataset.")],
+    images: Annotated[
+        Path | None,
+        typer.Option("--images", help="Folder of the images.", exists=True, file_okay=False),
+    ] = None,
+    no_images: Annotated[
+        bool,
+        typer.Option(
+            "--no-images",
+            help="Import the annotations alone (sizes from the file) to evaluate results "
+            "files; embed, shadow and image properties skip these images.",
+        ),
+    ] = False,
+    add_categories: Annotated[
+        bool,
+        typer.Option(
+            "--add-categories",
+            help="Add the file's categories the model lacks (by name) under the file's ids, "
+            "to the database and the config, instead of refusing them.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Import a COCO instances file and its images as a labeled holdout."""
+    """Import a COCO instances file (and its images) as a labeled holdout."""
+    from monitor.config import CategorySpec, load_settings, merge_categories, write_categories
+    from monitor.errors import ConfigError
     from monitor.ingest.holdout import import_holdout
     from monitor.jobs.names import JobName
     from monitor.jobs.runs import run_job
 
+    if (images is None) == (not no_images):
+        raise ConfigError("give --images DIR, or --no-images to import the annotations alone")
     state = app_state(ctx)
     with progress_bar(f"import {name}") as update:
         report, _ = run_job(
@@ -111,15 +158,35 @@ def holdout_import(
             JobName.HOLDOUT_IMPORT,
             SystemClock(),
             lambda _run: import_holdout(
-                state.sessions(), coco_json, images, name, SystemClock(), update
+                state.sessions(),
+                coco_json,
+                images,
+                name,
+                SystemClock(),
+                update,
+                add_categories=add_categories,
             ),
         )
+    if report.added_categories:
+        added = [CategorySpec(id=i, name=n, supercategory=s) for i, n, s in report.added_categories]
+        write_categories(state.config_path, merge_categories(state.settings.categories, added))
+        state.settings = load_settings(state.config_path, os.environ)
     emit(
         as_json,
         report.counts(),
         lambda: out.print(
             f"imported {report.name!r}: {report.images} images, {report.instances} instances"
+            + ("" if report.with_images else " (annotations only: --no-images)")
             + (" (annotation ids renumbered: the file used id 0)" if report.renumbered else "")
+            + (
+                "; added categories "
+                + ", ".join(f"{i}:{n}" for i, n, _ in report.added_categories)
+                + f" to the database and {state.config_path}"
+                if report.added_categories
+                else ""
+            ),
+            markup=False,
+            highlight=False,
         ),
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from monitor.cli import (  # noqa: F401  (importing registers the commands)
+    categories_commands,
     core_commands,
     drift_commands,
     embed_commands,

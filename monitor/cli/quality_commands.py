@@ -1,21 +1,102 @@
-"""``segmon evaluate``: quality against a labeled holdout."""
+"""``segmon evaluate``: quality against a labeled holdout; ``segmon evaluate show``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from monitor.cli.app import JsonFlag, app, app_state, emit, out, progress_bar
+from monitor.cli.app import JsonFlag, app, app_state, emit, err, out, progress_bar
 from monitor.clock import SystemClock
 
+evaluate_app = typer.Typer(
+    help="Score predictions against a labeled holdout and store the result; show one.",
+    invoke_without_command=True,
+)
+app.add_typer(evaluate_app, name="evaluate")
 
-@app.command()
+
+def _figure(value: Any, digits: int = 3) -> str:
+    """Format a figure for people: rounded, ``-`` where undefined (JSON keeps all digits)."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _print_documents(documents: Sequence[Mapping[str, Any]], *, details: bool) -> None:
+    table = Table(
+        "result", "model version", "images", "AP", "AP50", "mean IoU", "precision", "recall"
+    )
+    for doc in documents:
+        table.add_row(
+            str(doc["quality_result_id"]),
+            escape(doc["model_version"]),
+            str(doc["images"]),
+            *(_figure(doc[k]) for k in ("ap", "ap50", "mean_iou", "precision", "recall")),
+        )
+    out.print(table)
+    for doc in documents:
+        if doc["unknown_category_predictions"]:
+            err.print(
+                f"warning: {doc['unknown_category_predictions']} predictions of "
+                f"{doc['model_version']} have category ids the configuration does not know; "
+                "they were left out (see `segmon categories list`)",
+                markup=False,
+            )
+        if not details:
+            continue
+        figures = [f"{name} {_figure(value)}" for name, value in doc["coco"].items()]
+        out.print(f"result {doc['quality_result_id']}, COCO mask figures:", highlight=False)
+        out.print("  " + "  ".join(figures[:6]) + "\n  " + "  ".join(figures[6:]), highlight=False)
+        classes = Table(
+            "class",
+            "GT",
+            "pred",
+            "mean IoU",
+            "precision",
+            "recall",
+            "F1",
+            "FP/image",
+            "misses",
+            "AP",
+            title=f"per class at IoU {doc['iou_threshold']:g}",
+        )
+        for c in doc["classes"]:
+            classes.add_row(
+                escape(c["name"]),
+                str(c["n_ground_truth"]),
+                str(c["n_predictions"]),
+                *(_figure(c[k]) for k in ("mean_iou", "precision", "recall", "f1")),
+                _figure(c["false_positives_per_image"], 2),
+                str(c["misses"]),
+                _figure(c["ap"]),
+            )
+        out.print(classes)
+        sizes = doc["recall_by_size"]
+        out.print(
+            "recall by size: "
+            + ", ".join(
+                f"{size} {_figure(s['recall'])} ({s['true_positives']}/{s['n_ground_truth']})"
+                for size, s in sizes.items()
+            )
+        )
+
+
+def _documents(ctx: typer.Context, result_ids: Sequence[int | None]) -> list[dict[str, Any]]:
+    from monitor.quality.documents import load_result, result_document
+
+    with app_state(ctx).sessions()() as session:
+        return [result_document(*load_result(session, rid)) for rid in result_ids]
+
+
+@evaluate_app.callback()
 def evaluate(
     ctx: typer.Context,
-    holdout: Annotated[str, typer.Option("--holdout", help="Name of an imported holdout.")],
+    holdout: Annotated[
+        str | None, typer.Option("--holdout", help="Name of an imported holdout.")
+    ] = None,
     predictions: Annotated[
         Path | None,
         typer.Option(
@@ -49,13 +130,19 @@ def evaluate(
 
     Without --predictions or --model, production samples whose image is a holdout image
     (matched by sha256) are evaluated, one result per model version. With --model the
-    model's name (kind, checkpoint and file hash) is the model version.
+    model's name (kind, checkpoint and file hash) is the model version. --json prints
+    every stored figure: the 12 COCO figures (AP, AP50, ..., ARl), the per-class table,
+    recall by size and the confusion matrix. `segmon evaluate show` prints a stored one.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from monitor.errors import ConfigError
     from monitor.jobs.names import JobName
     from monitor.jobs.runs import run_job
     from monitor.quality.job import evaluate_holdout
 
+    if holdout is None:
+        raise ConfigError("give --holdout NAME (an imported holdout), or `evaluate show`")
     if model is not None and predictions is not None:
         raise ConfigError("give --predictions or --model, not both")
     state = app_state(ctx)
@@ -83,22 +170,23 @@ def evaluate(
                 run_id=run_id,
             ),
         )
+    documents = _documents(ctx, [result_id for result_id, _, _ in report.results])
+    emit(
+        as_json,
+        {"holdout": report.holdout, "results": documents},
+        lambda: _print_documents(documents, details=False),
+    )
 
-    def human() -> None:
-        table = Table("model version", "images", "AP", "AP50", "mean IoU", "precision", "recall")
-        for _, preds, quality in report.results:
-            figures = (
-                quality.coco.ap,
-                quality.coco.ap50,
-                quality.overall.mean_iou,
-                quality.overall.precision,
-                quality.overall.recall,
-            )
-            table.add_row(
-                preds.model_version,
-                str(len(preds.image_ids)),
-                *("-" if v is None else f"{v:.3f}" for v in figures),
-            )
-        out.print(table)
 
-    emit(as_json, report.counts(), human)
+@evaluate_app.command("show")
+def show(
+    ctx: typer.Context,
+    result_id: Annotated[
+        int | None,
+        typer.Argument(help="A stored evaluation's id (default: the newest).", show_default=False),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a stored evaluation: COCO figures, per-class table, recall by size."""
+    [document] = _documents(ctx, [result_id])
+    emit(as_json, document, lambda: _print_documents([document], details=True))

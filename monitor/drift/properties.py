@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
@@ -116,10 +116,16 @@ class PropertiesReport:
 
     computed: int = 0
     unreadable: int = 0
+    without_pixels: int = 0
+    """Holdout images imported without their files (``--no-images``): skipped."""
 
     def counts(self) -> dict[str, Any]:
         """Return the counts."""
-        return {"computed": self.computed, "unreadable": self.unreadable}
+        return {
+            "computed": self.computed,
+            "unreadable": self.unreadable,
+            "without_pixels": self.without_pixels,
+        }
 
 
 def _missing(session: Session) -> list[tuple[str, int, str]]:
@@ -135,11 +141,22 @@ def _missing(session: Session) -> list[tuple[str, int, str]]:
         )
     ).all()
     images = session.execute(
-        select(DatasetImage.id, DatasetImage.image_uri).where(DatasetImage.id.not_in(have_image))
+        select(DatasetImage.id, DatasetImage.image_uri).where(
+            DatasetImage.id.not_in(have_image), DatasetImage.image_uri.is_not(None)
+        )
     ).all()
     return [("sample_id", i, str(u)) for i, u in samples] + [
-        ("dataset_image_id", i, u) for i, u in images
+        ("dataset_image_id", i, str(u)) for i, u in images
     ]
+
+
+def _count_without_pixels(session: Session) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).select_from(DatasetImage).where(DatasetImage.image_uri.is_(None))
+        )
+        or 0
+    )
 
 
 def _rows(
@@ -177,6 +194,7 @@ def fill_image_properties(sessions: sessionmaker[Session], clock: Clock) -> Prop
     report = PropertiesReport()
     with sessions() as session:
         todo = _missing(session)
+        report.without_pixels = _count_without_pixels(session)
     for start in range(0, len(todo), _BATCH):
         rows = _rows(todo[start : start + _BATCH], clock.now(), report)
         if rows:

@@ -61,6 +61,8 @@ class EmbedReport:
     holdout_instances: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
     holdout_unreadable: Counter[str] = field(default_factory=Counter)
+    holdout_without_pixels: int = 0
+    """Holdout images imported without their files (``--no-images``): never embedded."""
 
     def counts(self) -> dict[str, Any]:
         """Return the counts as a JSON-ready dict."""
@@ -72,6 +74,7 @@ class EmbedReport:
             "holdout_instances": self.holdout_instances,
             "quarantined": dict(sorted(self.quarantined.items())),
             "holdout_unreadable": dict(sorted(self.holdout_unreadable.items())),
+            "holdout_without_pixels": self.holdout_without_pixels,
         }
 
 
@@ -101,7 +104,12 @@ def _holdout_tasks(session: Session, embedder: str, after: int, n: int) -> list[
     rows = session.execute(
         select(DatasetImage.id, DatasetImage.image_uri, DatasetImage.height, DatasetImage.width)
         .join(Dataset)
-        .where(Dataset.kind == "holdout", DatasetImage.id > after, ~done)
+        .where(
+            Dataset.kind == "holdout",
+            DatasetImage.image_uri.is_not(None),
+            DatasetImage.id > after,
+            ~done,
+        )
         .order_by(DatasetImage.id)
         .limit(n)
     ).all()
@@ -127,6 +135,7 @@ def _count_pending(sessions: sessionmaker[Session], embedder: str) -> int:
             .join(Dataset)
             .where(
                 Dataset.kind == "holdout",
+                DatasetImage.image_uri.is_not(None),
                 ~exists().where(
                     ImageEmbedding.dataset_image_id == DatasetImage.id,
                     ImageEmbedding.embedder == embedder,
@@ -134,6 +143,17 @@ def _count_pending(sessions: sessionmaker[Session], embedder: str) -> int:
             )
         )
     return int(samples or 0) + int(holdout or 0)
+
+
+def _count_without_pixels(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        n = session.scalar(
+            select(func.count())
+            .select_from(DatasetImage)
+            .join(Dataset)
+            .where(Dataset.kind == "holdout", DatasetImage.image_uri.is_(None))
+        )
+    return int(n or 0)
 
 
 class _Writer:
@@ -224,7 +244,8 @@ def embed_pending(
     -------
     EmbedReport
         Images and instances embedded, samples quarantined by reason, holdout images
-        that could not be read (left for the next run; holdout import checks them).
+        that could not be read (left for the next run; holdout import checks them) and
+        holdout images imported without their files (skipped).
 
     Raises
     ------
@@ -234,6 +255,7 @@ def embed_pending(
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
     report = EmbedReport(embedder=model.name)
+    report.holdout_without_pixels = _count_without_pixels(sessions)
     total = _count_pending(sessions, model.name)
     if limit is not None:
         total = min(total, limit)

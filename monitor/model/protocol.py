@@ -103,13 +103,13 @@ def category_ids_by_name(
     >>> category_ids_by_name("m", ("kite",), {1: "disc"})
     Traceback (most recent call last):
     ...
-    detectors.errors.InvalidInputError: model 'm' has class 'kite', which is not a configured category (disc); add it to `categories`
+    detectors.errors.InvalidInputError: model 'm' has class 'kite', which is not a configured category (disc); add it: segmon categories add ID kite
     """
     by_name = {name: cid for cid, name in configured.items()}
     unknown = [name for name in model_categories if name not in by_name]
     if unknown:
         raise InvalidInputError(
-            f"model {model_name!r} has class {unknown[0]!r}, which is not a "
-            f"configured category ({', '.join(sorted(by_name))}); add it to `categories`"
+            f"model {model_name!r} has class {unknown[0]!r}, which is not a configured "
+            f"category ({', '.join(sorted(by_name))}); add it: segmon categories add ID {unknown[0]}"
         )
     return {i + 1: by_name[name] for i, name in enumerate(model_categories)}

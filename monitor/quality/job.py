@@ -9,8 +9,17 @@ Predictions come from:
   more than once, its latest capture counts. Only holdout images with a golden request
   of that version are evaluated.
 - ``file``: a COCO results JSON whose ``image_id``s are the holdout file's image ids.
+  Its predictions' areas (which COCOeval uses to ignore unmatched predictions outside
+  a size range) follow pycocotools' ``loadRes``: when the first result carries a
+  ``bbox``, every result's area is its box's width x height; otherwise the mask's
+  pixel count.
 - ``model``: predictions a model (any :class:`~monitor.model.protocol.SegmentationModel`)
   makes over the holdout images (:func:`model_predictions`).
+
+The evaluator sees the holdout file's own image ids (not the database's), so score
+ties across images are broken in the file's id order, as COCOeval does; ground truth
+sizes are the annotations' stated ``area`` (the mask's pixel count where the file
+states none).
 
 Each evaluation is stored as one ``quality_results`` row (per-instance outcomes are
 left out of the stored report; the counts they add up to are kept) with one
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +103,7 @@ class EvaluateReport:
                     "mean_iou": report.overall.mean_iou,
                     "precision": report.overall.precision,
                     "recall": report.overall.recall,
+                    "unknown_category_predictions": report.n_unknown_category_predictions,
                 }
                 for result_id, preds, report in self.results
             ],
@@ -132,7 +143,7 @@ def load_holdout(session: Session, name: str) -> Holdout:
             image_id=row.image_id,
             category_id=row.category_id,
             rle=_rle(images[row.image_id].height, images[row.image_id].width, row.rle_counts),
-            area=float(row.area),
+            area=float(row.area if row.coco_area is None else row.coco_area),
             iscrowd=row.iscrowd,
             annotation_id=row.id,
         )
@@ -144,7 +155,9 @@ def load_holdout(session: Session, name: str) -> Holdout:
 
 def golden_predictions(session: Session, holdout: Holdout) -> list[PredictionSet]:
     """Production predictions on holdout images, one set per model version."""
-    by_sha = {img.image_sha256: img.id for img in holdout.images.values()}
+    by_sha = {
+        img.image_sha256: img.id for img in holdout.images.values() if img.image_sha256 is not None
+    }
     samples = session.execute(
         select(Sample.id, Sample.image_sha256, ModelVersion.name, Sample.captured_at)
         .join(ModelVersion, Sample.model_version_id == ModelVersion.id)
@@ -186,14 +199,43 @@ def golden_predictions(session: Session, holdout: Holdout) -> list[PredictionSet
     return sets
 
 
+def _result_field(index: int, entry: Mapping[str, Any], key: str) -> Any:
+    if key not in entry:
+        raise InvalidInputError(f"result {index}: no {key!r} (keys: {sorted(entry)})")
+    return entry[key]
+
+
+def _bbox_area(index: int, entry: Mapping[str, Any]) -> float:
+    box = entry.get("bbox")
+    if (
+        not isinstance(box, list | tuple)
+        or len(box) != 4
+        or not all(isinstance(v, int | float) and math.isfinite(v) for v in box)
+        or box[2] < 0
+        or box[3] < 0
+    ):
+        raise InvalidInputError(
+            f"result {index}: bbox {box!r} is not [x, y, width, height]; the first result "
+            "has a bbox, so (as in pycocotools) every result's area is its box's"
+        )
+    return float(box[2]) * float(box[3])
+
+
 def file_predictions(path: Path, holdout: Holdout, model_version: str) -> PredictionSet:
     """Read a COCO results JSON over the holdout (ids are the holdout file's image ids).
+
+    Areas follow pycocotools' ``loadRes``: when the first result has a non-empty
+    ``bbox``, every result's area is its box's width x height, otherwise its mask's
+    pixel count. Results of category ids the configuration does not know are kept
+    here; the evaluator ignores them and counts them (``n_unknown_category_predictions``).
 
     Raises
     ------
     InvalidInputError
-        For a file that is not a results list, or an entry with an unknown image id,
-        a bad score or a bad mask; the message names the entry.
+        For a file that is not a results list, or an entry without ``image_id``,
+        ``category_id``, ``score`` or ``segmentation``, with an unknown image id, a bad
+        score, a bad mask or (when areas come from boxes) a bad box; the message names
+        the entry.
     """
     try:
         results = json.loads(path.read_text())
@@ -202,36 +244,49 @@ def file_predictions(path: Path, holdout: Holdout, model_version: str) -> Predic
     if not isinstance(results, list):
         raise InvalidInputError(f"{str(path)!r} is not a COCO results list")
     by_source = {img.source_image_id: img for img in holdout.images.values()}
+    first = results[0] if results else None
+    areas_from_boxes = isinstance(first, dict) and first.get("bbox") not in (None, [])
     preds = []
     for index, entry in enumerate(results):
         if not isinstance(entry, dict):
             raise InvalidInputError(f"result {index}: {entry!r:.80} is not an object")
-        image_id = entry.get("image_id")
+        image_id = _result_field(index, entry, "image_id")
         image = by_source.get(image_id) if isinstance(image_id, int) else None
         if image is None:
             raise InvalidInputError(
                 f"result {index}: image_id {image_id!r} is not an image of holdout {holdout.name!r}"
             )
-        score = entry.get("score")
+        category_id = _result_field(index, entry, "category_id")
+        if not isinstance(category_id, int) or isinstance(category_id, bool):
+            raise InvalidInputError(
+                f"result {index}: category_id {category_id!r} is not an integer"
+            )
+        score = _result_field(index, entry, "score")
         if not isinstance(score, int | float) or not 0.0 <= float(score) <= 1.0:
             raise InvalidInputError(f"result {index}: score {score!r} is not a number in [0, 1]")
         try:
-            mask = to_compressed(entry.get("segmentation"), image.height, image.width)
+            mask = to_compressed(
+                _result_field(index, entry, "segmentation"), image.height, image.width
+            )
         except MaskError as exc:
             raise InvalidInputError(f"result {index}: {exc}") from exc
         preds.append(
             Prediction(
                 image_id=image.id,
-                category_id=int(entry["category_id"]),
+                category_id=category_id,
                 score=float(score),
                 rle=_rle(image.height, image.width, mask.counts),
-                area=float(mask.area),
+                area=_bbox_area(index, entry) if areas_from_boxes else float(mask.area),
             )
         )
     return PredictionSet(model_version, f"file:{path}", tuple(sorted(holdout.images)), tuple(preds))
 
 
 def _holdout_pixels(image: DatasetImage) -> ImageArray:
+    if image.image_uri is None:
+        raise InvalidInputError(
+            f"holdout image {image.file_name!r} was imported without its file (--no-images)"
+        )
     pixels = read_image(image.image_uri, image.height, image.width)
     if isinstance(pixels, ImageProblem):
         raise InvalidInputError(f"holdout image {image.file_name!r}: {pixels.detail}")
@@ -250,8 +305,15 @@ def model_predictions(
     The model's classes map to the configured categories by name. ``on_batch`` is
     called with (images done, images in all) after each batch, e.g. a progress bar.
     """
-    ids = category_ids_by_name(model.name, model.categories, holdout.categories)
     order = sorted(holdout.images)
+    imageless = [holdout.images[i].file_name for i in order if holdout.images[i].image_uri is None]
+    if imageless:
+        raise InvalidInputError(
+            f"holdout {holdout.name!r} has {len(imageless)} images imported without their files "
+            f"(--no-images), e.g. {imageless[0]!r}: --model needs the pixels; evaluate a results "
+            "file with --predictions, or import the holdout again with --images"
+        )
+    ids = category_ids_by_name(model.name, model.categories, holdout.categories)
     preds: list[Prediction] = []
     for start in range(0, len(order), batch_size):
         chunk = [holdout.images[i] for i in order[start : start + batch_size]]
@@ -386,11 +448,21 @@ def evaluate_holdout(
             "matched by image sha256); pass --predictions RESULTS.json or --model"
         )
     out = EvaluateReport(holdout_name)
+    in_file = {image_id: img.source_image_id for image_id, img in holdout.images.items()}
     for preds in sets:
         image_set = set(preds.image_ids)
-        gts = [g for g in holdout.ground_truth if g.image_id in image_set]
+        gts = [
+            dataclasses.replace(g, image_id=in_file[g.image_id])
+            for g in holdout.ground_truth
+            if g.image_id in image_set
+        ]
+        scored = [dataclasses.replace(p, image_id=in_file[p.image_id]) for p in preds.predictions]
         report = evaluate(
-            gts, preds.predictions, holdout.categories, preds.image_ids, iou_threshold
+            gts,
+            scored,
+            holdout.categories,
+            [in_file[i] for i in preds.image_ids],
+            iou_threshold,
         )
         with sessions.begin() as session:
             result = store_report(session, holdout, preds, report, clock, run_id=run_id)

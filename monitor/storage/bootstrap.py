@@ -61,7 +61,10 @@ def sync_categories(
                 added.append(spec.name)
             elif row.name != spec.name:
                 raise ConfigError(
-                    f"category id {spec.id} is {row.name!r} in the database but {spec.name!r} in the config"
+                    f"category id {spec.id} is {row.name!r} in the database but {spec.name!r} in "
+                    f"the config: run `segmon categories rename {row.name} {spec.name}` to rename "
+                    "it in the database and the config (stored results follow), or give the new "
+                    "class an id of its own in the config"
                 )
     return tuple(added)
 

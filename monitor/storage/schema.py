@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -201,10 +202,11 @@ class DatasetImage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
-    source_image_id: Mapped[int]
+    source_image_id: Mapped[int] = mapped_column(BigInteger)
     file_name: Mapped[str] = mapped_column(String(1024))
-    image_uri: Mapped[str] = mapped_column(String(2048))
-    image_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    image_uri: Mapped[str | None] = mapped_column(String(2048))
+    """None for an image imported without its file (``holdout import --no-images``)."""
+    image_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     width: Mapped[int]
     height: Mapped[int]
 
@@ -223,7 +225,7 @@ class GroundTruthInstance(Base):
     image_id: Mapped[int] = mapped_column(
         ForeignKey("dataset_images.id", ondelete="CASCADE"), index=True
     )
-    source_annotation_id: Mapped[int | None]
+    source_annotation_id: Mapped[int | None] = mapped_column(BigInteger)
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
     iscrowd: Mapped[bool] = mapped_column(Boolean, default=False)
     bbox_x: Mapped[float] = mapped_column(Float)
@@ -231,6 +233,9 @@ class GroundTruthInstance(Base):
     bbox_w: Mapped[float] = mapped_column(Float)
     bbox_h: Mapped[float] = mapped_column(Float)
     area: Mapped[int]
+    """Pixels in the mask (pycocotools' area of the stored RLE)."""
+    coco_area: Mapped[float | None] = mapped_column(Float)
+    """The annotation's own ``area`` field, which COCOeval uses for size ranges."""
     rle_counts: Mapped[str] = mapped_column(Text)
 
     image: Mapped[DatasetImage] = relationship(back_populates="instances")

@@ -6,7 +6,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.config import EXAMPLE_CONFIG, DriftSettings, Settings, load_settings
+from monitor.config import (
+    EXAMPLE_CONFIG,
+    CategorySpec,
+    DriftSettings,
+    Settings,
+    load_settings,
+    read_coco_categories,
+    write_categories,
+)
 from monitor.errors import ConfigError
 from tests.support.drift_scenes import NOW
 
@@ -62,3 +70,22 @@ def test_drift_settings_validate() -> None:
     with pytest.raises(ValueError, match="not after start"):
         DriftSettings.model_validate({"reference": {"start": NOW, "end": NOW}})
     assert Counter(DriftSettings().windows) == Counter(["1h", "1d"])
+
+
+def test_write_categories_keeps_every_other_line_and_validates(tmp_path: Path) -> None:
+    path = tmp_path / "segmon.yaml"
+    path.write_text(EXAMPLE_CONFIG.replace("sources: []", "sources: [/data/log]  # mine"))
+    write_categories(path, [CategorySpec(id=0, name="person"), CategorySpec(id=5, name="yes")])
+    text = path.read_text()
+    assert "sources: [/data/log]  # mine" in text and "# The production model's classes" in text
+    assert [(c.id, c.name) for c in load_settings(path).categories] == [(0, "person"), (5, "yes")]
+    with pytest.raises(ConfigError, match="duplicate category id"):
+        write_categories(path, [CategorySpec(id=1, name="a"), CategorySpec(id=1, name="b")])
+    assert [(c.id, c.name) for c in load_settings(path).categories] == [(0, "person"), (5, "yes")]
+
+
+def test_read_coco_categories_names_a_bad_entry(tmp_path: Path) -> None:
+    coco = tmp_path / "c.json"
+    coco.write_text('{"categories": [{"id": 0, "name": "a"}, {"id": "x", "name": "b"}]}')
+    with pytest.raises(ConfigError, match=r"categories\[1\]"):
+        read_coco_categories(coco)

@@ -72,6 +72,8 @@ def shadow_against_truth(
             labeled = session.scalars(
                 select(GroundTruthInstance).where(GroundTruthInstance.image_id == image.id)
             ).all()
+            if image.image_sha256 is None:  # imported without its file: no golden request
+                continue
             truth[image.image_sha256] = (
                 image.height,
                 image.width,

@@ -136,7 +136,9 @@ class CocoInstances:
         ----------
         ious
             Per (image, class) IoU matrices as :class:`~monitor.quality.evaluation.overlaps.Overlaps`
-            holds them (rows beyond 100 predictions are not read).
+            holds them: rows are predictions by descending score, and only the first
+            ``MAX_DETECTIONS[-1]`` (100) of each are used, as COCOeval's ``computeIoU``
+            keeps only ``dt[0:maxDets[-1]]``.
 
         Returns
         -------
@@ -151,8 +153,10 @@ class CocoInstances:
             areaRng=[list(r) for r in AREA_RANGES],
             maxDets=list(MAX_DETECTIONS),
         )
+        cap = MAX_DETECTIONS[-1]
+        capped = [[rows[:cap] for rows in per_image] for per_image in ious]
         result = _cpp.COCOevalEvaluateAccumulate(
-            params, ious, self._gt, self._dt, self.image_ids, self.category_ids, True
+            params, capped, self._gt, self._dt, self.image_ids, self.category_ids, True
         )
         precision = np.asarray(result["precision"], dtype=np.float64)  # T x R x K x A x M
         recall = np.asarray(result["recall"], dtype=np.float64)  # T x K x A x M

@@ -117,6 +117,7 @@ def test_rerun_embeds_nothing_and_changes_no_row(
         "holdout_instances": 0,
         "quarantined": {},
         "holdout_unreadable": {},
+        "holdout_without_pixels": 0,
     }
     assert model.calls == 0 and rows(sessions) == before
     # another embedder is a separate set of vectors

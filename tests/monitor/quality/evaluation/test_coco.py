@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 
 from monitor.quality.evaluation import GroundTruth, Prediction, evaluate
 from tests.support.evaluation_cases import Case, borrat_case, generated_case, pycocotools_eval
@@ -115,3 +116,23 @@ def test_borrat_scored_against_itself_gives_ap_one_with_annotation_ids_from_zero
     preds = [Prediction(g.image_id, g.category_id, 1.0, g.rle) for g in gts if not g.iscrowd]
     report = evaluate(gts, preds, case.categories, case.image_ids)
     assert report.coco.ap == 1.0
+
+
+def test_only_the_100_best_predictions_per_image_and_class_count() -> None:
+    """COCOeval keeps dt[0:maxDets[-1]]: 101 predictions of one class on one image."""
+    square = np.zeros((10, 10), dtype=np.uint8, order="F")
+    square[2:6, 2:6] = 1
+    encoded = mask_utils.encode(square)
+    rle = {"size": [10, 10], "counts": encoded["counts"].decode()}
+    case = Case(
+        gts=[GroundTruth(1, 1, rle, area=16.0, annotation_id=1)],
+        preds=[Prediction(1, 1, 1.0 - i / 1000, rle) for i in range(101)]
+        + [Prediction(1, 1, 0.001, rle)],
+        categories={1: "thing"},
+        image_ids=[1],
+        sizes={1: (10, 10)},
+    )
+    report = evaluate(case.gts, case.preds, case.categories, case.image_ids)
+    assert report.coco.ap == 1.0
+    assert report.class_quality(1).false_positives == 101  # the per-class table sees all
+    assert_matches_pycocotools(case)
