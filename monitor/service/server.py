@@ -51,16 +51,13 @@ def admin_token_from_env(env: Mapping[str, str]) -> str | None:
     >>> admin_token_from_env({"SEGMON_ADMIN_TOKEN": " \t"})
     Traceback (most recent call last):
     ...
-    monitor.errors.ConfigError: SEGMON_ADMIN_TOKEN is set but blank (' \t'); set a token, or unset it to disable the admin API
+    monitor.errors.ConfigError: SEGMON_ADMIN_TOKEN is blank (' \t'): set a token, or unset it
     """
     token = env.get(ADMIN_TOKEN_ENV)
     if token is None:
         return None
     if not token.strip():
-        raise ConfigError(
-            f"{ADMIN_TOKEN_ENV} is set but blank ({token!r}); set a token, "
-            "or unset it to disable the admin API"
-        )
+        raise ConfigError(f"{ADMIN_TOKEN_ENV} is blank ({token!r}): set a token, or unset it")
     return token
 
 
