@@ -7,9 +7,10 @@ times one out, so idle or half-open connections pin a thread each, indefinitely.
 - accepts connections on one I/O thread and keeps them in a selector until the client
   has sent something (an idle connection costs a file descriptor, no thread);
 - hands readable connections to ``workers`` threads;
-- gives each connection ``request_timeout_s`` from its accept to send its request line
-  and headers, and cuts it off then (whether it waits in the selector or stalls a
-  worker byte by byte); every socket operation has the same timeout;
+- gives each connection ``request_timeout_s`` to start sending, and again from when a
+  worker takes it up to finish its request line and headers, and cuts it off then
+  (silent in the selector, or stalling a worker byte by byte); time spent queued for a
+  busy worker does not count; every socket operation has the same timeout;
 - answers ``503`` and closes connections beyond ``max_connections``.
 
 One request per connection (HTTP/1.0, no keep-alive).
@@ -172,8 +173,7 @@ class BoundedHTTPServer(HTTPServer):
 
     def _hand_over(self, conn: socket.socket, address: Any) -> None:
         with self._mutex:
-            deadline = self._waiting.pop(conn)
-            self._reading[conn] = deadline
+            del self._waiting[conn]
             self._in_worker += 1
         conn.setblocking(True)
         conn.settimeout(self.limits.request_timeout_s)
@@ -208,6 +208,8 @@ class BoundedHTTPServer(HTTPServer):
             if item is None:
                 return
             conn, address = item
+            with self._mutex:  # the client's time to send its request starts now
+                self._reading[conn] = time.monotonic() + self.limits.request_timeout_s
             try:
                 self.finish_request(conn, address)
             except Exception:
