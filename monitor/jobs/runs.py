@@ -175,10 +175,10 @@ class RunHeartbeat:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop beating; waits at most one interval for a beat in progress."""
+        """Stop beating; waits a little for a beat in progress (a late one changes nothing)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=self.interval.total_seconds())
+            self._thread.join(timeout=max(1.0, self.interval.total_seconds()))
             self._thread = None
 
     def _beat(self) -> None:
@@ -187,7 +187,7 @@ class RunHeartbeat:
                 with self.sessions.begin() as session:
                     session.execute(
                         update(JobRun)
-                        .where(JobRun.id == self.run_id)
+                        .where(JobRun.id == self.run_id, JobRun.status == RunStatus.RUNNING)
                         .values(heartbeat_at=self.clock.now())
                     )
             except SQLAlchemyError as exc:
