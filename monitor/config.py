@@ -171,10 +171,64 @@ class DriftSettings(_Section):
 
 
 class ServerSettings(_Section):
-    """The long-running service (``segmon run``)."""
+    """The long-running service's HTTP server (``segmon run``)."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
+    workers: int = Field(default=8, ge=1, le=256, description="threads that answer requests")
+    max_connections: int = Field(
+        default=64, ge=1, le=10_000, description="open connections; more are refused with 503"
+    )
+    request_timeout_s: float = Field(
+        default=10.0, gt=0.0, le=300.0, description="time a client has to send its request"
+    )
+
+    @model_validator(mode="after")
+    def _enough_connections(self) -> ServerSettings:
+        if self.max_connections < self.workers:
+            raise ValueError(
+                f"max_connections {self.max_connections} is below workers {self.workers}"
+            )
+        return self
+
+
+class LeaderSettings(_Section):
+    """Leader election among ``segmon run`` replicas.
+
+    Examples
+    --------
+    >>> LeaderSettings().lease_s
+    15.0
+    >>> LeaderSettings(heartbeat_s=10, abandon_after_s=20)
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for LeaderSettings
+      Value error, abandon_after_s 20.0 must be at least 3 heartbeats (30.0 s) ...
+    """
+
+    heartbeat_s: float = Field(
+        default=5.0,
+        ge=1.0,
+        le=60.0,
+        description="how often leadership is checked and running jobs renew their heartbeat",
+    )
+    abandon_after_s: float = Field(
+        default=60.0, description="a running job without a heartbeat for this long is abandoned"
+    )
+
+    @property
+    def lease_s(self) -> float:
+        """Seconds a silent leader keeps the lock (PostgreSQL): three heartbeats."""
+        return 3 * self.heartbeat_s
+
+    @model_validator(mode="after")
+    def _abandon_after_heartbeats(self) -> LeaderSettings:
+        if self.abandon_after_s < 3 * self.heartbeat_s:
+            raise ValueError(
+                f"abandon_after_s {self.abandon_after_s} must be at least 3 heartbeats "
+                f"({3 * self.heartbeat_s} s)"
+            )
+        return self
 
 
 # The classes of the generated scenes (``segmon synth``) and the bundled models.
@@ -203,6 +257,7 @@ class Settings(_Section):
     shadow: ShadowSettings = ShadowSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     server: ServerSettings = ServerSettings()
+    leader: LeaderSettings = LeaderSettings()
     drift: DriftSettings = DriftSettings()
     slos: tuple[SLOSpec, ...] = Field(
         default_factory=lambda: tuple(default_slos()),
@@ -506,6 +561,13 @@ schedule:               # seconds between runs of each job under `segmon run`
 server:
   host: 127.0.0.1       # segmon run binds here
   port: 9464
+  workers: 8            # threads answering requests (idle connections hold none)
+  max_connections: 64   # open connections; more are answered 503 and closed
+  request_timeout_s: 10 # a client that has not sent its request by then is cut off
+
+leader:                 # replicas of `segmon run` elect one leader that runs the jobs
+  heartbeat_s: 5        # leadership check; a standby takes over within about one
+  abandon_after_s: 60   # a running job silent this long is marked abandoned
 
 # Drift checks (`segmon drift`): every family's features in rolling event-time
 # windows of production (by captured_at, each ending at a multiple of its length)

@@ -20,4 +20,6 @@ pytest_plugins = [
     "tests.support.tiny_model",
     "tests.support.result_rows",
     "tests.support.processes",
+    "tests.support.postgres_server",
+    "tests.support.replicas",
 ]

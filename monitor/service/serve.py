@@ -1,8 +1,10 @@
 """``segmon run``: the long-running service.
 
 Builds the engine, leader lock, scheduled jobs, metrics registry and HTTP server from
-the settings, runs until SIGTERM or SIGINT (or ``stop`` is set), then shuts down in
-order: stop taking HTTP requests, let running jobs finish, release the leader lock.
+the settings, elects (one leadership check before serving), runs until SIGTERM or
+SIGINT (or ``stop`` is set), then shuts down in order: stop taking HTTP requests, let
+running jobs finish, release the leader lock. A blank admin token stops it before
+anything starts.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from types import FrameType
 
 from prometheus_client import CollectorRegistry
@@ -20,8 +23,9 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
 from monitor.jobs.leader import leader_lock
 from monitor.jobs.scheduler import Service
+from monitor.service.httpd import ServerLimits
 from monitor.service.schedule import build_jobs
-from monitor.service.server import MonitorServer
+from monitor.service.server import MonitorServer, admin_token_from_env
 from monitor.storage.engine import make_engine, require_schema, session_factory
 
 log = logging.getLogger("segmon.service")
@@ -56,7 +60,8 @@ def serve(
     settings
         Validated settings (database, sources, schedule, server address).
     env
-        Environment, read once here for the admin token (``SEGMON_ADMIN_TOKEN``).
+        Environment, read once here for the admin token (``SEGMON_ADMIN_TOKEN``; set
+        but blank is a :class:`~monitor.errors.ConfigError`).
     stop
         Set it to stop; SIGTERM and SIGINT set it too (when called from the main thread).
     on_ready
@@ -68,21 +73,30 @@ def serve(
     """
     stop = stop or threading.Event()
     clock = clock or SystemClock()
+    token = admin_token_from_env(env)
     engine = make_engine(settings.database_url)
     require_schema(engine)
     sessions = session_factory(engine)
+    leader = settings.leader
     service = Service(
         sessions,
         build_jobs(sessions, settings, clock),
-        leader_lock(engine, settings.data_dir),
+        leader_lock(engine, settings.data_dir, timedelta(seconds=leader.lease_s)),
         clock,
+        heartbeat=timedelta(seconds=leader.heartbeat_s),
+        stale_after=timedelta(seconds=leader.abandon_after_s),
     )
     server = MonitorServer(
         (settings.server.host, settings.server.port),
         registry_factory(sessions, settings, clock),
         sessions,
         service,
-        env.get("SEGMON_ADMIN_TOKEN") or None,
+        token,
+        ServerLimits(
+            workers=settings.server.workers,
+            max_connections=settings.server.max_connections,
+            request_timeout_s=settings.server.request_timeout_s,
+        ),
     )
 
     def _handle(signum: int, _frame: FrameType | None) -> None:
@@ -93,7 +107,7 @@ def serve(
         signal.signal(signal.SIGTERM, _handle)
         signal.signal(signal.SIGINT, _handle)
     try:
-        service.start()
+        service.start(server.url)
         server.start()
         on_ready(server.url)
         stop.wait()

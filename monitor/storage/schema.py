@@ -78,11 +78,16 @@ class SampleStatus(enum.StrEnum):
 
 
 class RunStatus(enum.StrEnum):
-    """State of one job run."""
+    """State of one job run.
+
+    ``abandoned``: the run's process stopped sending heartbeats while the run was
+    ``running`` (killed, or cut off from the database); the leader marks it so.
+    """
 
     RUNNING = "running"
     SUCCESS = "success"
     FAILED = "failed"
+    ABANDONED = "abandoned"
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -242,10 +247,18 @@ class GroundTruthInstance(Base):
 
 
 class JobRun(Base):
-    """One run of a job: when, how it ended, what it counted."""
+    """One run of a job: when, how it ended, what it counted, who ran it.
+
+    ``owner`` is the process that ran it (``host:pid``); while the work runs, that
+    process refreshes ``heartbeat_at``. A ``running`` row whose heartbeat stops is marked
+    ``abandoned`` by the leader named in ``abandoned_by`` (``finished_at`` is then when).
+    """
 
     __tablename__ = "job_runs"
-    __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
+    __table_args__ = (
+        Index("ix_job_runs_job_started", "job", "started_at"),
+        Index("ix_job_runs_status", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job: Mapped[str] = mapped_column(String(64))
@@ -254,6 +267,25 @@ class JobRun(Base):
     status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "run_status"))
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None]
+    abandoned_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class LeaderLease(Base):
+    """Who leads the replicas of ``segmon run``, as the leader last wrote it.
+
+    The lock (PostgreSQL advisory lock, SQLite ``flock``) decides who leads; this row
+    only tells the others who that is and how recently it renewed (every heartbeat).
+    """
+
+    __tablename__ = "leader_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(String(2048))
+    acquired_at: Mapped[datetime]
+    renewed_at: Mapped[datetime]
 
 
 class ImageEmbedding(Base):
