@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.support.drift_scenes",
     "tests.support.model_scenes",
     "tests.support.tiny_model",
+    "tests.support.exported_models",
     "tests.support.result_rows",
     "tests.support.processes",
 ]
