@@ -26,8 +26,8 @@ def evaluate(
         str | None,
         typer.Option(
             "--model",
-            help="Run this model over the holdout: 'production', 'reference' or a "
-            ".safetensors / TorchScript / .onnx file.",
+            help="Run this model over the holdout: 'production', 'reference' (models.reference "
+            "as configured) or a .safetensors / TorchScript / .onnx file.",
             metavar="NAME|PATH",
         ),
     ] = None,
@@ -62,9 +62,10 @@ def evaluate(
     clock = SystemClock()
     loaded = None
     if model is not None:
-        from monitor.model.loading import load_model
+        from monitor.model.loading import load_named
 
-        loaded = load_model(model)
+        categories = [c.name for c in state.settings.categories]
+        loaded = load_named(model, state.settings.models, categories, batch_size=batch_size)
     with progress_bar(f"evaluating {holdout}") as update:
         report, _ = run_job(
             state.sessions(),
@@ -101,4 +102,9 @@ def evaluate(
             )
         out.print(table)
 
-    emit(as_json, report.counts(), human)
+    from monitor.model.protocol import CountsIgnored
+
+    payload = report.counts()
+    if isinstance(loaded, CountsIgnored):  # instances of classes its classes_map leaves out
+        payload["ignored"] = dict(sorted(loaded.ignored.items()))
+    emit(as_json, payload, human)

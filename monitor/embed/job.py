@@ -34,7 +34,7 @@ from monitor.embed.tasks import (
     tasks_with_masks,
 )
 from monitor.errors import InvalidInputError
-from monitor.model.protocol import Embeddings, SegmentationModel
+from monitor.model.protocol import Embedder, Embeddings
 from monitor.storage.schema import (
     Dataset,
     DatasetImage,
@@ -75,7 +75,7 @@ class EmbedReport:
         }
 
 
-def run_embed(model: SegmentationModel, loaded: Sequence[LoadedImage]) -> Embeddings:
+def run_embed(model: Embedder, loaded: Sequence[LoadedImage]) -> Embeddings:
     """Embed decoded images with their masks, checking the model kept the protocol."""
     images = [item.image for item in loaded if item.image is not None]
     masks = [list(item.masks) for item in loaded]
@@ -139,9 +139,7 @@ def _count_pending(sessions: sessionmaker[Session], embedder: str) -> int:
 class _Writer:
     """Stores one batch's embeddings (and quarantines) in one transaction."""
 
-    def __init__(
-        self, sessions: sessionmaker[Session], model: SegmentationModel, clock: Clock
-    ) -> None:
+    def __init__(self, sessions: sessionmaker[Session], model: Embedder, clock: Clock) -> None:
         self.sessions = sessions
         self.model = model
         self.clock = clock
@@ -193,7 +191,7 @@ class _Writer:
 
 def embed_pending(
     sessions: sessionmaker[Session],
-    model: SegmentationModel,
+    model: Embedder,
     clock: Clock,
     *,
     batch_size: int = 32,
