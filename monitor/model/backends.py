@@ -102,7 +102,13 @@ class OnnxBackend(Backend):
     def run(self, batch: Tensor) -> list[Tensor]:
         """Run the session on the batch (copied to the host)."""
         feed = batch.detach().float().cpu().numpy().astype(self.input_dtype, copy=False)
-        results = self.session.run(None, {self.input_name: feed})
+        try:
+            results = self.session.run(None, {self.input_name: feed})
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise InvalidInputError(
+                f"{self.path.name} refused an input of shape {tuple(feed.shape)} "
+                f"(its input is {self.input_shape}): {str(exc).splitlines()[0]}"
+            ) from exc
         return [torch.from_numpy(np.ascontiguousarray(r)) for r in results]
 
     def outputs(self, probe: Tensor) -> list[OutputInfo]:
@@ -174,7 +180,14 @@ class TorchScriptBackend(Backend):
         if enabled and not torch.cuda.is_bf16_supported():
             dtype = torch.float16
         with torch.autocast(self.device.type, dtype=dtype, enabled=enabled):
-            names, tensors = _flatten(self.module(batch))
+            try:
+                result = self.module(batch)
+            except RuntimeError as exc:
+                raise InvalidInputError(
+                    f"{self.path.name} failed on an input of shape {tuple(batch.shape)}: "
+                    f"{str(exc).splitlines()[0]}"
+                ) from exc
+            names, tensors = _flatten(result)
         self.output_names = names
         return [t.float().cpu() if t.is_floating_point() else t.cpu() for t in tensors]
 

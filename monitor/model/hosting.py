@@ -90,6 +90,17 @@ def _static_size(backend: Backend) -> tuple[int, int] | None:
     return (h, w) if h is not None and w is not None else None
 
 
+def _input_size(backend: Backend, spec: ModelSpec, where: str) -> tuple[int, int] | None:
+    """Return the declared input size, else the file's fixed one, else ``imgsz``."""
+    fixed = _static_size(backend)
+    if spec.input_size is not None and fixed is not None and spec.input_size != fixed:
+        raise ConfigError(
+            f"{where} ({backend.path.name}): input_size {list(spec.input_size)} disagrees with "
+            f"the file's fixed input {list(fixed)}"
+        )
+    return spec.input_size or fixed or input_size(backend.metadata)
+
+
 def _batch(backend: Backend, spec: ModelSpec) -> BatchPolicy:
     if spec.batch is not None:
         return spec.batch
@@ -157,7 +168,7 @@ def open_segmenter(
             f"{where}: {path} is declared `heads` but carries no segmon network config "
             f"({CONFIG_KEY}); export the built-in network with monitor.model.export"
         )
-    size = spec.input_size or _static_size(backend) or input_size(backend.metadata)
+    size = _input_size(backend, spec, where)
     batch = _batch(backend, spec)
     runner = Runner(backend, _prep(spec, size, "resize"), batch, batch_size)
     outputs = backend.outputs(runner.probe())
@@ -232,7 +243,7 @@ def open_embedder(
     if CONFIG_KEY in backend.metadata:
         return _heads_adapter(path, fmt, spec, batch_size)
     label = f"{where} ({path.name})"
-    size = spec.input_size or _static_size(backend) or input_size(backend.metadata)
+    size = _input_size(backend, spec, where)
     if size is None:
         raise ConfigError(f"{label}: the file does not fix its input size; declare input_size")
     runner = Runner(backend, _prep(spec, size, "resize"), _batch(backend, spec), batch_size)

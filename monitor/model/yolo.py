@@ -70,9 +70,10 @@ def yolo_layout(
 ) -> YoloLayout:
     """Tell the layout of a ``(B, d1, d2)`` detections tensor.
 
-    With ``n_classes`` known, the feature axis is the one of length ``4 + C + M``
-    (no objectness) or ``5 + C + M``; without, the shorter axis holds the features
-    (YOLOv8: no objectness; anchors first: YOLOv5, with objectness).
+    With ``n_classes`` known, the features are ``4 + C + M`` values on axis 1 (YOLOv8)
+    or ``5 + C + M`` on axis 2 (YOLOv5, with objectness), or ``4 + C + M`` on axis 2 (a
+    transposed YOLOv8 export); without, the shorter axis holds the features (YOLOv8: no
+    objectness; anchors first: YOLOv5, with objectness).
 
     Raises
     ------
@@ -95,12 +96,8 @@ def yolo_layout(
     d1, d2 = int(shape[1]), int(shape[2])
     m = n_coefficients
     if n_classes is not None:
-        for channels_first, objectness in (
-            (True, False),
-            (False, True),
-            (True, True),
-            (False, False),
-        ):
+        # YOLOv8+, YOLOv5/v7, and YOLOv8 transposed to anchors first by some exporters
+        for channels_first, objectness in ((True, False), (False, True), (False, False)):
             features = d1 if channels_first else d2
             if features == 4 + int(objectness) + n_classes + m:
                 return YoloLayout(channels_first, objectness, n_classes, m)
