@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.support.model_scenes",
     "tests.support.tiny_model",
     "tests.support.exported_models",
+    "tests.support.hosted_scenes",
     "tests.support.result_rows",
     "tests.support.processes",
 ]

@@ -105,6 +105,7 @@ def evaluate(
     from monitor.model.protocol import CountsIgnored
 
     payload = report.counts()
-    if isinstance(loaded, CountsIgnored):  # instances of classes its classes_map leaves out
-        payload["ignored"] = dict(sorted(loaded.ignored.items()))
+    if loaded is not None:  # instances of classes the model's classes_map leaves out
+        counted = loaded.ignored if isinstance(loaded, CountsIgnored) else {}
+        payload["ignored"] = dict(sorted(counted.items()))
     emit(as_json, payload, human)

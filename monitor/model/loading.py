@@ -185,14 +185,14 @@ def load_embedder(
         model: Any = reference or load_reference(models.reference, categories)
         if isinstance(model, ClassMappedModel):
             model = model.inner  # classes do not change the vectors
-        check_plugin(
-            model, "Embedder", "models.reference (the embedder when models.embedder is unset)"
-        )
-        if model.embedding_dim < 1:
+        if getattr(model, "embedding_dim", None) == 0:
             raise ConfigError(
                 f"models.reference ({model.name}) has no feature map to embed with; set "
                 "models.embedder (an image-feature ONNX/TorchScript model or a plugin)"
             )
+        check_plugin(
+            model, "Embedder", "models.reference (the embedder when models.embedder is unset)"
+        )
         embedder: Embedder = model
         return embedder
     where = "models.embedder"

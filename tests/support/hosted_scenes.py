@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from PIL import Image
 
@@ -175,3 +176,31 @@ def hosted_config(path: Path, database: Path, kind: str, toys: ExportedToys) -> 
     }
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@pytest.fixture(scope="session")
+def colour_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The colour scenes written once: ``images/``, ``annotations.json``, ``log/``."""
+    return write_colour_dataset(tmp_path_factory.mktemp("colour_dataset"))
+
+
+def invoke_json(config: Path, *args: str) -> Any:
+    """Run ``segmon --config CONFIG ARGS --json`` in-process; return its JSON document."""
+    from typer.testing import CliRunner
+
+    from monitor.cli.main import app
+
+    result = CliRunner().invoke(app, ["--config", str(config), *args, "--json"])
+    assert result.exit_code == 0, (args, result.output, result.exception)
+    return json.loads(result.stdout)
+
+
+def fresh_workspace(tmp_path: Path, dataset: Path, kind: str, toys: ExportedToys) -> Path:
+    """``segmon init`` and ``segmon holdout import`` on a fresh database; return the config."""
+    config = hosted_config(tmp_path / "segmon.yaml", tmp_path / "segmon.db", kind, toys)
+    invoke_json(config, "init")
+    invoke_json(
+        config, "holdout", "import", str(dataset / "annotations.json"),
+        "--images", str(dataset / "images"), "--name", "colours",
+    )  # fmt: skip
+    return config
