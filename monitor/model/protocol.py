@@ -1,18 +1,21 @@
-"""The one protocol every segmentation model segmon runs implements.
+"""The protocols every model segmon runs implements.
 
-Built-in (pure torch), TorchScript and ONNX models all answer the same two calls, so the
-embed, shadow, predict and evaluate jobs never care which kind they hold.
+Built-in (pure torch), TorchScript, ONNX and plugin models answer the same calls, so the
+embed, shadow, predict and evaluate jobs never care which kind they hold: a reference
+model is an :class:`InstanceSegmenter` (``predict``), an embedder an :class:`Embedder`
+(``embed``), and :class:`SegmentationModel` is both.
 
 Images are ``uint8`` arrays of shape ``(H, W, 3)`` (RGB), any size; masks are ``bool``
 arrays of the image's ``(H, W)``. Category ids are 1-based: class ``categories[i]`` is
 category id ``i + 1``; callers map them to the configured categories by name.
 
-Adapters (``monitor.model.adapters``) resize every image to the model's square input,
-run in batches of ``batch_size`` and map masks back to each image's own size. An image
-vector is the global average of the model's stride-4 feature map; an instance vector is
-that map averaged inside the mask, the mask area-resized to the map (each cell weighted
-by the fraction of it the mask covers), so even a mask smaller than a cell gets its own
-vector; an empty mask gets the image vector.
+The adapters (``monitor.model.adapters``, ``monitor.model.exported``) resize every image
+to the model's input, run in batches and map masks back to each image's own size. An
+image vector is the global average of the model's feature map over the image; an
+instance vector is that map averaged inside the mask (each cell weighted by the fraction
+of it the mask covers), so even a mask smaller than a cell gets its own vector, or, for
+an embedder that gives one vector per image, the vector of the instance's crop; an
+empty mask gets the image vector.
 """
 
 from __future__ import annotations

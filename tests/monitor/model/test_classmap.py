@@ -13,7 +13,7 @@ from tests.support.plugin_model import ColourModel
 
 class Coco4:
     name = "coco4"
-    categories = ("person", "car", "truck", "kite")
+    categories: tuple[str, ...] = ("person", "car", "truck", "kite")
 
     def predict(self, images: object) -> list[list[InstancePrediction]]:
         mask = np.ones((2, 2), dtype=bool)

@@ -246,3 +246,18 @@ def test_real_yolov5s_seg_finds_the_borrat_teacher(borrat: Path, tmp_path: Path)
             for inst in found:
                 union |= inst.mask
             assert (union & truth).sum() / (union | truth).sum() > 0.9
+
+
+@pytest.mark.gpu
+def test_on_cuda_exported_models_find_what_they_find_on_the_cpu(
+    exported_toys: ExportedToys, images: list[ImageArray]
+) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    for path in (exported_toys.yolo_v8_onnx, exported_toys.yolo_v8_torchscript):
+        spec = ModelSpec(path=str(path), device="cuda")
+        gpu = open_segmenter(path, spec, batch_size=4)  # pinned copies, AMP (TorchScript)
+        assert isinstance(gpu, ExportedSegmenter) and gpu.runner.backend.device.type == "cuda"
+        _assert_rectangles(gpu.predict(images))
