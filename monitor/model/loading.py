@@ -25,8 +25,6 @@ from monitor.model.protocol import Embedder, InstanceSegmenter, SegmentationMode
 BUNDLED = ("production", "reference")
 """Names of the checkpoints shipped in ``monitor/assets/``."""
 
-TORCHSCRIPT_SUFFIXES = (".pt", ".torchscript", ".ts")
-
 
 def bundled_path(name: str) -> Path:
     """Return the path of a bundled checkpoint (``production`` or ``reference``)."""
