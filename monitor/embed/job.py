@@ -104,7 +104,8 @@ def embedder_details(model: Embedder) -> dict[str, Any]:
     """Return what an embedder says of itself (``describe()``) and its class."""
     kind = f"{type(model).__module__}.{type(model).__qualname__}"
     details = model.describe() if isinstance(model, Described) else {}
-    return json.loads(json.dumps({"class": kind, **details}, default=str))  # type: ignore[no-any-return]
+    plain: dict[str, Any] = json.loads(json.dumps({"class": kind, **details}, default=str))
+    return plain  # JSON-ready: numbers, strings, lists
 
 
 def record_embedder(session: Session, model: Embedder, now: datetime) -> EmbedderRecord:

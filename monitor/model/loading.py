@@ -197,7 +197,8 @@ def load_embedder(
     if spec.python is not None:
         found: Embedder = load_plugin(spec.python, spec.options, "Embedder", where)
         return found
-    return _from_file(spec, "embedder", where, batch_size)  # type: ignore[no-any-return]
+    opened: Embedder = _from_file(spec, "embedder", where, batch_size)
+    return opened
 
 
 def load_named(

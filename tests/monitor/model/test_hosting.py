@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -65,14 +66,21 @@ def test_yolo_without_a_size_and_instances_without_classes(
     from tests.support.exported_models import _torch_modules
 
     toys = _torch_modules()
+
+    def trace(module: torch.nn.Module, path: Path) -> None:
+        with warnings.catch_warnings():  # the toys' constants: expected in a trace
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(module, torch.zeros(1, 3, 64, 64))  # type: ignore[no-untyped-call]  # untyped in torch
+            torch.jit.save(traced, str(path))
+
     bare_yolo = tmp_path / "bare-yolo.pt"  # no config.txt: neither size nor names
-    torch.jit.save(torch.jit.trace(toys["yolo"](), torch.zeros(1, 3, 64, 64)), str(bare_yolo))  # type: ignore[no-untyped-call]
+    trace(toys["yolo"](), bare_yolo)
     with pytest.raises(ConfigError, match="a yolo-seg model needs its input_size"):
         open_segmenter(bare_yolo, _spec(bare_yolo))
     sized = open_segmenter(bare_yolo, _spec(bare_yolo, input_size=64))
     assert sized.categories == ("0", "1", "2", "3")  # no names: label indices
     bare_rcnn = tmp_path / "bare-rcnn.pt"
-    torch.jit.save(torch.jit.trace(toys["rcnn"](), torch.zeros(1, 3, 64, 64)), str(bare_rcnn))  # type: ignore[no-untyped-call]
+    trace(toys["rcnn"](), bare_rcnn)
     with pytest.raises(ConfigError, match="carries no class names; list them in `classes`"):
         open_segmenter(bare_rcnn, _spec(bare_rcnn))
 
