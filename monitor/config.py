@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -56,13 +56,135 @@ class IngestSettings(_Section):
     )
 
 
+Convention = Literal["instances", "yolo-seg", "heads"]
+"""Output conventions of exported models (README: "Models")."""
+
+OUTPUT_ROLES: dict[str, tuple[str, ...]] = {
+    "instances": ("boxes", "labels", "scores", "masks", "features"),
+    "yolo-seg": ("detections", "prototypes"),
+    "heads": (),
+    "embedder": ("features",),
+}
+"""Outputs each convention reads, which ``output_names`` may point at an output."""
+
+_PLUGIN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class ModelSpec(_Section):
+    """A model segmon hosts: a bundled name or model file, or a Python plugin.
+
+    The plain string form (``reference: reference`` or ``reference: model.onnx``) is
+    ``{path: ...}`` with everything else detected from the file.
+    """
+
+    path: str | None = Field(
+        default=None, description="bundled name (production, reference) or model file"
+    )
+    python: str | None = Field(
+        default=None, description="plugin factory 'package.module:factory' (imported at load)"
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of the plugin factory"
+    )
+    format: Literal["onnx", "torchscript", "safetensors"] | None = Field(
+        default=None, description="file format; None: by suffix"
+    )
+    outputs: Convention | None = Field(
+        default=None, description="output convention; None: detected from output names/shapes"
+    )
+    output_names: dict[str, str] = Field(
+        default_factory=dict, description="which model output plays which role"
+    )
+    input_size: tuple[int, int] | None = Field(
+        default=None, description="model input (height, width); None: from the model"
+    )
+    resize: Literal["letterbox", "resize"] | None = Field(
+        default=None, description="keep aspect (letterbox) or stretch; None: by convention"
+    )
+    pad_value: int = Field(default=114, ge=0, le=255, description="letterbox padding grey")
+    channels: Literal["RGB", "BGR"] = "RGB"
+    pixel_range: Literal["0-1", "0-255"] = Field(
+        default="0-1", description="value range of pixels before mean/std"
+    )
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    batch: int | Literal["dynamic", "none"] | None = Field(
+        default=None, description="fixed batch size, dynamic, or none (one CHW image per call)"
+    )
+    classes: tuple[str, ...] | None = Field(
+        default=None, description="class names by label index; None: from the model metadata"
+    )
+    classes_map: dict[str, str | None] = Field(
+        default_factory=dict, description="model class -> configured category (null drops it)"
+    )
+    unmapped: Literal["error", "ignore"] = Field(
+        default="error", description="a class that is no configured category: error, or ignore"
+    )
+    score_threshold: float = Field(default=0.25, ge=0.0, le=1.0)
+    iou_threshold: float = Field(default=0.7, gt=0.0, le=1.0, description="NMS (yolo-seg)")
+    mask_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    max_instances: int = Field(default=100, ge=1, le=10_000)
+    device: str | None = Field(default=None, description="cpu, cuda or cuda:N; None: auto")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("input_size", mode="before")
+    @classmethod
+    def _square(cls, value: Any) -> Any:
+        return (value, value) if isinstance(value, int | str) else value
+
+    @field_validator("input_size")
+    @classmethod
+    def _positive(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and (min(value) < 8 or max(value) > 8192):
+            raise ValueError(f"input_size {list(value)} must be between 8 and 8192 pixels")
+        return value
+
+    @field_validator("batch")
+    @classmethod
+    def _batch(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and not 1 <= value <= 4096:
+            raise ValueError(f"batch {value} must be between 1 and 4096")
+        return value
+
+    @field_validator("std")
+    @classmethod
+    def _nonzero_std(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(v <= 0 for v in value):
+            raise ValueError(f"std {list(value)} must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSpec:
+        if (self.path is None) == (self.python is None):
+            raise ValueError("give exactly one of path (a model file or bundled name) or python")
+        if self.python is not None and not _PLUGIN.match(self.python):
+            raise ValueError(f"python {self.python!r} must look like 'package.module:factory'")
+        if self.options and self.python is None:
+            raise ValueError("options are the plugin factory's arguments; they need python")
+        allowed = {role for roles in OUTPUT_ROLES.values() for role in roles}
+        unknown = sorted(set(self.output_names) - allowed)
+        if unknown:
+            raise ValueError(f"unknown output role(s) {unknown}; choose from {sorted(allowed)}")
+        return self
+
+    def label(self) -> str:
+        """Return the path or plugin, for messages."""
+        return self.path if self.path is not None else f"python:{self.python}"
+
+
 class ModelsSettings(_Section):
     """Which models segmon runs itself."""
 
-    reference: str = Field(
-        default="reference",
-        min_length=1,
-        description="the reference model (built-in name or model file) that embeds and shadows",
+    reference: ModelSpec = Field(
+        default=ModelSpec(path="reference"),
+        description="the reference model that shadows production (and embeds by default)",
+    )
+    embedder: ModelSpec | None = Field(
+        default=None, description="image-feature model of the embed job; None: the reference"
     )
 
 
@@ -539,8 +661,14 @@ ingest:
 
 models:
   # The reference model segmon runs itself: a built-in model name or a model file
-  # (TorchScript .pt, ONNX .onnx). It embeds images and objects and shadows production.
+  # (TorchScript .pt, ONNX .onnx). It shadows production and, unless an embedder is
+  # set, embeds images and objects. Your own model (README: "Models"), e.g.
+  #   reference: {path: yolov8s-seg.onnx, outputs: yolo-seg, classes_map: {person: human},
+  #               unmapped: ignore}
+  #   reference: {python: "mypackage.segmon_plugin:make_model", options: {url: ...}}
   reference: reference
+  # embedder: {path: dino.onnx, input_size: 224, mean: [0.485, 0.456, 0.406],
+  #            std: [0.229, 0.224, 0.225]}   # unset: the reference model's features
 
 embed:                  # the embed job: image and per-object embeddings (float16)
   batch_size: 32        # images per model call

@@ -18,6 +18,8 @@ pytest_plugins = [
     "tests.support.drift_scenes",
     "tests.support.model_scenes",
     "tests.support.tiny_model",
+    "tests.support.exported_models",
+    "tests.support.hosted_scenes",
     "tests.support.result_rows",
     "tests.support.processes",
     "tests.support.postgres_server",

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from monitor.config import Settings
     from monitor.jobs.names import JobName
     from monitor.jobs.runs import JobResult
-    from monitor.model.protocol import SegmentationModel
 
 LimitOption = Annotated[
     int | None, typer.Option("--limit", min=1, help="At most this many images this run.")
@@ -28,9 +27,10 @@ BatchSizeOption = Annotated[
 
 
 R = TypeVar("R", bound="JobResult", covariant=True)
+M = TypeVar("M", contravariant=True)
 
 
-class ModelJob(Protocol[R]):
+class ModelJob(Protocol[M, R]):
     """:func:`monitor.service.schedule.embed_job` and :func:`monitor.service.schedule.shadow_job`."""
 
     def __call__(
@@ -38,7 +38,7 @@ class ModelJob(Protocol[R]):
         sessions: sessionmaker[Session],
         settings: Settings,
         clock: Clock,
-        model: SegmentationModel,
+        model: M,
         *,
         limit: int | None = None,
         batch_size: int | None = None,
@@ -48,18 +48,22 @@ class ModelJob(Protocol[R]):
         ...
 
 
-def _run_with_reference(
-    ctx: typer.Context, job: JobName, run: ModelJob[R], limit: int | None, batch_size: int | None
+def _run_with_model(
+    ctx: typer.Context,
+    job: JobName,
+    load: Callable[[Settings], M],
+    run: ModelJob[M, R],
+    limit: int | None,
+    batch_size: int | None,
 ) -> R:
-    """Load the reference model and run ``run`` as job ``job`` with a progress bar."""
+    """Load a configured model and run ``run`` as job ``job`` with a progress bar."""
     from monitor.jobs.runs import run_job
-    from monitor.service.schedule import load_reference_model
 
     state = app_state(ctx)
     clock = SystemClock()
 
     def work(_run_id: int) -> R:
-        model = load_reference_model(state.settings)  # inside the job: a failure is recorded
+        model = load(state.settings)  # inside the job: a failure is recorded
         with progress_bar(job) as update:
             return run(
                 state.sessions(),
@@ -82,11 +86,14 @@ def embed(
     batch_size: BatchSizeOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Embed new samples and holdout images (image and per-instance vectors, float16)."""
-    from monitor.jobs.names import JobName
-    from monitor.service.schedule import embed_job
+    """Embed new samples and holdout images (image and per-instance vectors, float16).
 
-    report = _run_with_reference(ctx, JobName.EMBED, embed_job, limit, batch_size)
+    The embedder is models.embedder, or the reference model's features when unset.
+    """
+    from monitor.jobs.names import JobName
+    from monitor.service.schedule import embed_job, load_embedder_model
+
+    report = _run_with_model(ctx, JobName.EMBED, load_embedder_model, embed_job, limit, batch_size)
     emit(
         as_json,
         report.counts(),
@@ -107,9 +114,11 @@ def shadow(
 ) -> None:
     """Score new samples against the reference model's predictions (no labels needed)."""
     from monitor.jobs.names import JobName
-    from monitor.service.schedule import shadow_job
+    from monitor.service.schedule import load_reference_model, shadow_job
 
-    report = _run_with_reference(ctx, JobName.SHADOW, shadow_job, limit, batch_size)
+    report = _run_with_model(
+        ctx, JobName.SHADOW, load_reference_model, shadow_job, limit, batch_size
+    )
     agreement = report.mean_agreement
     emit(
         as_json,

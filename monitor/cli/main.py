@@ -29,7 +29,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except SegmonError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)  # one line
         raise SystemExit(2) from None
     except typer.Abort:
         raise SystemExit(130) from None

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli.app import JsonFlag, app, emit, err, out, progress_bar
+from monitor.cli.app import JsonFlag, app, app_state, emit, err, out, progress_bar
 
 
 @app.command()
@@ -133,9 +133,14 @@ def train(
 
 @app.command()
 def predict(
+    ctx: typer.Context,
     model: Annotated[
         str,
-        typer.Option("--model", help="production, reference, or a .safetensors/.pt/.onnx file."),
+        typer.Option(
+            "--model",
+            help="production (bundled), reference (models.reference as configured: file, "
+            "plugin or bundled), or a .safetensors/.pt/.onnx file.",
+        ),
     ],
     images: Annotated[
         Path, typer.Option("--images", help="Image folder, or a COCO JSON naming the images.")
@@ -152,10 +157,13 @@ def predict(
     as_json: JsonFlag = False,
 ) -> None:
     """Predict instances with a model; write COCO results (and, for a folder, image ids)."""
-    from monitor.model.loading import load_model
+    from monitor.model.loading import load_named
     from monitor.model.predict import list_images, predict_to_coco
+    from monitor.model.protocol import CountsIgnored
 
-    loaded = load_model(model, device=device, batch_size=batch_size)
+    settings = app_state(ctx).settings
+    categories = [c.name for c in settings.categories]
+    loaded = load_named(model, settings.models, categories, device=device, batch_size=batch_size)
     entries = list_images(images, image_root)
     sidecar = results.with_name(results.stem + ".images.json") if images.is_dir() else None
     with progress_bar("predict") as update:
@@ -166,6 +174,10 @@ def predict(
         "images": summary.n_images,
         "instances": summary.n_instances,
         "model": summary.model,
+        "categories": list(loaded.categories),
+        "ignored": dict(sorted(loaded.ignored.items()))
+        if isinstance(loaded, CountsIgnored)
+        else {},
     }
     if not entries:
         err.print(f"[yellow]warning:[/] no images in {images}")

@@ -107,8 +107,8 @@ def evaluate(
         str | None,
         typer.Option(
             "--model",
-            help="Run this model over the holdout: 'production', 'reference' or a "
-            ".safetensors / TorchScript / .onnx file.",
+            help="Run this model over the holdout: 'production', 'reference' (models.reference "
+            "as configured) or a .safetensors / TorchScript / .onnx file.",
             metavar="NAME|PATH",
         ),
     ] = None,
@@ -149,9 +149,10 @@ def evaluate(
     clock = SystemClock()
     loaded = None
     if model is not None:
-        from monitor.model.loading import load_model
+        from monitor.model.loading import load_named
 
-        loaded = load_model(model)
+        categories = [c.name for c in state.settings.categories]
+        loaded = load_named(model, state.settings.models, categories, batch_size=batch_size)
     with progress_bar(f"evaluating {holdout}") as update:
         report, _ = run_job(
             state.sessions(),
@@ -170,12 +171,14 @@ def evaluate(
                 run_id=run_id,
             ),
         )
+    from monitor.model.protocol import CountsIgnored
+
     documents = _documents(ctx, [result_id for result_id, _, _ in report.results])
-    emit(
-        as_json,
-        {"holdout": report.holdout, "results": documents},
-        lambda: _print_documents(documents, details=False),
-    )
+    payload: dict[str, Any] = {"holdout": report.holdout, "results": documents}
+    if loaded is not None:  # instances of classes the model's classes_map leaves out
+        counted = loaded.ignored if isinstance(loaded, CountsIgnored) else {}
+        payload["ignored"] = dict(sorted(counted.items()))
+    emit(as_json, payload, lambda: _print_documents(documents, details=False))
 
 
 @evaluate_app.command("show")

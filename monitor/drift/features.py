@@ -42,6 +42,7 @@ from detectors.registry import FeatureKind
 from monitor.drift.properties import PROPERTY_NAMES
 from monitor.storage.schema import (
     DatasetImage,
+    EmbedderRecord,
     GroundTruthInstance,
     ImageEmbedding,
     ImageProperties,
@@ -332,6 +333,24 @@ def read_features(
             )
             result.arrays[key] = vectors
     return result
+
+
+def latest_embedder(session: Session) -> str | None:
+    """Return the embedder the embed job used last that has stored image vectors.
+
+    Falls back to :func:`most_used_embedder` where no embed run was recorded (vectors
+    written by other means).
+    """
+    has_vectors = (
+        select(ImageEmbedding.id).where(ImageEmbedding.embedder == EmbedderRecord.name).exists()
+    )
+    name = session.scalar(
+        select(EmbedderRecord.name)
+        .where(has_vectors)
+        .order_by(EmbedderRecord.last_used_at.desc(), EmbedderRecord.id.desc())
+        .limit(1)
+    )
+    return str(name) if name is not None else most_used_embedder(session)
 
 
 def most_used_embedder(session: Session) -> str | None:

@@ -19,6 +19,7 @@ Steps of :func:`run_drift`:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
@@ -39,7 +40,7 @@ from monitor.drift.features import (
     FeatureSet,
     Population,
     count_images,
-    most_used_embedder,
+    latest_embedder,
     read_features,
 )
 from monitor.drift.properties import PropertiesReport, fill_image_properties
@@ -124,6 +125,8 @@ class StoredCheck:
     window_end: datetime
     detector: str
     result: DriftResult
+    embedder: str | None = None
+    """Whose vectors an embedding family compared (None for the other families)."""
 
     def columns(self) -> dict[str, Any]:
         """Return the ``drift_results`` column values of this check."""
@@ -134,6 +137,7 @@ class StoredCheck:
             "detector": self.detector,
             "class_name": self.class_name,
             "reference": self.reference,
+            "embedder": self.embedder,
             "window": self.window,
             "window_start": self.window_start,
             "window_end": self.window_end,
@@ -213,6 +217,7 @@ def _checks(
     window: str,
     span: tuple[datetime, datetime],
     skipped: Counter[str],
+    embedder: str | None = None,
 ) -> list[StoredCheck]:
     out: list[StoredCheck] = []
     for key in sorted(set(reference.arrays) | set(current.arrays)):
@@ -232,6 +237,8 @@ def _checks(
             out_check = _check(settings, key, name, ref_label, window, span, ref, cur)
             if out_check is None:
                 skipped["degenerate"] += 1
+            elif key.kind == "embedding":
+                out.append(dataclasses.replace(out_check, embedder=embedder))
             else:
                 out.append(out_check)
     return out
@@ -291,7 +298,7 @@ def run_drift(
     with sessions() as session:
         reference = resolve_reference(session, settings.reference)
         report.reference = reference.label
-        embedder = settings.embedder or most_used_embedder(session)
+        embedder = settings.embedder or latest_embedder(session)
         report.embedder = embedder
         class_names = {c.id: c.name for c in session.scalars(select(Category))}
         ref_features = read_features(session, reference, FAMILIES, class_names, embedder)
@@ -314,6 +321,7 @@ def run_drift(
                     window,
                     (start, end),
                     report.skipped_checks,
+                    embedder,
                 )
             )
     if report.checks:

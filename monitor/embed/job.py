@@ -4,7 +4,10 @@ For every accepted sample without an embedding by this model, the model embeds t
 and, pooled inside each production mask (decoded from the stored RLE), each predicted
 instance; every holdout image gets the same, with its labeled instances. Vectors are
 stored as little-endian float16 bytes (:mod:`monitor.storage.vectors`), keyed by the
-model's ``name`` (the ``embedder``).
+model's ``name`` (the ``embedder``); each run also records in ``embedders`` what that
+embedder is (its ``describe()``: source file and hash, how instance vectors are made,
+preprocessing) and when it was last used, which the drift job reads to compare only
+the vectors of the embedder in use.
 
 Images are decoded in a thread pool a batch ahead of the model
 (:mod:`monitor.embed.tasks`); each batch's rows commit in one transaction, so a killed
@@ -14,9 +17,11 @@ whose image cannot be read is quarantined with its reason and counted.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, func, insert, select
@@ -34,10 +39,11 @@ from monitor.embed.tasks import (
     tasks_with_masks,
 )
 from monitor.errors import InvalidInputError
-from monitor.model.protocol import Embeddings, SegmentationModel
+from monitor.model.protocol import Described, Embedder, Embeddings
 from monitor.storage.schema import (
     Dataset,
     DatasetImage,
+    EmbedderRecord,
     GroundTruthInstance,
     ImageEmbedding,
     InstanceEmbedding,
@@ -78,7 +84,7 @@ class EmbedReport:
         }
 
 
-def run_embed(model: SegmentationModel, loaded: Sequence[LoadedImage]) -> Embeddings:
+def run_embed(model: Embedder, loaded: Sequence[LoadedImage]) -> Embeddings:
     """Embed decoded images with their masks, checking the model kept the protocol."""
     images = [item.image for item in loaded if item.image is not None]
     masks = [list(item.masks) for item in loaded]
@@ -95,6 +101,33 @@ def run_embed(model: SegmentationModel, loaded: Sequence[LoadedImage]) -> Embedd
             f"masks and embedding_dim {dim}"
         )
     return result
+
+
+def embedder_details(model: Embedder) -> dict[str, Any]:
+    """Return what an embedder says of itself (``describe()``) and its class."""
+    kind = f"{type(model).__module__}.{type(model).__qualname__}"
+    details = model.describe() if isinstance(model, Described) else {}
+    plain: dict[str, Any] = json.loads(json.dumps({"class": kind, **details}, default=str))
+    return plain  # JSON-ready: numbers, strings, lists
+
+
+def record_embedder(session: Session, model: Embedder, now: datetime) -> EmbedderRecord:
+    """Create or refresh the ``embedders`` row of ``model`` (its last use is ``now``)."""
+    record = session.scalar(select(EmbedderRecord).where(EmbedderRecord.name == model.name))
+    details = embedder_details(model)
+    if record is None:
+        record = EmbedderRecord(
+            name=model.name,
+            dim=model.embedding_dim,
+            details=details,
+            first_used_at=now,
+            last_used_at=now,
+        )
+        session.add(record)
+    else:
+        record.dim, record.details, record.last_used_at = model.embedding_dim, details, now
+    session.flush()
+    return record
 
 
 def _holdout_tasks(session: Session, embedder: str, after: int, n: int) -> list[ImageTask]:
@@ -159,9 +192,7 @@ def _count_without_pixels(sessions: sessionmaker[Session]) -> int:
 class _Writer:
     """Stores one batch's embeddings (and quarantines) in one transaction."""
 
-    def __init__(
-        self, sessions: sessionmaker[Session], model: SegmentationModel, clock: Clock
-    ) -> None:
+    def __init__(self, sessions: sessionmaker[Session], model: Embedder, clock: Clock) -> None:
         self.sessions = sessions
         self.model = model
         self.clock = clock
@@ -213,7 +244,7 @@ class _Writer:
 
 def embed_pending(
     sessions: sessionmaker[Session],
-    model: SegmentationModel,
+    model: Embedder,
     clock: Clock,
     *,
     batch_size: int = 32,
@@ -256,6 +287,8 @@ def embed_pending(
         raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
     report = EmbedReport(embedder=model.name)
     report.holdout_without_pixels = _count_without_pixels(sessions)
+    with sessions.begin() as session:
+        record_embedder(session, model, clock.now())
     total = _count_pending(sessions, model.name)
     if limit is not None:
         total = min(total, limit)

@@ -75,6 +75,15 @@ class HeadsModel(ABC):
         self.batch_size = batch_size
         self.decode_options = decode or DecodeOptions()
 
+    def describe(self) -> dict[str, Any]:
+        """Return what this model is: the built-in heads, its input size and classes."""
+        return {
+            "convention": "heads",
+            "input_size": self.config.input_size,
+            "classes": len(self.categories),
+            "embedding": "masked pooling",
+        }
+
     @abstractmethod
     def run_network(self, batch: Tensor) -> Heads:
         """Map ``(N, 3, S, S)`` float images in [0, 1] on :attr:`device` to the heads."""

@@ -23,7 +23,7 @@ from PIL import Image
 from detectors._typing import ImageArray
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.masks import encode_mask
-from monitor.model.protocol import SegmentationModel
+from monitor.model.protocol import InstanceSegmenter
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -98,7 +98,7 @@ def _read(entry: ImageEntry) -> ImageArray:
 
 
 def predict_to_coco(
-    model: SegmentationModel,
+    model: InstanceSegmenter,
     entries: list[ImageEntry],
     out: Path,
     batch_size: int = 16,
@@ -110,7 +110,7 @@ def predict_to_coco(
     Parameters
     ----------
     model
-        Any :class:`~monitor.model.protocol.SegmentationModel`.
+        Any :class:`~monitor.model.protocol.InstanceSegmenter`.
     entries
         Images to predict (see :func:`list_images`).
     out

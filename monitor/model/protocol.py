@@ -1,25 +1,29 @@
-"""The one protocol every segmentation model segmon runs implements.
+"""The protocols every model segmon runs implements.
 
-Built-in (pure torch), TorchScript and ONNX models all answer the same two calls, so the
-embed, shadow, predict and evaluate jobs never care which kind they hold.
+Built-in (pure torch), TorchScript, ONNX and plugin models answer the same calls, so the
+embed, shadow, predict and evaluate jobs never care which kind they hold: a reference
+model is an :class:`InstanceSegmenter` (``predict``), an embedder an :class:`Embedder`
+(``embed``), and :class:`SegmentationModel` is both.
 
 Images are ``uint8`` arrays of shape ``(H, W, 3)`` (RGB), any size; masks are ``bool``
 arrays of the image's ``(H, W)``. Category ids are 1-based: class ``categories[i]`` is
 category id ``i + 1``; callers map them to the configured categories by name.
 
-Adapters (``monitor.model.adapters``) resize every image to the model's square input,
-run in batches of ``batch_size`` and map masks back to each image's own size. An image
-vector is the global average of the model's stride-4 feature map; an instance vector is
-that map averaged inside the mask, the mask area-resized to the map (each cell weighted
-by the fraction of it the mask covers), so even a mask smaller than a cell gets its own
-vector; an empty mask gets the image vector.
+The adapters (``monitor.model.adapters``, ``monitor.model.exported``) resize every image
+to the model's input, run in batches and map masks back to each image's own size. An
+image vector is the global average of the model's feature map over the image; an
+instance vector is that map averaged inside the mask (each cell weighted by the fraction
+of it the mask covers), so even a mask smaller than a cell gets its own vector, or, for
+an embedder that gives one vector per image, the vector of the instance's crop; an
+empty mask gets the image vector.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from detectors._typing import Float32Array, ImageArray, MaskArray
 from monitor.errors import InvalidInputError
@@ -65,25 +69,63 @@ class Embeddings:
 
 
 @runtime_checkable
-class SegmentationModel(Protocol):
-    """What segmon needs of a model: predict instances, embed images and masks."""
+class InstanceSegmenter(Protocol):
+    """What the shadow, predict and evaluate jobs need of a model: predict instances."""
 
     name: str
     """A stable identifier, e.g. ``builtin:reference@<sha256[:12]>``; stored with results."""
     categories: tuple[str, ...]
     """Class names; ``categories[i]`` is category id ``i + 1``."""
-    embedding_dim: int
-    """``D`` of :class:`Embeddings`."""
 
     def predict(self, images: Sequence[ImageArray]) -> list[list[InstancePrediction]]:
         """Return the instances found in each image (batched internally)."""
         ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the embed job needs of a model: image and per-mask vectors."""
+
+    name: str
+    """A stable identifier; stored as ``embedder`` with every vector."""
+    embedding_dim: int
+    """``D`` of :class:`Embeddings`."""
 
     def embed(
         self, images: Sequence[ImageArray], masks: Sequence[Sequence[MaskArray]]
     ) -> Embeddings:
         """Return image vectors and, per image, one vector per given mask."""
         ...
+
+
+@runtime_checkable
+class SegmentationModel(InstanceSegmenter, Embedder, Protocol):
+    """What segmon needs of a reference model: predict instances, embed images and masks."""
+
+
+@runtime_checkable
+class Described(Protocol):
+    """A model that can say what it is (source, convention, preprocessing), for the records."""
+
+    def describe(self) -> dict[str, Any]:
+        """Return JSON-ready facts about the model."""
+        ...
+
+
+@runtime_checkable
+class CountsIgnored(Protocol):
+    """A model that leaves some classes out (``classes_map``) and counts what it left out."""
+
+    ignored: Counter[str]
+    """Instances left out so far, by the model's own class name."""
+
+
+REQUIRED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "InstanceSegmenter": ("name", "categories", "predict"),
+    "Embedder": ("name", "embedding_dim", "embed"),
+    "SegmentationModel": ("name", "categories", "embedding_dim", "predict", "embed"),
+}
+"""The attributes each protocol requires (checked by the plugin loader, in this order)."""
 
 
 def category_ids_by_name(

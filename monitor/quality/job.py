@@ -44,7 +44,7 @@ from monitor.clock import Clock
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.images import ImageProblem, read_image
 from monitor.masks import MaskError, encode_mask, to_compressed
-from monitor.model.protocol import SegmentationModel, category_ids_by_name
+from monitor.model.protocol import InstanceSegmenter, category_ids_by_name
 from monitor.quality.evaluation import GroundTruth, Prediction, QualityReport, evaluate
 from monitor.storage.schema import (
     Category,
@@ -294,7 +294,7 @@ def _holdout_pixels(image: DatasetImage) -> ImageArray:
 
 
 def model_predictions(
-    model: SegmentationModel,
+    model: InstanceSegmenter,
     holdout: Holdout,
     *,
     batch_size: int = 16,
@@ -396,7 +396,7 @@ def evaluate_holdout(
     clock: Clock,
     *,
     predictions: Path | None = None,
-    model: SegmentationModel | None = None,
+    model: InstanceSegmenter | None = None,
     model_version: str | None = None,
     iou_threshold: float = 0.5,
     batch_size: int = 16,

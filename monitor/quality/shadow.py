@@ -41,7 +41,7 @@ from monitor.embed.tasks import (
     quarantine_unreadable,
 )
 from monitor.errors import InvalidInputError
-from monitor.model.protocol import SegmentationModel, category_ids_by_name
+from monitor.model.protocol import CountsIgnored, InstanceSegmenter, category_ids_by_name
 from monitor.storage.schema import Category, Sample, SampleStatus, ShadowClassScore, ShadowScore
 
 ProgressFn = Callable[[int, int], None]
@@ -223,6 +223,8 @@ class ShadowReport:
     class_disagreements: int = 0
     agreement_sum: float = 0.0
     quarantined: Counter[str] = field(default_factory=Counter)
+    reference_ignored: Counter[str] = field(default_factory=Counter)
+    """Reference instances of classes its ``classes_map`` leaves out, by its class name."""
 
     @property
     def mean_agreement(self) -> float | None:
@@ -242,6 +244,7 @@ class ShadowReport:
             "class_disagreements": self.class_disagreements,
             "mean_agreement": self.mean_agreement,
             "quarantined": dict(sorted(self.quarantined.items())),
+            "reference_ignored": dict(sorted(self.reference_ignored.items())),
         }
 
     def add(self, comparison: ShadowComparison) -> None:
@@ -257,7 +260,7 @@ class ShadowReport:
             self.class_disagreements += c.class_disagreements
 
 
-def reference_category_ids(session: Session, model: SegmentationModel) -> dict[int, int]:
+def reference_category_ids(session: Session, model: InstanceSegmenter) -> dict[int, int]:
     """Map the model's category ids (1-based) to the configured ones, by class name.
 
     Raises
@@ -276,7 +279,7 @@ def _done(reference: str) -> Any:
 
 
 def _reference_instances(
-    model: SegmentationModel, loaded: Sequence[LoadedImage], categories: Mapping[int, int]
+    model: InstanceSegmenter, loaded: Sequence[LoadedImage], categories: Mapping[int, int]
 ) -> list[list[Instance]]:
     images = [item.image for item in loaded if item.image is not None]
     predicted = model.predict(images)
@@ -301,7 +304,7 @@ def _reference_instances(
 
 def shadow_pending(
     sessions: sessionmaker[Session],
-    reference_model: SegmentationModel,
+    reference_model: InstanceSegmenter,
     clock: Clock,
     *,
     min_iou: float = 0.1,
@@ -359,6 +362,9 @@ def shadow_pending(
         with sessions() as session:
             return pending_sample_tasks(session, _done(name), after, n)
 
+    ignored_before = (
+        Counter(reference_model.ignored) if isinstance(reference_model, CountsIgnored) else None
+    )
     done = 0
     for loaded in prefetch(paged(fetch, batch_size, limit), load_image, workers=workers):
         readable = [item for item in loaded if item.problem is None]
@@ -382,6 +388,8 @@ def shadow_pending(
         done += len(loaded)
         if progress:
             progress(done, total)
+    if ignored_before is not None and isinstance(reference_model, CountsIgnored):
+        report.reference_ignored = reference_model.ignored - ignored_before
     return report
 
 

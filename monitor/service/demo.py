@@ -116,9 +116,9 @@ def run_demo(
     The database is a fresh SQLite file in ``workdir`` (the configured database is
     left alone); the clock is simulated, starting at the first generated capture time.
     ``reference`` is the model that embeds and shadow-scores (default: the configured
-    ``models.reference``).
+    ``models.reference`` and ``models.embedder``).
     """
-    from monitor.service.schedule import load_reference_model
+    from monitor.service.schedule import load_embedder_model, load_reference_model
     from monitor.synth import SynthConfig, generate_scenes
 
     _prepare(workdir)
@@ -177,6 +177,7 @@ def run_demo(
         lambda run: evaluate_holdout(sessions, "holdout", clock, run_id=run),
     )
     model = reference if reference is not None else load_reference_model(settings)
+    embedder = reference if reference is not None else load_embedder_model(settings, model)
     say(f"evaluating the reference model {model.name} over the holdout")
     reference_quality, _ = run_job(
         sessions,
@@ -203,7 +204,7 @@ def run_demo(
             JobName.EMBED,
             clock,
             lambda _run: embed_pending(
-                sessions, model, clock, batch_size=settings.embed.batch_size
+                sessions, embedder, clock, batch_size=settings.embed.batch_size
             ),
         )
         shadowed, _ = run_job(

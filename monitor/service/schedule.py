@@ -19,7 +19,7 @@ from monitor.jobs.scheduler import JobSpec
 
 if TYPE_CHECKING:
     from monitor.embed.job import EmbedReport
-    from monitor.model.protocol import SegmentationModel
+    from monitor.model.protocol import Embedder, InstanceSegmenter
     from monitor.quality.shadow import ShadowReport
 
 
@@ -44,35 +44,60 @@ def ingest_sources(
     return report
 
 
-def load_reference_model(settings: Settings) -> SegmentationModel:
+def load_reference_model(settings: Settings, batch_size: int = 16) -> InstanceSegmenter:
     """Load the configured reference model (``settings.models.reference``)."""
-    from monitor.model.loading import load_model
+    from monitor.model.loading import load_reference
 
-    model: SegmentationModel = load_model(settings.models.reference)
-    return model
+    categories = [c.name for c in settings.categories]
+    return load_reference(settings.models.reference, categories, batch_size=batch_size)
+
+
+def load_embedder_model(
+    settings: Settings, reference: InstanceSegmenter | None = None, batch_size: int = 16
+) -> Embedder:
+    """Load the configured embedder (``settings.models.embedder``; unset: the reference)."""
+    from monitor.model.loading import load_embedder
+
+    categories = [c.name for c in settings.categories]
+    return load_embedder(settings.models, reference, categories, batch_size=batch_size)
 
 
 class LazyModel:
-    """The reference model, loaded on first use and then kept (once per process)."""
+    """The reference model and the embedder, each loaded on first use and then kept.
+
+    Without ``models.embedder`` the embedder is the reference model, loaded once.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._model: SegmentationModel | None = None
+        self._model: InstanceSegmenter | None = None
+        self._embedder: Embedder | None = None
         self._lock = threading.Lock()
 
-    def get(self) -> SegmentationModel:
-        """Return the model, loading it the first time."""
+    def _reference(self) -> InstanceSegmenter:
+        if self._model is None:
+            self._model = load_reference_model(self.settings)
+        return self._model
+
+    def get(self) -> InstanceSegmenter:
+        """Return the reference model, loading it the first time."""
         with self._lock:
-            if self._model is None:
-                self._model = load_reference_model(self.settings)
-            return self._model
+            return self._reference()
+
+    def embedder(self) -> Embedder:
+        """Return the embedder, loading it (or the reference it defaults to) the first time."""
+        with self._lock:
+            if self._embedder is None:
+                reference = self._reference() if self.settings.models.embedder is None else None
+                self._embedder = load_embedder_model(self.settings, reference)
+            return self._embedder
 
 
 def embed_job(
     sessions: sessionmaker[Session],
     settings: Settings,
     clock: Clock,
-    model: SegmentationModel,
+    model: Embedder,
     *,
     limit: int | None = None,
     batch_size: int | None = None,
@@ -95,7 +120,7 @@ def shadow_job(
     sessions: sessionmaker[Session],
     settings: Settings,
     clock: Clock,
-    model: SegmentationModel,
+    model: InstanceSegmenter,
     *,
     limit: int | None = None,
     batch_size: int | None = None,
@@ -130,7 +155,7 @@ def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock
         JobSpec(
             JobName.EMBED,
             timedelta(seconds=schedule.embed_s),
-            lambda _run: embed_job(sessions, settings, clock, model.get()),
+            lambda _run: embed_job(sessions, settings, clock, model.embedder()),
             grace,
         ),
         JobSpec(

@@ -340,6 +340,24 @@ class InstanceEmbedding(Base):
     created_at: Mapped[datetime]
 
 
+class EmbedderRecord(Base):
+    """What an embedder (the ``embedder`` of stored vectors) is, and when the embed job ran it.
+
+    ``details`` is what the model says of itself (source file and sha256, output
+    convention, how instance vectors are made, preprocessing) or, for a plugin, its
+    factory. The drift job compares the vectors of the embedder used last by default.
+    """
+
+    __tablename__ = "embedders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    dim: Mapped[int]
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    first_used_at: Mapped[datetime]
+    last_used_at: Mapped[datetime]
+
+
 class DriftResultRow(Base):
     """One detector's verdict on one feature for one window against a reference."""
 
@@ -366,6 +384,8 @@ class DriftResultRow(Base):
     detector: Mapped[str] = mapped_column(String(64))
     class_name: Mapped[str] = mapped_column(String(128), default="")
     reference: Mapped[str] = mapped_column(String(256))
+    embedder: Mapped[str | None] = mapped_column(String(128))
+    """Whose vectors an embedding family compared (None for the other families)."""
     window: Mapped[str] = mapped_column(String(16))
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]

@@ -10,6 +10,7 @@ from monitor.config import (
     EXAMPLE_CONFIG,
     CategorySpec,
     DriftSettings,
+    ModelSpec,
     Settings,
     load_settings,
     read_coco_categories,
@@ -89,3 +90,49 @@ def test_read_coco_categories_names_a_bad_entry(tmp_path: Path) -> None:
     coco.write_text('{"categories": [{"id": 0, "name": "a"}, {"id": "x", "name": "b"}]}')
     with pytest.raises(ConfigError, match=r"categories\[1\]"):
         read_coco_categories(coco)
+
+
+def test_models_take_a_plain_name_or_a_spec(tmp_path: Path) -> None:
+    assert Settings().models.reference == ModelSpec(path="reference")
+    assert (
+        load_settings(None, {"SEGMON_MODELS__REFERENCE": "m.onnx"}).models.reference.path
+        == "m.onnx"
+    )
+    path = tmp_path / "segmon.yaml"
+    path.write_text(
+        "models:\n"
+        "  reference: {path: yolo.onnx, outputs: yolo-seg, input_size: 640,\n"
+        "              classes_map: {person: human, kite: null}, unmapped: ignore}\n"
+        "  embedder: {python: 'pkg.mod:make', options: {url: 'http://x'}}\n"
+    )
+    models = load_settings(path, {}).models
+    assert models.reference.input_size == (640, 640)
+    assert models.reference.classes_map == {"person": "human", "kite": None}
+    assert models.embedder is not None and models.embedder.options == {"url": "http://x"}
+    env = {"SEGMON_MODELS__REFERENCE__INPUT_SIZE": "320"}
+    assert load_settings(path, env).models.reference.input_size == (320, 320)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"path": "a.onnx", "python": "p:f"}, "exactly one of path"),
+        ({}, "exactly one of path"),
+        ({"python": "p.f"}, "must look like 'package.module:factory'"),
+        ({"path": "a.onnx", "options": {"x": 1}}, "options are the plugin factory's arguments"),
+        ({"path": "a.onnx", "output_names": {"mask": "o1"}}, "unknown output role"),
+        ({"path": "a.onnx", "std": [1, 0, 1]}, "std [1.0, 0.0, 1.0] must be positive"),
+        ({"path": "a.onnx", "input_size": 4}, "input_size [4, 4] must be between"),
+        ({"path": "a.onnx", "outputs": "mask-rcnn"}, "models.reference.outputs"),
+        ({"path": "a.onnx", "batch": 0}, "batch 0 must be between"),
+    ],
+)
+def test_bad_model_specs_name_the_problem(
+    spec: dict[str, object], message: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "segmon.yaml"
+    path.write_text(yaml.safe_dump({"models": {"reference": spec}}))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert str(caught.value).startswith("invalid setting models.reference")
+    assert message in str(caught.value)

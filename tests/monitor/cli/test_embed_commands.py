@@ -15,7 +15,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from monitor.cli.main import app
-from monitor.storage.schema import JobRun, RunStatus
+from monitor.storage.engine import make_engine, session_factory
+from monitor.storage.schema import EmbedderRecord, ImageEmbedding, JobRun, RunStatus, ShadowScore
+from tests.support.exported_models import ExportedToys
+from tests.support.hosted_scenes import EXPECTED, HOSTED, fresh_workspace, invoke_json
 from tests.support.model_scenes import ModelScenes
 
 runner = CliRunner()
@@ -67,3 +70,40 @@ def test_embed_and_shadow_commands(
         ("shadow", RunStatus.SUCCESS),
         ("shadow", RunStatus.SUCCESS),
     ]
+
+
+@pytest.mark.parametrize("kind", HOSTED)
+def test_embed_shadow_and_drift_with_a_hosted_reference(
+    kind: str, exported_toys: ExportedToys, colour_dataset: Path, tmp_path: Path
+) -> None:
+    config = fresh_workspace(tmp_path, colour_dataset, kind, exported_toys)
+    assert invoke_json(config, "ingest", str(colour_dataset / "log"))["ingested"] == EXPECTED.images
+    embedded = invoke_json(config, "embed", "--batch-size", "4")
+    assert (embedded["samples"], embedded["holdout_images"]) == (EXPECTED.images, EXPECTED.images)
+    assert embedded["sample_instances"] == EXPECTED.production_instances
+    assert embedded["holdout_instances"] == EXPECTED.instances
+    shadow = invoke_json(config, "shadow")
+    assert shadow["samples"] == EXPECTED.images
+    assert (shadow["matched"], shadow["reference_only"], shadow["production_only"]) == (
+        EXPECTED.shadow_matched,
+        EXPECTED.shadow_reference_only,
+        0,
+    )
+    assert shadow["class_disagreements"] == 0
+    assert shadow["mean_agreement"] == pytest.approx(EXPECTED.mean_agreement)
+    kites = {"kite": EXPECTED.kites} if kind == "maskrcnn-onnx" else {}
+    assert shadow["reference_ignored"] == kites  # left out by classes_map, and counted
+    drift = invoke_json(config, "drift")
+    assert drift["embedder"] == embedded["embedder"]
+    engine = make_engine(f"sqlite:///{tmp_path / 'segmon.db'}")
+    with session_factory(engine)() as session:
+        record = session.scalars(select(EmbedderRecord)).one()
+        dims = set(session.scalars(select(ImageEmbedding.dim)))
+        models = set(session.scalars(select(ShadowScore.reference_model)))
+    engine.dispose()
+    assert record.name == embedded["embedder"] and dims == {record.dim}
+    assert models == {shadow["reference_model"]}
+    expected_dim = {"yolo-onnx": 2, "yolo-torchscript": 2, "maskrcnn-onnx": 4, "plugin": 3}
+    assert record.dim == expected_dim[kind]
+    if kind != "plugin":  # exported files record what they are
+        assert record.details["sha256"] and record.details["embedding"] == "masked pooling"

@@ -5,14 +5,30 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+import yaml
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from typer.testing import CliRunner
 
 from monitor.cli.main import app
 from monitor.model.checkpoint import load_checkpoint
 from monitor.synth import SynthConfig, generate_scenes
+from tests.support.exported_models import ExportedToys, rect_mask
+from tests.support.hosted_scenes import (
+    EXPECTED,
+    HOSTED,
+    SCENES,
+    hosted_config,
+    instances_of,
+    invoke_json,
+)
+from tests.support.paths import REPO
 
 runner = CliRunner()
 
@@ -123,3 +139,47 @@ def test_segmon_train_writes_safetensors_with_metadata(tiny_scenes: Path, tmp_pa
     assert network.config.categories == ("disc", "box", "triangle", "star")
     assert network.config.width == 4 and network.config.input_size == 64
     assert training["seed"] == 3
+
+
+@pytest.mark.parametrize("kind", HOSTED)
+def test_segmon_predict_runs_the_configured_hosted_model(
+    kind: str, exported_toys: ExportedToys, colour_dataset: Path, tmp_path: Path
+) -> None:
+    config = hosted_config(tmp_path / "segmon.yaml", tmp_path / "segmon.db", kind, exported_toys)
+    out = tmp_path / "results.json"
+    payload = invoke_json(
+        config, "predict", "--model", "reference", "--images", str(colour_dataset / "images"),
+        "--out", str(out), "--batch-size", "4", "--device", "cpu",
+    )  # fmt: skip
+    assert payload["images"] == EXPECTED.images and payload["instances"] == EXPECTED.instances
+    assert payload["categories"][:2] == ["disc", "box"]
+    assert payload["ignored"] == ({"kite": EXPECTED.kites} if kind == "maskrcnn-onnx" else {})
+    sidecar = json.loads((tmp_path / "results.images.json").read_text())
+    names = {i["id"]: (i["file_name"], (i["height"], i["width"])) for i in sidecar["images"]}
+    found: dict[str, dict[int, np.ndarray]] = {}
+    for result in json.loads(out.read_text()):
+        name, size = names[result["image_id"]]
+        rle = dict(result["segmentation"], counts=result["segmentation"]["counts"].encode())
+        found.setdefault(name, {})[result["category_id"]] = mask_utils.decode(rle).astype(bool)
+        assert result["score"] > 0.25 and len(result["class_scores"]) == len(payload["categories"])
+    for name, size, *_ in SCENES:  # every mask is its rectangle, pixel for pixel
+        want = {cat: rect_mask(size, rect) for cat, rect in instances_of(name)}
+        assert sorted(found.get(name, {})) == sorted(want), name
+        for cat, mask in want.items():
+            assert np.array_equal(found[name][cat], mask), (kind, name, cat)
+
+
+def test_a_model_segmon_cannot_read_is_one_line_exit_2(
+    exported_toys: ExportedToys, colour_dataset: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "segmon.yaml"
+    config.write_text(yaml.safe_dump({"models": {"reference": str(exported_toys.vector_onnx)}}))
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(config), "predict", "--model",
+         "reference", "--images", str(colour_dataset / "images"), "--out", str(tmp_path / "r.json")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "cannot tell the output convention of model (toy-vector.onnx)" in done.stderr
+    assert "embedding float32 (1, 6); logits float32 (1, 10)" in done.stderr

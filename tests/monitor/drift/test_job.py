@@ -13,7 +13,7 @@ from monitor.clock import ManualClock
 from monitor.config import DriftSettings
 from monitor.drift.job import run_drift
 from monitor.errors import ConfigError, NotFoundError
-from monitor.storage.schema import DriftResultRow
+from monitor.storage.schema import DriftResultRow, EmbedderRecord, ImageEmbedding
 from tests.support.drift_scenes import (
     CLASSES,
     DAY,
@@ -193,3 +193,33 @@ def test_reference_must_resolve(sqlite_sessions: sessionmaker[Session], clock: M
         run_drift(sqlite_sessions, DriftSettings(), clock)
     with pytest.raises(NotFoundError, match="'missing'"):
         run_drift(sqlite_sessions, DriftSettings(reference="missing"), clock)
+
+
+def test_drift_compares_the_embedder_used_last_and_names_it(
+    sqlite_drift_scenes: DriftScenes, clock: ManualClock
+) -> None:
+    sessions = sqlite_drift_scenes.sessions
+    sqlite_drift_scenes.production(60, REFERENCE, embedder="old")
+    sqlite_drift_scenes.production(30, HOUR, embedder="old")
+    with sessions.begin() as s:  # a new embedder has re-embedded all but 10 images
+        for row in s.scalars(select(ImageEmbedding).order_by(ImageEmbedding.id).limit(80)).all():
+            s.add(ImageEmbedding(
+                embedder="new", sample_id=row.sample_id, dim=row.dim, vector=row.vector,
+                created_at=row.created_at,
+            ))  # fmt: skip
+    assert run_drift(sessions, production_reference(), clock).embedder == "old"  # most rows
+    with sessions.begin() as s:
+        for name, used in (("old", DAY[0]), ("new", NOW)):
+            s.add(
+                EmbedderRecord(name=name, dim=4, details={}, first_used_at=used, last_used_at=used)
+            )
+    report = run_drift(sessions, production_reference(), clock)
+    assert report.embedder == "new"
+    checked = {(c.family, c.embedder) for c in report.checks}
+    # only "new" image vectors are compared (it has no instance vectors: none compared)
+    assert {e for f, e in checked if f.endswith("_embedding")} == {"new"}
+    assert {e for f, e in checked if not f.endswith("_embedding")} == {None}
+    rows = stored(sessions)
+    assert {r["embedder"] for r in rows if r["family"] == "image_embedding"} == {"new"}
+    named = run_drift(sessions, production_reference(embedder="old"), clock)
+    assert named.embedder == "old"
