@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from detectors._typing import Float64Array, Int64Array
+from detectors._typing import BoolArray, Float64Array, Int64Array, IntpArray
 from detectors._validation import Shape
 from detectors.base import BaseDetector, check_int
 from detectors.histogram import (
@@ -18,10 +18,13 @@ from detectors.histogram import (
     tie_free_null_counts,
 )
 from detectors.permutation import (
+    PooledGroups,
+    grouped_reference_cumcounts,
     null_threshold,
     permutation_p_value,
     permuted_reference_cumcounts,
     sorted_pooled,
+    sorted_pooled_groups,
 )
 from detectors.result import DriftResult
 
@@ -61,12 +64,44 @@ def binned_null(
     return np.concatenate(refs)[1:], np.concatenate(curs)[1:]
 
 
+def grouped_binned_null(
+    reference: Float64Array,
+    current: Float64Array,
+    group_of_row: IntpArray,
+    splits: BoolArray,
+    n_bins: int,
+) -> tuple[Int64Array, Int64Array]:
+    """Return the binned reference and current counts of every group split but the first.
+
+    The grouped counterpart of :func:`binned_null`: ``splits`` (``(R + 1, G)``, row 0
+    the observed split, see :func:`~detectors.permutation.permuted_group_labels`) moves
+    whole groups, so each split has its own reference size; the bins are re-derived from
+    each split's own reference quantiles, exactly as the observed statistic does.
+
+    Examples
+    --------
+    >>> ref, cur = np.array([0.0, 1.0, 2.0, 3.0]), np.array([4.0, 5.0])
+    >>> splits = np.array([[True, True, False], [False, True, True]])
+    >>> grouped_binned_null(ref, cur, np.array([0, 0, 1, 1, 2, 2]), splits, 2)
+    (array([[2, 2]]), array([[2, 0]]))
+    """
+    values, group_of_sorted, group_ends = sorted_pooled_groups(reference, current, group_of_row)
+    cum_total = group_ends.astype(np.int64) + 1
+    refs, curs = [], []
+    for cum_ref in grouped_reference_cumcounts(splits, group_of_sorted, group_ends):
+        ref_counts, cur_counts = binned_from_cumcounts(cum_ref, cum_total, cum_ref[:, -1], n_bins)
+        refs.append(ref_counts)
+        curs.append(cur_counts)
+    return np.concatenate(refs)[1:], np.concatenate(curs)[1:]
+
+
 class HistogramDetector(BaseDetector):
     """Divergence between reference and current histograms on reference-quantile bins.
 
     ``fit`` learns ``reference_edges_`` (the reference's ``j / n_bins`` quantiles);
     ``score`` histograms the current sample on them and calibrates the divergence by
-    permuting the pooled sample (bins re-derived per permutation). Subclasses define
+    permuting the pooled sample, or whole groups of it when groups are given (bins
+    re-derived per permutation). Subclasses define
     :meth:`_divergence` and optionally :meth:`_details`.
 
     Parameters
@@ -110,6 +145,28 @@ class HistogramDetector(BaseDetector):
             p_value=permutation_p_value(observed, null),
             n_current=int(current.size),
             details=self._details(self.reference_counts_, cur_counts),
+        )
+
+    def _score_grouped(
+        self, current: Float64Array, groups: PooledGroups, rng: np.random.Generator
+    ) -> DriftResult:
+        cur_counts = bin_counts(self.reference_edges_, current, self.n_bins)
+        observed = float(self._divergence(self.reference_counts_[None], cur_counts[None])[0])
+        null_ref, null_cur = grouped_binned_null(
+            self.reference_,
+            current,
+            groups.pooled(),
+            groups.permutations(self.n_permutations, rng),
+            self.n_bins,
+        )
+        null = self._divergence(null_ref, null_cur)
+        return self._result(
+            statistic=observed,
+            threshold=null_threshold(null, self.alpha),
+            p_value=permutation_p_value(observed, null),
+            n_current=int(current.size),
+            details=self._details(self.reference_counts_, cur_counts),
+            groups=groups,
         )
 
     @abstractmethod
