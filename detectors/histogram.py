@@ -59,7 +59,7 @@ def bin_counts(edges: Float64Array, samples: Float64Array, n_bins: int) -> Int64
 
 
 def binned_from_cumcounts(
-    cum_ref: Int64Array, cum_total: Int64Array, n: int | Int64Array, n_bins: int
+    cum_ref: Int64Array, cum_total: Int64Array, n: int, n_bins: int
 ) -> tuple[Int64Array, Int64Array]:
     """Bin every split given as cumulative reference counts per distinct pooled value.
 
@@ -69,9 +69,8 @@ def binned_from_cumcounts(
         ``(R, U)`` reference samples ``<=`` each distinct pooled value, one row per split.
     cum_total : numpy.ndarray
         ``(U,)`` pooled samples ``<=`` each distinct value.
-    n : int or numpy.ndarray
-        Reference size (every row of ``cum_ref`` ends at ``n``), or ``(R,)`` sizes, one
-        per split, when whole groups were permuted.
+    n : int
+        Reference size (every row of ``cum_ref`` ends at ``n``).
     n_bins : int
         Number of bins.
 
@@ -85,27 +84,18 @@ def binned_from_cumcounts(
     >>> cum_ref = np.array([[1, 2, 2, 2]])  # reference {v0, v1}, current {v2, v3}
     >>> binned_from_cumcounts(cum_ref, np.array([1, 2, 3, 4]), 2, 2)
     (array([[1, 1]]), array([[0, 2]]))
-    >>> cum_ref = np.array([[1, 2, 2, 2], [0, 1, 2, 3]])  # a split of 2, one of 3
-    >>> binned_from_cumcounts(cum_ref, np.array([1, 2, 3, 4]), np.array([2, 3]), 2)
-    (array([[1, 1],
-           [2, 1]]), array([[0, 2],
-           [1, 0]]))
     """
     rows, n_values = cum_ref.shape
-    total = int(cum_total[-1])
-    sizes = np.broadcast_to(np.asarray(n, dtype=np.int64), (rows,))
-    # Rows laid end to end, each shifted past every count of the rows before it.
-    offsets = np.arange(rows, dtype=np.int64) * (total + 1)
+    offsets = np.arange(rows, dtype=np.int64) * (n + 1)
     flat = (cum_ref + offsets[:, None]).ravel()
-    j = np.arange(1, n_bins, dtype=np.int64)
-    ranks = -((-j[None, :] * sizes[:, None]) // n_bins)  # quantile_ranks per split
-    edge_idx = np.searchsorted(flat, (ranks + offsets[:, None]).ravel(), side="left")
-    edge_idx = edge_idx.reshape(rows, -1) - (np.arange(rows) * n_values)[:, None]
+    targets = quantile_ranks(n, n_bins)[None, :] + offsets[:, None]
+    edge_idx = np.searchsorted(flat, targets.ravel(), side="left").reshape(rows, -1)
+    edge_idx -= (np.arange(rows) * n_values)[:, None]
     ref_cum = np.take_along_axis(cum_ref, edge_idx, axis=1)
     cur_cum = cum_total[edge_idx] - ref_cum
-    zeros = np.zeros((rows, 1), dtype=np.int64)
-    ref_counts = np.diff(np.hstack([zeros, ref_cum, sizes[:, None]]), axis=1)
-    cur_counts = np.diff(np.hstack([zeros, cur_cum, total - sizes[:, None]]), axis=1)
+    m = int(cum_total[-1]) - n
+    ref_counts = np.diff(ref_cum, axis=1, prepend=0, append=n)
+    cur_counts = np.diff(cur_cum, axis=1, prepend=0, append=m)
     return ref_counts, cur_counts
 
 

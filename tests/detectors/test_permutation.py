@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import chisquare
 
-from detectors.binned import grouped_binned_null
-from detectors.histogram import bin_counts, binned_from_cumcounts, reference_bin_edges
 from detectors.permutation import (
     PooledGroups,
     grouped_reference_cumcounts,
@@ -51,21 +49,3 @@ def test_grouped_cumcounts_end_at_each_splits_reference_size() -> None:
     assert (cum[:, -1] == reference_rows).all()
     assert cum[0, -1] == ref.size
     assert len(set(reference_rows.tolist())) > 1  # sizes really vary between splits
-
-
-def test_row_zero_of_the_grouped_histogram_null_is_the_observed_split() -> None:
-    rng = np.random.default_rng(2)
-    groups = _groups(rng, 12, 7)
-    ref = rng.normal(size=groups.reference.size).round(1)
-    cur = rng.normal(size=groups.current.size).round(1)
-    _, group_of_sorted, ends = sorted_pooled_groups(ref, cur, groups.pooled())
-    cum = next(grouped_reference_cumcounts(groups.permutations(3, rng), group_of_sorted, ends))
-    ref_counts, cur_counts = binned_from_cumcounts(cum, ends + 1, cum[:, -1], 4)
-    edges = reference_bin_edges(np.sort(ref), 4)
-    assert ref_counts[0].tolist() == bin_counts(edges, ref, 4).tolist()
-    assert cur_counts[0].tolist() == bin_counts(edges, cur, 4).tolist()
-    null_ref, null_cur = grouped_binned_null(
-        ref, cur, groups.pooled(), groups.permutations(3, rng), 4
-    )
-    assert null_ref.shape == null_cur.shape == (3, 4)
-    assert (null_ref.sum(axis=1) + null_cur.sum(axis=1) == ref.size + cur.size).all()
