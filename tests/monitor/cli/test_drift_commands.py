@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,12 @@ def run_aa_through_the_cli(
     assert imported["images"] == scenes.n_holdout
     assert invoke("ingest", str(scenes.log))["ingested"] == scenes.n_production
     invoke("embed")
-    return invoke("drift")
+    doc = invoke("drift")
+    # The table says how many images lie behind a per-object check's objects.
+    table = runner.invoke(app, ["--config", str(config), "drift"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert re.search(r"mask_geometry[ │]+area[ │]+box[ │]+\w+[ │]+\d+ on \d+ images", table.stdout)
+    return doc
 
 
 PER_OBJECT = {"area", "aspect", "boundary", "class_mix", "embedding"}
