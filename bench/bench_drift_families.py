@@ -12,7 +12,9 @@ the drift job's defaults (``detectors.registry.make_detector``).
 A family raises one alarm per window when any of its checks has a permutation p-value
 ``<= alpha / n_checks`` (Bonferroni), so every family's false-alarm rate is at most
 ``alpha`` however many classes and features it holds, and the power columns compare
-like with like. Families:
+like with like. As in the drift job, per-object checks (one value per object) take the
+image of every object as its group, so whole images are permuted (``--unit object``
+permutes objects instead: the calibration before images became the unit). Families:
 
 ``image_properties`` (image level)
     brightness, contrast, saturation, sharpness of each image (KS, JS).
@@ -27,7 +29,7 @@ like with like. Families:
     image vectors and per-class instance vectors of ``monitor.model.load_model(NAME)``
     (PCA-JS), where that module exists.
 
-    nice -n 10 python -m bench.bench_drift_families [--trials 20] [--size 96]
+    nice -n 10 python -m bench.bench_drift_families [--trials 20] [--size 96] [--unit object]
 """
 
 from __future__ import annotations
@@ -69,14 +71,22 @@ class Window:
     numeric: dict[Check, list[float]] = field(default_factory=lambda: defaultdict(list))
     class_mix: list[float] = field(default_factory=list)
     vectors: dict[Check, list[np.ndarray]] = field(default_factory=lambda: defaultdict(list))
+    images: dict[Check, list[int]] = field(default_factory=lambda: defaultdict(list))
+    """For per-object checks: the image of every value (the group the detectors permute)."""
+    n_images: int = 0
 
 
 Embed = Callable[[np.ndarray, list[np.ndarray]], tuple[np.ndarray, list[np.ndarray]]]
 
 
+CLASS_MIX: Check = ("prediction", "class_mix", "")
+
+
 def _add_scene(
     window: Window, image: np.ndarray, preds: Sequence[Any], embed: Embed | None
 ) -> None:
+    index = window.n_images
+    window.n_images += 1
     props = image_properties(image)
     for name in ("brightness", "contrast", "saturation", "sharpness"):
         window.numeric[("image_properties", name, "")].append(getattr(props, name))
@@ -90,8 +100,11 @@ def _add_scene(
         boundary = float(boundary_length(p.mask))
         for feature, value in (("area", area), ("aspect", aspect), ("boundary", boundary)):
             window.numeric[("mask_geometry", feature, cls)].append(float(value))
+            window.images[("mask_geometry", feature, cls)].append(index)
         window.numeric[("prediction", "score", cls)].append(float(p.score))
+        window.images[("prediction", "score", cls)].append(index)
         window.class_mix.append(float(p.category_id))
+        window.images[CLASS_MIX].append(index)
         per_class[cls] += 1
         areas.append(area)
         aspects.append(aspect)
@@ -109,6 +122,7 @@ def _add_scene(
         for p, vec in zip(preds, instance_vecs, strict=True):
             cls = CATEGORIES[p.category_id - 1]
             window.vectors[("instance_embedding", "embedding", cls)].append(vec)
+            window.images[("instance_embedding", "embedding", cls)].append(index)
 
 
 def make_window(
@@ -125,26 +139,44 @@ def make_window(
     return window
 
 
-def family_p_values(ref: Window, cur: Window, min_samples: int) -> dict[str, list[float]]:
+def _groups(window: Window, key: Check, by_image: bool) -> np.ndarray | None:
+    """The image of each value of a per-object check (None: per-image, or objects as unit)."""
+    if not by_image or key not in window.images:
+        return None
+    return np.asarray(window.images[key], dtype=np.int64)
+
+
+def _units(values: Any, groups: np.ndarray | None) -> int:
+    """What min_samples counts, as in the job: images for per-object checks."""
+    return len(values) if groups is None else int(np.unique(groups).size)
+
+
+def family_p_values(
+    ref: Window, cur: Window, min_samples: int, by_image: bool = True
+) -> dict[str, list[float]]:
     """Every check's permutation p-value, grouped by family."""
     out: dict[str, list[float]] = defaultdict(list)
     for key in sorted(set(ref.numeric) & set(cur.numeric)):
         a, b = np.asarray(ref.numeric[key]), np.asarray(cur.numeric[key])
-        if min(a.size, b.size) < min_samples:
+        ga, gb = _groups(ref, key, by_image), _groups(cur, key, by_image)
+        if min(_units(a, ga), _units(b, gb)) < min_samples:
             continue
         for name in NUMERIC:
             if key[0] == "prediction" and name != "jensen_shannon":
                 continue  # the job's prediction defaults: chi-square + JS
             det = make_detector(name, alpha=ALPHA, seed=stable_seed(*key, name), feature=key[1])
-            out[key[0]].append(_p(det.fit(a).score(b).p_value))
+            out[key[0]].append(_p(det.fit(a, groups=ga).score(b, groups=gb).p_value))
     det = make_detector("chi_square", alpha=ALPHA, seed=1, feature="class_mix")
-    out["prediction"].append(_p(det.fit(ref.class_mix).score(cur.class_mix).p_value))
+    ga, gb = _groups(ref, CLASS_MIX, by_image), _groups(cur, CLASS_MIX, by_image)
+    result = det.fit(ref.class_mix, groups=ga).score(cur.class_mix, groups=gb)
+    out["prediction"].append(_p(result.p_value))
     for key in sorted(set(ref.vectors) & set(cur.vectors)):
         a2, b2 = np.stack(ref.vectors[key]), np.stack(cur.vectors[key])
-        if min(len(a2), len(b2)) < min_samples:
+        ga, gb = _groups(ref, key, by_image), _groups(cur, key, by_image)
+        if min(_units(a2, ga), _units(b2, gb)) < min_samples:
             continue
         det = make_detector("pca_js", alpha=ALPHA, seed=stable_seed(*key), feature=key[1])
-        out[key[0]].append(_p(det.fit(a2).score(b2).p_value))
+        out[key[0]].append(_p(det.fit(a2, groups=ga).score(b2, groups=gb).p_value))
     return out
 
 
@@ -178,6 +210,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--min-samples", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--embedder", default=None, help="model name for the embedding families")
+    parser.add_argument(
+        "--unit",
+        choices=["image", "object"],
+        default="image",
+        help="what per-object checks permute: whole images (the drift job) or objects",
+    )
     parser.add_argument("--out", default="bench_drift_families", help="results file name")
     args = parser.parse_args(argv)
     embed = _load_embedder(args.embedder)
@@ -190,7 +228,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             cur = make_window(
                 args.current, knob, severity, args.size, (args.seed, trial, 1 + c), embed
             )
-            for family, ps in family_p_values(ref, cur, args.min_samples).items():
+            by_image = args.unit == "image"
+            for family, ps in family_p_values(ref, cur, args.min_samples, by_image).items():
                 n_checks[family] = max(n_checks.get(family, 0), len(ps))
                 alarms[family][f"{knob}@{severity:g}"] += int(min(ps) <= ALPHA / len(ps))
         print(
@@ -224,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "current_images": args.current,
             "size": args.size,
             "embedder": args.embedder if embed is not None else None,
+            "unit": args.unit,
             "checks_per_family": n_checks,
             "power": power,
             "seconds": round(time.perf_counter() - started, 1),

@@ -1,9 +1,12 @@
 """Drift detectors: pure numpy/scipy/scikit-learn, no database and no I/O.
 
-Every detector follows :class:`Detector` (``fit(reference) -> self``,
-``score(current) -> DriftResult``) and calibrates its threshold by permuting the pooled
-reference + current sample, so the false-alarm rate is ``alpha`` for the actual sample
-sizes. torch is imported only inside :class:`MMDDetector.score`.
+Every detector follows :class:`Detector` (``fit(reference, groups=None) -> self``,
+``score(current, groups=None) -> DriftResult``) and calibrates its threshold by permuting
+the pooled reference + current sample, so the false-alarm rate is ``alpha`` for the
+actual sample sizes. Rows that were not sampled independently (the objects of one image)
+carry a group label each; the detectors then permute whole groups, so the rate stays
+``alpha`` when the groups (images) are exchangeable. torch is imported only inside
+:class:`MMDDetector.score`.
 
 Importing this package is cheap: each name below is imported from its module on first
 use (PEP 562), so ``detectors.errors`` or ``detectors.registry`` load no scipy or

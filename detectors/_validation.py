@@ -92,3 +92,57 @@ def check_samples(
             f"{role} contains {count} non-finite {noun} (NaN or inf), first at row {first}"
         )
     return arr
+
+
+def check_groups(groups: npt.ArrayLike, *, role: str, n_samples: int) -> npt.NDArray[np.intp]:
+    """Return the group code ``0 .. G - 1`` of each row from its group label.
+
+    Labels are any 1-D integers or strings (image ids, for example), one per row of
+    ``role``; equal labels are one group, numbered in order of first appearance, so
+    renaming the labels changes nothing.
+
+    Parameters
+    ----------
+    groups : array-like
+        One label per row.
+    role : str
+        ``"reference"`` or ``"current"``, used in error messages.
+    n_samples : int
+        Rows of the samples the labels belong to.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_samples,)`` integer codes; ``codes.max() + 1`` is the number of groups.
+
+    Raises
+    ------
+    InvalidInputError
+        Labels that are not 1-D, one per row, integers or strings.
+
+    Examples
+    --------
+    >>> check_groups([7, 3, 7, 9], role="reference", n_samples=4)
+    array([0, 1, 0, 2])
+    >>> check_groups([1, 2], role="current", n_samples=3)
+    Traceback (most recent call last):
+    ...
+    detectors.errors.InvalidInputError: current groups has 2 labels but current has 3 rows
+    """
+    arr = np.asarray(groups)
+    if arr.ndim != 1:
+        raise InvalidInputError(f"{role} groups must be 1-D (one label per row), got {arr.shape}")
+    if arr.size != n_samples:
+        raise InvalidInputError(
+            f"{role} groups has {arr.size} labels but {role} has {n_samples} rows"
+        )
+    if arr.dtype.kind not in "iuUS":
+        raise InvalidInputError(
+            f"{role} groups must be integer or string labels, got dtype {arr.dtype}"
+        )
+    _, first, inverse = np.unique(arr, return_index=True, return_inverse=True)
+    # Number groups in order of first appearance: renaming labels changes nothing.
+    order = np.empty(first.size, dtype=np.intp)
+    order[np.argsort(first, kind="stable")] = np.arange(first.size)
+    codes: npt.NDArray[np.intp] = order[inverse.ravel()]
+    return codes

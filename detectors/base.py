@@ -14,8 +14,9 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from detectors._validation import Shape, check_samples
+from detectors._validation import Shape, check_groups, check_samples
 from detectors.errors import InvalidInputError, NotFittedError
+from detectors.permutation import PooledGroups
 from detectors.result import DriftResult
 
 
@@ -25,11 +26,11 @@ class Detector(Protocol):
 
     name: str
 
-    def fit(self, reference: npt.ArrayLike) -> Self:
+    def fit(self, reference: npt.ArrayLike, groups: npt.ArrayLike | None = None) -> Self:
         """Learn the reference state (attributes ending in ``_``) and return ``self``."""
         ...
 
-    def score(self, current: npt.ArrayLike) -> DriftResult:
+    def score(self, current: npt.ArrayLike, groups: npt.ArrayLike | None = None) -> DriftResult:
         """Compare ``current`` with the fitted reference."""
         ...
 
@@ -90,6 +91,12 @@ def check_random_state(random_state: int | None) -> int | None:
 class BaseDetector(ABC):
     """Shared steps: validate hyperparameters and data, seed, build the result.
 
+    Rows are exchangeable samples unless ``groups`` are given to :meth:`fit` and
+    :meth:`score`: then each row carries the label of the unit that was sampled (the
+    image an object lies on), rows of one group may be correlated, and the calibration
+    permutes whole groups between reference and current (cluster permutation), so the
+    false-alarm rate stays ``alpha`` when groups, not rows, are exchangeable.
+
     Parameters
     ----------
     alpha : float
@@ -148,13 +155,17 @@ class BaseDetector(ABC):
         """
         yield {}
 
-    def fit(self, reference: npt.ArrayLike) -> Self:
+    def fit(self, reference: npt.ArrayLike, groups: npt.ArrayLike | None = None) -> Self:
         """Validate and store the reference sample, then learn what the detector needs.
 
         Parameters
         ----------
         reference : array-like
             Reference samples (see the class for the expected shape).
+        groups : array-like or None
+            One group label (integer or string) per reference row, for example the id
+            of the image each object lies on; ``None`` when rows are independent.
+            Labels only name groups within the reference.
 
         Returns
         -------
@@ -162,31 +173,41 @@ class BaseDetector(ABC):
             The fitted detector.
         """
         ref = self._check(reference, "reference")
+        codes = (
+            None if groups is None else check_groups(groups, role="reference", n_samples=len(ref))
+        )
         self.n_reference_ = int(ref.shape[0])
         self.n_features_in_ = 1 if ref.ndim == 1 else int(ref.shape[1])
+        self.reference_groups_ = codes
         self._fit(ref)
         self.reference_ = ref
         return self
 
-    def score(self, current: npt.ArrayLike) -> DriftResult:
+    def score(self, current: npt.ArrayLike, groups: npt.ArrayLike | None = None) -> DriftResult:
         """Test whether ``current`` comes from the reference distribution.
 
         Parameters
         ----------
         current : array-like
             Current samples, same number of features as the reference.
+        groups : array-like or None
+            One group label per current row; given exactly when :meth:`fit` had groups.
+            Labels only name groups within the current sample (a label that also occurs
+            in the reference is still another group).
 
         Returns
         -------
         DriftResult
-            Statistic, calibrated threshold, permutation p-value and decision.
+            Statistic, calibrated threshold, permutation p-value and decision; with
+            groups, also the number of groups on each side.
 
         Raises
         ------
         NotFittedError
             If :meth:`fit` was not called.
         InvalidInputError
-            For NaN/inf, empty, wrongly shaped or mismatched input.
+            For NaN/inf, empty, wrongly shaped or mismatched input, or groups given on
+            one side only.
         """
         if not hasattr(self, "reference_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(reference) first")
@@ -196,7 +217,19 @@ class BaseDetector(ABC):
             raise InvalidInputError(
                 f"current has {n_features} features but the reference had {self.n_features_in_}"
             )
-        return self._score(cur, np.random.default_rng(self.random_state))
+        rng = np.random.default_rng(self.random_state)
+        if groups is None and self.reference_groups_ is None:
+            return self._score(cur, rng)
+        if groups is None or self.reference_groups_ is None:
+            given, missing = (
+                ("reference", "current") if groups is None else ("current", "reference")
+            )
+            raise InvalidInputError(
+                f"groups were given for the {given} but not for the {missing}; "
+                "pass groups to both fit and score, or to neither"
+            )
+        codes = check_groups(groups, role="current", n_samples=len(cur))
+        return self._score_grouped(cur, PooledGroups(self.reference_groups_, codes), rng)
 
     def _check(self, data: npt.ArrayLike, role: str) -> npt.NDArray[np.float64]:
         # Float32 stays float32 only for detectors that opt in and handle it themselves.
@@ -216,6 +249,12 @@ class BaseDetector(ABC):
     def _score(self, current: npt.NDArray[np.float64], rng: np.random.Generator) -> DriftResult:
         """Compute the statistic and its calibrated threshold for validated input."""
 
+    @abstractmethod
+    def _score_grouped(
+        self, current: npt.NDArray[np.float64], groups: PooledGroups, rng: np.random.Generator
+    ) -> DriftResult:
+        """Compute the statistic and a threshold calibrated by permuting whole groups."""
+
     def _result(
         self,
         *,
@@ -224,6 +263,7 @@ class BaseDetector(ABC):
         p_value: float,
         n_current: int,
         details: Mapping[str, float] | None = None,
+        groups: PooledGroups | None = None,
     ) -> DriftResult:
         return DriftResult(
             detector=self.name,
@@ -235,6 +275,8 @@ class BaseDetector(ABC):
             n_reference=self.n_reference_,
             n_current=int(n_current),
             details=dict(details or {}),
+            n_reference_groups=None if groups is None else groups.n_reference,
+            n_current_groups=None if groups is None else groups.n_current,
         )
 
     def __repr__(self) -> str:

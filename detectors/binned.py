@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from detectors._typing import Float64Array, Int64Array
+from detectors._typing import BoolArray, Float64Array, Int64Array, IntpArray
 from detectors._validation import Shape
 from detectors.base import BaseDetector, check_int
 from detectors.histogram import (
@@ -18,10 +18,13 @@ from detectors.histogram import (
     tie_free_null_counts,
 )
 from detectors.permutation import (
+    PooledGroups,
     null_threshold,
     permutation_p_value,
     permuted_reference_cumcounts,
+    row_label_chunks,
     sorted_pooled,
+    sorted_pooled_groups,
 )
 from detectors.result import DriftResult
 
@@ -61,12 +64,63 @@ def binned_null(
     return np.concatenate(refs)[1:], np.concatenate(curs)[1:]
 
 
+def grouped_binned_null(
+    reference: Float64Array,
+    current: Float64Array,
+    group_of_row: IntpArray,
+    splits: BoolArray,
+    n_bins: int,
+) -> tuple[Int64Array, Int64Array]:
+    """Return the binned reference and current counts of every group split but the first.
+
+    The grouped counterpart of :func:`binned_null`: ``splits`` (``(R + 1, G)``, row 0
+    the observed split, see :func:`~detectors.permutation.permuted_group_labels`) moves
+    whole groups, so each split has its own reference size; the bins are re-derived from
+    each split's own reference quantiles, exactly as the observed statistic does.
+
+    Examples
+    --------
+    >>> ref, cur = np.array([0.0, 1.0, 2.0, 3.0]), np.array([4.0, 5.0])
+    >>> splits = np.array([[True, True, False], [False, True, True]])
+    >>> grouped_binned_null(ref, cur, np.array([0, 0, 1, 1, 2, 2]), splits, 2)
+    (array([[2, 2]]), array([[2, 0]]))
+    """
+    _, group_of_sorted, group_ends = sorted_pooled_groups(reference, current, group_of_row)
+    total, n_values = group_of_sorted.size, group_ends.size
+    cum_total = group_ends.astype(np.int64) + 1
+    j = np.arange(1, n_bins, dtype=np.int64)
+    refs, curs = [], []
+    # Chunks hold at most MAX_CHUNK_ELEMENTS entries, so int32 counts and offsets suffice
+    # (and halve the memory traffic of the cumulative sums, the bulk of the work).
+    for block in row_label_chunks(splits, group_of_sorted):
+        rows = block.shape[0]
+        cum = np.cumsum(block, axis=1, dtype=np.int32)
+        if n_values != total:  # ties: counts at the end of each distinct value
+            cum = cum[:, group_ends]
+        sizes = cum[:, -1].astype(np.int64)  # each split's reference size
+        ranks = -((-j[None, :] * sizes[:, None]) // n_bins)  # quantile_ranks per split
+        # Rows laid end to end, each shifted past every count of the rows before it: one
+        # sorted search finds, per split, the first value reaching each rank.
+        offsets = np.arange(rows, dtype=np.int64)[:, None] * (total + 1)
+        flat = (cum + offsets.astype(cum.dtype)).ravel()
+        targets = (ranks + offsets).astype(cum.dtype).ravel()
+        edge = np.searchsorted(flat, targets, side="left").reshape(rows, -1)
+        edge -= (np.arange(rows) * n_values)[:, None]
+        ref_cum = np.take_along_axis(cum, edge, axis=1).astype(np.int64)
+        cur_cum = cum_total[edge] - ref_cum
+        zeros = np.zeros((rows, 1), dtype=np.int64)
+        refs.append(np.diff(np.hstack([zeros, ref_cum, sizes[:, None]]), axis=1))
+        curs.append(np.diff(np.hstack([zeros, cur_cum, total - sizes[:, None]]), axis=1))
+    return np.concatenate(refs)[1:], np.concatenate(curs)[1:]
+
+
 class HistogramDetector(BaseDetector):
     """Divergence between reference and current histograms on reference-quantile bins.
 
     ``fit`` learns ``reference_edges_`` (the reference's ``j / n_bins`` quantiles);
     ``score`` histograms the current sample on them and calibrates the divergence by
-    permuting the pooled sample (bins re-derived per permutation). Subclasses define
+    permuting the pooled sample, or whole groups of it when groups are given (bins
+    re-derived per permutation). Subclasses define
     :meth:`_divergence` and optionally :meth:`_details`.
 
     Parameters
@@ -110,6 +164,28 @@ class HistogramDetector(BaseDetector):
             p_value=permutation_p_value(observed, null),
             n_current=int(current.size),
             details=self._details(self.reference_counts_, cur_counts),
+        )
+
+    def _score_grouped(
+        self, current: Float64Array, groups: PooledGroups, rng: np.random.Generator
+    ) -> DriftResult:
+        cur_counts = bin_counts(self.reference_edges_, current, self.n_bins)
+        observed = float(self._divergence(self.reference_counts_[None], cur_counts[None])[0])
+        null_ref, null_cur = grouped_binned_null(
+            self.reference_,
+            current,
+            groups.pooled(),
+            groups.permutations(self.n_permutations, rng),
+            self.n_bins,
+        )
+        null = self._divergence(null_ref, null_cur)
+        return self._result(
+            statistic=observed,
+            threshold=null_threshold(null, self.alpha),
+            p_value=permutation_p_value(observed, null),
+            n_current=int(current.size),
+            details=self._details(self.reference_counts_, cur_counts),
+            groups=groups,
         )
 
     @abstractmethod

@@ -24,9 +24,11 @@ from detectors.base import BaseDetector, check_int, check_positive_float
 from detectors.errors import InvalidInputError
 from detectors.permutation import (
     MAX_CHUNK_ELEMENTS,
+    PooledGroups,
     null_threshold,
     permutation_p_value,
     permuted_labels,
+    row_label_chunks,
 )
 from detectors.result import DriftResult
 
@@ -34,8 +36,8 @@ from detectors.result import DriftResult
 def auc_columns(scores: Float64Array, is_current: npt.NDArray[np.bool_]) -> Float64Array:
     """ROC AUC of each column of ``scores`` for the labels in the same column.
 
-    Mann–Whitney form with average ranks for ties; every column has the same number of
-    current rows.
+    Mann–Whitney form with average ranks for ties; the number of current rows may differ
+    from column to column.
 
     Examples
     --------
@@ -45,7 +47,7 @@ def auc_columns(scores: Float64Array, is_current: npt.NDArray[np.bool_]) -> Floa
     array([1., 1.])
     """
     ranks = rankdata(scores, axis=0)
-    n_pos = int(is_current[:, 0].sum())
+    n_pos = is_current.sum(axis=0)
     n_neg = is_current.shape[0] - n_pos
     rank_sums = (ranks * is_current).sum(axis=0)
     aucs: Float64Array = (rank_sums - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
@@ -120,8 +122,9 @@ class DomainClassifierDetector(BaseDetector):
     AUC of all held-out predictions (0.5 = indistinguishable). The null refits all
     folds for each of ``n_permutations`` label permutations — cheap because the
     predictions are linear in the labels — so ``p_value = (k + 1) / (n_permutations + 1)``
-    is exact for exchangeable data at any sample size. ``threshold`` is the null's
-    ``1 - alpha`` quantile; ``details`` has ``null_mean_auc``.
+    is exact for exchangeable data at any sample size. With groups, folds and
+    permutations take whole groups. ``threshold`` is the null's ``1 - alpha`` quantile;
+    ``details`` has ``null_mean_auc``.
 
     Parameters
     ----------
@@ -212,4 +215,38 @@ class DomainClassifierDetector(BaseDetector):
             p_value=permutation_p_value(observed, null),
             n_current=m,
             details={"n_splits": float(self.n_splits), "null_mean_auc": float(null.mean())},
+        )
+
+    def _score_grouped(
+        self, current: Float64Array, groups: PooledGroups, rng: np.random.Generator
+    ) -> DriftResult:
+        g_ref, g_cur = groups.n_reference, groups.n_current
+        if min(g_ref, g_cur) < self.n_splits:
+            raise InvalidInputError(
+                f"n_splits={self.n_splits} needs at least that many groups on each side, "
+                f"got {g_ref} reference and {g_cur} current groups"
+            )
+        x = np.concatenate([self.reference_, current])
+        scale = x.std(axis=0)
+        x = (x - x.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+        group_of_row = groups.pooled()
+        # Folds of whole groups: no image lends its look to the rows it is scored on.
+        fold_of_group = rng.permutation(np.arange(g_ref + g_cur) % self.n_splits)
+        folds = ridge_folds(x, fold_of_group[group_of_row], self.n_splits, self.C)
+        splits = groups.permutations(self.n_permutations, rng)
+        aucs = []
+        for block in row_label_chunks(splits, group_of_row, MAX_CHUNK_ELEMENTS // 4):
+            labels = np.ascontiguousarray(~block.T)  # one split per column, True = current
+            centre = labels.mean(axis=0)
+            held_out = cross_validated_predictions(x, folds, labels - centre)
+            aucs.append(auc_columns(held_out, labels))
+        values = np.concatenate(aucs)
+        observed, null = float(values[0]), values[1:]
+        return self._result(
+            statistic=observed,
+            threshold=null_threshold(null, self.alpha),
+            p_value=permutation_p_value(observed, null),
+            n_current=current.shape[0],
+            details={"n_splits": float(self.n_splits), "null_mean_auc": float(null.mean())},
+            groups=groups,
         )

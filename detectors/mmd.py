@@ -8,12 +8,13 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from detectors._typing import Float64Array
 from detectors._validation import Shape
 from detectors.base import BaseDetector, check_int, check_positive_float
 from detectors.errors import InvalidInputError
-from detectors.permutation import null_threshold, permutation_p_value
+from detectors.permutation import PooledGroups, null_threshold, permutation_p_value
 from detectors.result import DriftResult
 
 if TYPE_CHECKING:
@@ -91,7 +92,8 @@ class MMDDetector(BaseDetector):
     The bandwidth is the median pairwise distance of the pooled sample unless given. The
     kernel is built tile by tile on the GPU when one is present (``device="auto"``) and
     all permutations are evaluated at once as a matrix of ``+1/n`` / ``-1/m`` weights,
-    so 20,000 pooled points never materialise the 20,000 x 20,000 kernel. torch is
+    so 20,000 pooled points never materialise the 20,000 x 20,000 kernel. With groups,
+    whole groups are permuted and each split's weights use its own sizes. torch is
     imported only when :meth:`score` runs.
 
     ``statistic`` is the biased (V-statistic) MMD^2, ``threshold`` the permutation null's
@@ -169,15 +171,34 @@ class MMDDetector(BaseDetector):
         yield {"device": "cpu"}
 
     def _score(self, current: Float64Array, rng: np.random.Generator) -> DriftResult:
-        torch_mod = _import_torch()
         n, m = self.n_reference_, current.shape[0]
-        device = resolve_device(self.device)
-        pooled = np.concatenate([self.reference_, current]).astype(np.float32)
         labels = np.zeros(n + m, dtype=bool)
         labels[:n] = True
         splits = rng.permuted(np.broadcast_to(labels, (self.n_permutations + 1, n + m)), axis=1)
         splits[0] = labels
         weights = np.where(splits.T, np.float32(1.0 / n), np.float32(-1.0 / m))
+        return self._permutation_test(current, weights, rng, None)
+
+    def _score_grouped(
+        self, current: Float64Array, groups: PooledGroups, rng: np.random.Generator
+    ) -> DriftResult:
+        splits = groups.permutations(self.n_permutations, rng)[:, groups.pooled()]
+        n = splits.sum(axis=1)  # each split's reference size: whole groups move
+        m = splits.shape[1] - n
+        weights = np.where(splits.T, (1.0 / n).astype(np.float32), (-1.0 / m).astype(np.float32))
+        return self._permutation_test(current, weights, rng, groups)
+
+    def _permutation_test(
+        self,
+        current: Float64Array,
+        weights: npt.NDArray[np.float32],
+        rng: np.random.Generator,
+        groups: PooledGroups | None,
+    ) -> DriftResult:
+        """MMD^2 of every split (one column of ``weights`` each, column 0 observed)."""
+        torch_mod = _import_torch()
+        device = resolve_device(self.device)
+        pooled = np.concatenate([self.reference_, current]).astype(np.float32)
         with torch_mod.inference_mode():
             x = torch_mod.from_numpy(pooled).to(device)
             sigma = self.bandwidth or median_bandwidth(x, self.bandwidth_samples, rng)
@@ -193,6 +214,7 @@ class MMDDetector(BaseDetector):
             statistic=observed,
             threshold=null_threshold(null, self.alpha),
             p_value=permutation_p_value(observed, null),
-            n_current=m,
+            n_current=current.shape[0],
             details={"bandwidth": float(sigma)},
+            groups=groups,
         )

@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # n
 from detectors._typing import Float64Array, Int64Array
 from detectors._validation import Shape
 from detectors.base import BaseDetector, check_int, check_positive_float
-from detectors.binned import binned_null
+from detectors.binned import binned_null, grouped_binned_null
 from detectors.errors import InvalidInputError
 from detectors.histogram import (
     bin_counts,
@@ -21,7 +21,7 @@ from detectors.histogram import (
     reference_bin_edges,
     tie_free_null_counts,
 )
-from detectors.permutation import null_threshold, permutation_p_value
+from detectors.permutation import PooledGroups, null_threshold, permutation_p_value
 from detectors.result import DriftResult
 
 Divergence = Literal["jensen_shannon", "kullback_leibler"]
@@ -138,8 +138,10 @@ class PCADivergenceDetector(BaseDetector):
     marked pooled sample: label permutations need no PCA refit and stay exact, and a new
     direction of variance that appears only in the current window is still seen. Both
     samples are projected and each component is tested with a histogram divergence on
-    reference-quantile bins, calibrated by permutation. The window is flagged when any
-    component is significant after the multiple-testing ``correction``. float32 input
+    reference-quantile bins, calibrated by permutation (of whole groups when groups are
+    given: the axes do not depend on the labels, so one set of group splits is re-binned
+    per component). The window is flagged when any component is significant after the
+    multiple-testing ``correction``. float32 input
     is kept as float32 (projections are computed in float64).
 
     ``statistic`` is the largest component divergence and ``threshold`` the divergence
@@ -278,11 +280,7 @@ class PCADivergenceDetector(BaseDetector):
         for i in range(k):
             ref_i, cur_i = ref_proj[:, i], cur_proj[:, i]
             ref_sorted = np.sort(ref_i)
-            edges = reference_bin_edges(ref_sorted, self.n_bins)
-            observed[i] = self._divergences(
-                bin_counts(edges, ref_sorted, self.n_bins)[None],
-                bin_counts(edges, cur_i, self.n_bins)[None],
-            )[0]
+            observed[i] = self._observed(ref_sorted, cur_i)
             if not has_ties(ref_sorted, cur_i):
                 # Tie-free components share one exact null: it depends only on n, m, bins.
                 if shared_null is None:
@@ -298,7 +296,48 @@ class PCADivergenceDetector(BaseDetector):
                     ref_i, cur_i, self.n_bins, self.n_permutations, rng
                 )
                 nulls.append(self._divergences(ref_null, cur_null))
+        return self._aggregate(observed, nulls, m, None)
 
+    def _score_grouped(
+        self, current: Float64Array, groups: PooledGroups, rng: np.random.Generator
+    ) -> DriftResult:
+        _, axes = self.pooled_axes(current, rng)
+        ref_proj = project(self.reference_, axes, rng)
+        cur_proj = project(current, axes, rng)
+        # One set of group splits serves every component; each component re-bins them.
+        splits = groups.permutations(self.n_permutations, rng)
+        group_of_row = groups.pooled()
+        k = axes.shape[1]
+        observed = np.empty(k)
+        nulls: list[Float64Array] = []
+        for i in range(k):
+            ref_i, cur_i = ref_proj[:, i], cur_proj[:, i]
+            observed[i] = self._observed(np.sort(ref_i), cur_i)
+            ref_null, cur_null = grouped_binned_null(
+                ref_i, cur_i, group_of_row, splits, self.n_bins
+            )
+            nulls.append(self._divergences(ref_null, cur_null))
+        return self._aggregate(observed, nulls, current.shape[0], groups)
+
+    def _observed(self, ref_sorted: Float64Array, cur: Float64Array) -> float:
+        """Divergence of one component on the reference's quantile bins."""
+        edges = reference_bin_edges(ref_sorted, self.n_bins)
+        return float(
+            self._divergences(
+                bin_counts(edges, ref_sorted, self.n_bins)[None],
+                bin_counts(edges, cur, self.n_bins)[None],
+            )[0]
+        )
+
+    def _aggregate(
+        self,
+        observed: Float64Array,
+        nulls: list[Float64Array],
+        n_current: int,
+        groups: PooledGroups | None,
+    ) -> DriftResult:
+        """Per-component p-values, corrected into the window's verdict."""
+        k = observed.size
         p_values = np.array(
             [permutation_p_value(obs, null) for obs, null in zip(observed, nulls, strict=True)]
         )
@@ -316,6 +355,7 @@ class PCADivergenceDetector(BaseDetector):
             statistic=float(observed.max()),
             threshold=null_threshold(np.concatenate(nulls), self.alpha / k),
             p_value=float(adjusted.min()),
-            n_current=m,
+            n_current=n_current,
             details=details,
+            groups=groups,
         )

@@ -28,18 +28,21 @@ class DriftResult:
     drift_detected : bool
         ``p_value <= alpha`` (or ``statistic > threshold`` where there is no p-value).
     n_reference : int
-        Number of reference samples.
+        Number of reference samples (rows: images, or objects of a per-object check).
     n_current : int
         Number of current samples.
     details : Mapping[str, float]
         Extra named numbers (both KL directions, per-component aggregates, bandwidth...).
         Read-only.
+    n_reference_groups, n_current_groups : int or None
+        Number of groups (the sampled units, such as images) behind the rows when the
+        detector was given groups and calibrated by permuting them; ``None`` otherwise.
 
     Examples
     --------
     >>> r = DriftResult("ks", "brightness", 0.31, 0.2, 0.004, True, 100, 50)
-    >>> r.drift_detected, dict(r.details)
-    (True, {})
+    >>> r.drift_detected, dict(r.details), r.n_current_groups
+    (True, {}, None)
     """
 
     detector: str
@@ -51,6 +54,8 @@ class DriftResult:
     n_reference: int
     n_current: int
     details: Mapping[str, float] = field(default_factory=dict)
+    n_reference_groups: int | None = None
+    n_current_groups: int | None = None
 
     def __post_init__(self) -> None:
         # Freeze the mapping too, so a stored result cannot be edited in place.

@@ -37,7 +37,12 @@ class WassersteinDetector(UnivariateDetector):
     name = "wasserstein"
 
     def _statistics(
-        self, values: Float64Array, cum_ref: Int64Array, cum_total: Int64Array, n: int, m: int
+        self,
+        values: Float64Array,
+        cum_ref: Int64Array,
+        cum_total: Int64Array,
+        n: int | Int64Array,
+        m: int | Int64Array,
     ) -> Float64Array:
         gap = np.abs(cum_ref[:, :-1] / n - (cum_total[:-1] - cum_ref[:, :-1]) / m)
         result: Float64Array = gap @ np.diff(values)

@@ -43,15 +43,22 @@ def drift(ctx: typer.Context, as_json: JsonFlag = False) -> None:
             f"reference {report.reference}; {len(report.checks)} checks, "
             f"{payload['drift_detected']} flagged; {report.skipped_windows} windows skipped"
         )
-        table = Table("window", "family", "feature", "class", "detector", "statistic", "p", "drift")
+        table = Table(
+            "window", "family", "feature", "class", "detector", "current", "statistic", "p", "drift"
+        )
         for c in sorted(report.checks, key=lambda c: not c.result.drift_detected):
             r = c.result
+            # Per-object checks: the objects, and the images (the unit) they lie on.
+            size = f"{r.n_current}"
+            if r.n_current_groups is not None:
+                size += f" on {r.n_current_groups} images"
             table.add_row(
                 c.window,
                 c.family,
                 r.feature,
                 c.class_name,
                 c.detector,
+                size,
                 f"{r.statistic:.4g}",
                 "-" if r.p_value is None else f"{r.p_value:.3g}",
                 "yes" if r.drift_detected else "no",

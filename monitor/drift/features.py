@@ -21,6 +21,13 @@ captured in ``[start, end)``, or the images of a labeled holdout. The families:
     of each image (rows written by :func:`monitor.drift.properties.fill_image_properties`).
 
 With a holdout, instances are the ground-truth instances (crowd regions left out).
+
+Per-object features (``instance_embedding``, the ``area`` / ``aspect`` / ``boundary`` of
+``mask_geometry``, ``class_mix`` and ``score`` of ``prediction``) hold one row per object,
+and the objects of one image are not independent draws: they share its camera, light
+and scene. :attr:`FeatureSet.groups` therefore gives, for each per-object array, the
+image every row came from; the drift job passes it to the detectors, which permute
+whole images. Per-image features have no entry there.
 """
 
 from __future__ import annotations
@@ -37,9 +44,10 @@ from pycocotools import mask as mask_utils
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from detectors._typing import Float64Array
+from detectors._typing import Float64Array, Int64Array
 from detectors.registry import FeatureKind
 from monitor.drift.properties import PROPERTY_NAMES
+from monitor.errors import InvalidInputError
 from monitor.storage.schema import (
     DatasetImage,
     EmbedderRecord,
@@ -102,10 +110,25 @@ class Population:
 
 @dataclass
 class FeatureSet:
-    """Features of one population: images read and one array per :class:`FeatureKey`."""
+    """Features of one population: images read and one array per :class:`FeatureKey`.
+
+    ``groups`` holds, for the per-object arrays only, the id of the image (sample or
+    holdout image) of each row, aligned with the array's rows.
+    """
 
     n_images: int
     arrays: dict[FeatureKey, Float64Array] = field(default_factory=dict)
+    groups: dict[FeatureKey, Int64Array] = field(default_factory=dict)
+
+    def add(self, key: FeatureKey, values: Float64Array, images: Int64Array | None = None) -> None:
+        """Store one feature array and, for a per-object feature, the image of each row."""
+        self.arrays[key] = values
+        if images is not None:
+            if images.shape != (values.shape[0],):
+                raise InvalidInputError(
+                    f"{key}: {images.shape[0]} image ids for {values.shape[0]} rows"
+                )
+            self.groups[key] = images
 
 
 def boundary_length(mask: npt.NDArray[np.bool_]) -> int:
@@ -211,24 +234,35 @@ def _image_embeddings(session: Session, pop: Population, embedder: str) -> Float
 
 def _instance_embeddings(
     session: Session, pop: Population, embedder: str
-) -> dict[int, Float64Array]:
+) -> dict[int, tuple[Float64Array, Int64Array]]:
+    """Per class: the instance vectors and the image id of each."""
     emb = InstanceEmbedding
-    stmt = select(emb.category_id, emb.dim, emb.vector)
+    stmt: Any
     if pop.is_holdout:
         gt = GroundTruthInstance
-        stmt = stmt.join(gt, gt.id == emb.ground_truth_instance_id).join(
-            DatasetImage, DatasetImage.id == gt.image_id
+        stmt = (
+            select(emb.category_id, emb.dim, emb.vector, gt.image_id)
+            .join(gt, gt.id == emb.ground_truth_instance_id)
+            .join(DatasetImage, DatasetImage.id == gt.image_id)
         )
     else:
-        stmt = stmt.join(PredictedInstance, PredictedInstance.id == emb.predicted_instance_id).join(
-            Sample, Sample.id == PredictedInstance.sample_id
+        pi = PredictedInstance
+        stmt = (
+            select(emb.category_id, emb.dim, emb.vector, pi.sample_id)
+            .join(pi, pi.id == emb.predicted_instance_id)
+            .join(Sample, Sample.id == pi.sample_id)
         )
     grouped: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
-    for cat, dim, vec in session.execute(
+    images: dict[int, list[int]] = defaultdict(list)
+    for cat, dim, vec, image_id in session.execute(
         stmt.where(emb.embedder == embedder, image_filter(pop)).order_by(emb.id)
     ):
         grouped[int(cat)].append((int(dim), bytes(vec)))
-    return {cat: _vectors(rows) for cat, rows in grouped.items()}
+        images[int(cat)].append(int(image_id))
+    return {
+        cat: (_vectors(rows), np.asarray(images[cat], dtype=np.int64))
+        for cat, rows in grouped.items()
+    }
 
 
 def _properties(session: Session, pop: Population) -> dict[str, Float64Array]:
@@ -249,13 +283,17 @@ def _object_features(
     instances: list[InstanceRow],
     class_names: Mapping[int, str],
     families: Collection[str],
-) -> dict[FeatureKey, Float64Array]:
-    out: dict[FeatureKey, Float64Array] = {}
+    out: FeatureSet,
+) -> None:
     size = {i: (h, w) for i, h, w in images}
     by_class: dict[int, list[InstanceRow]] = defaultdict(list)
     for inst in instances:
         by_class[inst.category_id].append(inst)
     image_index = {i: k for k, (i, _, _) in enumerate(images)}
+
+    def image_ids(items: list[InstanceRow]) -> Int64Array:
+        return np.asarray([i.image_id for i in items], dtype=np.int64)
+
     if "mask_geometry" in families:
         for cat, items in by_class.items():
             name = class_names.get(cat, str(cat))
@@ -266,23 +304,25 @@ def _object_features(
                 "area": [float(i.area) for i in items],
                 "aspect": [i.bbox_w / max(i.bbox_h, 1.0) for i in items],
                 "boundary": [float(_rle_boundary(i.counts, *size[i.image_id])) for i in items],
-                "count": per_image.tolist(),
             }
             for feature, values in geometry.items():
                 key = FeatureKey("mask_geometry", feature, name, "numeric")
-                out[key] = np.asarray(values, dtype=np.float64)
+                out.add(key, np.asarray(values, dtype=np.float64), image_ids(items))
+            # One value per image (zeros included): images are already the unit.
+            out.add(FeatureKey("mask_geometry", "count", name, "numeric"), per_image)
     if "prediction" in families:
         per_image = np.zeros(len(images))
         for inst in instances:
             per_image[image_index[inst.image_id]] += 1
-        out[FeatureKey("prediction", "instances_per_image", "", "numeric")] = per_image
+        out.add(FeatureKey("prediction", "instances_per_image", "", "numeric"), per_image)
         mix = np.asarray([i.category_id for i in instances], dtype=np.float64)
-        out[FeatureKey("prediction", "class_mix", "", "categorical")] = mix
+        key = FeatureKey("prediction", "class_mix", "", "categorical")
+        out.add(key, mix, image_ids(instances))
         if not pop.is_holdout:
             for cat, items in by_class.items():
                 key = FeatureKey("prediction", "score", class_names.get(cat, str(cat)), "numeric")
-                out[key] = np.asarray([i.score for i in items], dtype=np.float64)
-    return out
+                scores = np.asarray([i.score for i in items], dtype=np.float64)
+                out.add(key, scores, image_ids(items))
 
 
 def read_features(
@@ -310,7 +350,8 @@ def read_features(
     Returns
     -------
     FeatureSet
-        Arrays keyed by :class:`FeatureKey`; a class absent from ``pop`` has no key.
+        Arrays keyed by :class:`FeatureKey`, and the image of each row of the
+        per-object arrays; a class absent from ``pop`` has no key.
     """
     images = _images(session, pop)
     result = FeatureSet(n_images=len(images))
@@ -318,20 +359,20 @@ def read_features(
         return result
     if {"mask_geometry", "prediction"} & set(families):
         instances = read_instances(session, pop)
-        result.arrays.update(_object_features(pop, images, instances, class_names, families))
+        _object_features(pop, images, instances, class_names, families, result)
     if "image_properties" in families:
         for name, values in _properties(session, pop).items():
-            result.arrays[FeatureKey("image_properties", name, "", "numeric")] = values
+            result.add(FeatureKey("image_properties", name, "", "numeric"), values)
     if embedder is not None and "image_embedding" in families:
         vectors = _image_embeddings(session, pop, embedder)
         if vectors is not None:
-            result.arrays[FeatureKey("image_embedding", "embedding", "", "embedding")] = vectors
+            result.add(FeatureKey("image_embedding", "embedding", "", "embedding"), vectors)
     if embedder is not None and "instance_embedding" in families:
-        for cat, vectors in _instance_embeddings(session, pop, embedder).items():
+        for cat, (vectors, image_ids) in _instance_embeddings(session, pop, embedder).items():
             key = FeatureKey(
                 "instance_embedding", "embedding", class_names.get(cat, str(cat)), "embedding"
             )
-            result.arrays[key] = vectors
+            result.add(key, vectors, image_ids)
     return result
 
 

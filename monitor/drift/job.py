@@ -12,9 +12,14 @@ Steps of :func:`run_drift`:
    ``now`` rounded down to a multiple of ``L`` (since the Unix epoch) -- so every rerun in
    the same period checks the same window and hits the same stored rows;
 4. skip (and count) windows with fewer than ``min_samples`` images and checks whose
-   reference or window has fewer than ``min_samples`` values -- never store NaN;
+   reference or window has fewer than ``min_samples`` values -- never store NaN; for a
+   per-object feature the values that count are the images the objects lie on;
 5. run each family's configured detectors on the features they accept, each seeded from a
-   stable hash of the result key, and upsert one ``drift_results`` row per check.
+   stable hash of the result key, and upsert one ``drift_results`` row per check. A
+   per-object feature goes in with the image of each object as its group, so the
+   detectors permute whole images (objects of one image are not independent draws) and
+   the row records the images (``n_reference_groups``, ``n_current_groups``) beside the
+   objects (``n_reference``, ``n_current``).
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from detectors import DriftResult
+from detectors._typing import Float64Array, Int64Array
 from detectors.registry import REGISTRY, make_detector
 from monitor.clock import Clock
 from monitor.config import DateRange, DriftSettings
@@ -147,6 +154,8 @@ class StoredCheck:
             "drift_detected": r.drift_detected,
             "n_reference": r.n_reference,
             "n_current": r.n_current,
+            "n_reference_groups": r.n_reference_groups,
+            "n_current_groups": r.n_current_groups,
             "details": {k: float(v) for k, v in r.details.items()},
         }
 
@@ -228,13 +237,14 @@ def _checks(
             skipped["missing_in_window"] += 1
             continue
         ref, cur = reference.arrays[key], current.arrays[key]
-        if min(ref.shape[0], cur.shape[0]) < settings.min_samples:
+        groups = (reference.groups.get(key), current.groups.get(key))
+        if min(_units(ref, groups[0]), _units(cur, groups[1])) < settings.min_samples:
             skipped["too_few_samples"] += 1
             continue
         for name in getattr(settings.detectors, key.family):
             if REGISTRY[name].kind != key.kind:
                 continue
-            out_check = _check(settings, key, name, ref_label, window, span, ref, cur)
+            out_check = _check(settings, key, name, ref_label, window, span, (ref, cur), groups)
             if out_check is None:
                 skipped["degenerate"] += 1
             elif key.kind == "embedding":
@@ -244,6 +254,13 @@ def _checks(
     return out
 
 
+def _units(values: Float64Array, images: Int64Array | None) -> int:
+    """Independent units of one side of a check: its images (per-object) or its rows."""
+    if images is None:
+        return int(values.shape[0])
+    return int(np.unique(images).size)
+
+
 def _check(
     settings: DriftSettings,
     key: FeatureKey,
@@ -251,15 +268,15 @@ def _check(
     ref_label: str,
     window: str,
     span: tuple[datetime, datetime],
-    ref: Any,
-    cur: Any,
+    data: tuple[Float64Array, Float64Array],
+    groups: tuple[Int64Array | None, Int64Array | None],
 ) -> StoredCheck | None:
     seed = stable_seed(
         key.family, key.feature, name, key.class_name, ref_label, window, span[1].isoformat()
     )
     detector = make_detector(name, alpha=settings.alpha, seed=seed, feature=key.feature)
     try:
-        result = detector.fit(ref).score(cur)
+        result = detector.fit(data[0], groups=groups[0]).score(data[1], groups=groups[1])
     except InvalidInputError:  # e.g. PCA of a constant sample: nothing to compare
         return None
     return StoredCheck(

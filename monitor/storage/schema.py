@@ -395,6 +395,10 @@ class DriftResultRow(Base):
     drift_detected: Mapped[bool] = mapped_column(Boolean)
     n_reference: Mapped[int]
     n_current: Mapped[int]
+    # Per-object checks (one row per object): the images those objects lie on, the
+    # unit the detectors permuted. NULL for per-image checks, whose n_* count images.
+    n_reference_groups: Mapped[int | None]
+    n_current_groups: Mapped[int | None]
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

@@ -7,6 +7,7 @@ from dataclasses import FrozenInstanceError
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from detectors import (
@@ -191,6 +192,123 @@ def test_detector_specific_hyperparameters_are_validated(
 ) -> None:
     with pytest.raises(InvalidInputError, match=param):
         cls(**{param: value})
+
+
+def grouped_sample(
+    cls: type[BaseDetector],
+    rng: np.random.Generator,
+    n_groups: int,
+    rho: float = 0.8,
+    shift: float = 0.0,
+) -> tuple[Float64Array, npt.NDArray[np.int64]]:
+    """Rows in groups of 1 to 8 sharing a group effect (intra-group correlation ``rho``)."""
+    sizes = rng.integers(1, 9, size=n_groups)
+    groups = np.repeat(np.arange(n_groups) * 10 + 3, sizes)  # labels need not be 0..G-1
+    index = np.repeat(np.arange(n_groups), sizes)
+    if cls in CATEGORICAL_DETECTORS:  # each group has its own class mix
+        p = np.full(5, 1.0) + np.array([4.0 * shift, 0, 0, 0, 0])
+        mixes = rng.dirichlet(p / p.sum() * (1.0 / rho - 1.0), size=n_groups)
+        codes = [rng.choice(5, size=k, p=mix) for k, mix in zip(sizes, mixes, strict=True)]
+        return np.concatenate(codes).astype(float), groups
+    shape = (index.size,) if cls in UNIVARIATE_DETECTORS else (index.size, DIM)
+    effect = rng.normal(size=(n_groups, *shape[1:]))[index]
+    x = np.sqrt(rho) * effect + np.sqrt(1.0 - rho) * rng.normal(size=shape)
+    if x.ndim == 1:
+        x += shift
+    else:
+        x[:, 0] += shift
+    return x, groups
+
+
+@every_detector(ALL)
+def test_grouped_result_counts_rows_and_groups(
+    cls: type[BaseDetector], params: dict[str, Any]
+) -> None:
+    rng = np.random.default_rng(4)
+    ref, ref_groups = grouped_sample(cls, rng, 30)
+    cur, cur_groups = grouped_sample(cls, rng, 20)
+    result = make(cls, params).fit(ref, groups=ref_groups).score(cur, groups=cur_groups)
+    assert (result.n_reference, result.n_current) == (ref.shape[0], cur.shape[0])
+    assert (result.n_reference_groups, result.n_current_groups) == (30, 20)
+    assert result.p_value is not None and 0.0 < result.p_value <= 1.0
+    assert result.drift_detected == (result.p_value <= 0.05)
+    plain = make(cls, params).fit(ref).score(cur)
+    assert (plain.n_reference_groups, plain.n_current_groups) == (None, None)
+
+
+@every_detector(ALL)
+def test_grouped_is_deterministic_and_labels_are_per_side(
+    cls: type[BaseDetector], params: dict[str, Any]
+) -> None:
+    rng = np.random.default_rng(5)
+    ref, ref_groups = grouped_sample(cls, rng, 25)
+    cur, cur_groups = grouped_sample(cls, rng, 20, shift=0.3)
+    first = make(cls, params).fit(ref, ref_groups).score(cur, cur_groups)
+    det = make(cls, params).fit(ref, ref_groups)
+    assert det.score(cur, cur_groups) == det.score(cur, cur_groups) == first
+    # Labels name groups within one side: the same labels on both sides, or strings,
+    # give the very same test.
+    renamed = make(cls, params).fit(ref, ref_groups.astype(str)).score(cur, cur_groups + 10**6)
+    assert renamed == first
+
+
+@every_detector(ALL)
+def test_grouped_no_shift_stays_under_threshold_with_correlated_rows(
+    cls: type[BaseDetector], params: dict[str, Any]
+) -> None:
+    # 20 A/A windows whose rows share strong group effects (rho = 0.8): permuting whole
+    # groups keeps the rate at alpha, so 5 or more alarms has probability 0.3%.
+    alarms = 0
+    for trial in range(20):
+        rng = np.random.default_rng(200 + trial)
+        ref, ref_groups = grouped_sample(cls, rng, 40)
+        cur, cur_groups = grouped_sample(cls, rng, 25)
+        det = make(cls, params, random_state=trial).fit(ref, ref_groups)
+        alarms += det.score(cur, cur_groups).drift_detected
+    assert alarms <= 4
+
+
+@every_detector(ALL)
+def test_grouped_clear_shift_is_detected(cls: type[BaseDetector], params: dict[str, Any]) -> None:
+    rng = np.random.default_rng(6)
+    ref, ref_groups = grouped_sample(cls, rng, 60, rho=0.3)
+    cur, cur_groups = grouped_sample(cls, rng, 40, rho=0.3, shift=1.5)
+    result = make(cls, params).fit(ref, ref_groups).score(cur, cur_groups)
+    assert result.drift_detected
+    assert result.statistic > result.threshold
+
+
+@every_detector(ALL)
+def test_groups_on_one_side_only_are_refused(
+    cls: type[BaseDetector], params: dict[str, Any]
+) -> None:
+    rng = np.random.default_rng(7)
+    ref, ref_groups = grouped_sample(cls, rng, 20)
+    cur, cur_groups = grouped_sample(cls, rng, 20)
+    with pytest.raises(InvalidInputError, match="given for the reference but not for the current"):
+        make(cls, params).fit(ref, ref_groups).score(cur)
+    with pytest.raises(InvalidInputError, match="given for the current but not for the reference"):
+        make(cls, params).fit(ref).score(cur, cur_groups)
+
+
+@every_detector(ALL)
+def test_bad_groups_raise_an_error_that_names_them(
+    cls: type[BaseDetector], params: dict[str, Any]
+) -> None:
+    rng = np.random.default_rng(8)
+    ref, ref_groups = grouped_sample(cls, rng, 20)
+    cur, cur_groups = grouped_sample(cls, rng, 20)
+    bad: list[tuple[Any, str]] = [
+        (ref_groups[:-1], f"reference groups has {ref.shape[0] - 1} labels"),
+        (ref_groups.reshape(-1, 1), "1-D"),
+        (ref_groups.astype(float), "integer or string labels"),
+    ]
+    for groups, message in bad:
+        with pytest.raises(InvalidInputError, match=message):
+            make(cls, params).fit(ref, groups)
+    det = make(cls, params).fit(ref, ref_groups)
+    with pytest.raises(InvalidInputError, match=f"current groups has {cur.shape[0] + 1} labels"):
+        det.score(cur, np.r_[cur_groups, 1])
 
 
 def test_package_imports_without_torch() -> None:

@@ -83,6 +83,15 @@ def test_every_family_stores_rows_and_a_rerun_replaces_them(
         for r in first
         if r["feature"] in ("embedding",) and r["class_name"] == ""
     )
+    # Per-object checks (one row per object, 1 or 2 objects of each class per image)
+    # record the images their objects lie on; per-image checks record no groups.
+    per_object = {"area", "aspect", "boundary", "class_mix", "embedding", "score"}
+    for r in first:
+        if r["feature"] in per_object and (r["class_name"] or r["feature"] == "class_mix"):
+            assert (r["n_reference_groups"], r["n_current_groups"]) == (60, 30), r
+            assert r["n_reference"] > 60 and r["n_current"] > 30
+        else:
+            assert (r["n_reference_groups"], r["n_current_groups"]) == (None, None), r
 
     # Later in the same hour: same windows, same seeds, same rows (upserted, not added).
     clock.advance(NOW.replace(minute=59) - NOW)
@@ -151,12 +160,26 @@ def test_checks_with_too_few_values_are_skipped_not_stored(
     sqlite_drift_scenes.production(30, HOUR)
     report = run_drift(sqlite_drift_scenes.sessions, production_reference(min_samples=20), clock)
     rows = stored(sqlite_drift_scenes.sessions)
-    assert all(min(r["n_reference"], r["n_current"]) >= 20 for r in rows)
-    # Per-image features have 15 reference values: skipped (6 properties, the image
-    # embedding, instances per image, one count per class), each counted.
-    assert not {r["family"] for r in rows} & {"image_properties", "image_embedding"}
-    assert report.skipped_checks["too_few_samples"] >= 6 + 1 + 1 + len(CLASSES)
-    assert len(rows) == len(report.checks)
+    # Every feature has 15 reference images; per-object features have up to 30 objects
+    # per class, but min_samples counts the images they lie on: all skipped and counted
+    # (6 properties, the image embedding, instances per image and class mix, and per
+    # class the count, area, aspect, boundary, score and instance embedding).
+    assert not rows and not report.checks
+    assert report.skipped_checks["too_few_samples"] == 6 + 1 + 2 + 6 * len(CLASSES)
+
+
+def test_min_samples_counts_images_for_per_object_checks(
+    sqlite_drift_scenes: DriftScenes, clock: ManualClock
+) -> None:
+    sqlite_drift_scenes.production(24, REFERENCE)  # 24 images, 24 to 48 objects per class
+    sqlite_drift_scenes.production(30, HOUR)
+    strict = run_drift(sqlite_drift_scenes.sessions, production_reference(min_samples=25), clock)
+    assert not strict.checks  # no check has 25 reference images, whatever its objects
+    report = run_drift(sqlite_drift_scenes.sessions, production_reference(min_samples=24), clock)
+    areas = [c.result for c in report.checks if c.result.feature == "area"]
+    assert len(areas) == 2 * len(CLASSES)
+    assert all(r.n_reference_groups == 24 and r.n_current_groups == 30 for r in areas)
+    assert max(r.n_reference for r in areas) >= 25  # enough objects, too few images above
 
 
 def test_holdout_reference_reads_ground_truth_and_skips_scores(
