@@ -9,19 +9,19 @@ compressed RLE with their pycocotools area.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
 from monitor.errors import InvalidInputError, NotFoundError
+from monitor.images import ImageAccess
+from monitor.ingest.coco_checks import check_annotation_references, read_holdout_image
 from monitor.masks import MaskError, to_compressed
 from monitor.storage.schema import Category, Dataset, DatasetImage, GroundTruthInstance
 
@@ -87,6 +87,7 @@ def import_holdout(
     name: str,
     clock: Clock,
     progress: Callable[[int, int], None] | None = None,
+    access: ImageAccess | None = None,
 ) -> HoldoutReport:
     """Import a COCO instances file as the labeled dataset ``name``.
 
@@ -105,6 +106,8 @@ def import_holdout(
         Stamps ``created_at``.
     progress
         Told (images done, images total).
+    access
+        Where images may come from besides ``images_dir`` and how large they may be.
 
     Returns
     -------
@@ -117,7 +120,8 @@ def import_holdout(
         If ``name`` was imported already.
     InvalidInputError
         For an unreadable file, a missing or unreadable image, an image whose size
-        disagrees with the file, a bad mask, or a category the model does not have;
+        disagrees with the file, a bad mask, a category the model does not have,
+        annotations for images the file does not have, or an annotation id used twice;
         the message names it. Nothing is stored then.
     """
     try:
@@ -133,6 +137,7 @@ def import_holdout(
     if not images_dir.is_dir():
         raise NotFoundError(f"images folder {str(images_dir)!r} does not exist")
     annotations: list[dict[str, Any]] = doc["annotations"]
+    check_annotation_references(doc["images"], annotations)
     renumbered = any(a.get("id") == 0 for a in annotations)
     by_image: dict[int, list[dict[str, Any]]] = {}
     for ann in annotations:
@@ -155,14 +160,12 @@ def import_holdout(
         total = len(doc["images"])
         for done, image in enumerate(doc["images"], start=1):
             file_name = str(image["file_name"])
-            path = images_dir / file_name
             width, height = int(image["width"]), int(image["height"])
             try:
-                data = path.read_bytes()
-                with Image.open(path) as img:
-                    size = img.size
-            except OSError as exc:
-                raise InvalidInputError(f"image {file_name!r} of {name!r}: {exc}") from exc
+                found = read_holdout_image(images_dir, file_name, access)
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"holdout {name!r}: {exc}") from None
+            size = (found.width, found.height)
             if size != (width, height):
                 raise InvalidInputError(
                     f"image {file_name!r} is {size[0]}x{size[1]}, the COCO file says {width}x{height}"
@@ -172,8 +175,8 @@ def import_holdout(
                     "dataset_id": dataset.id,
                     "source_image_id": int(image["id"]),
                     "file_name": file_name,
-                    "image_uri": str(path.resolve()),
-                    "image_sha256": hashlib.sha256(data).hexdigest(),
+                    "image_uri": found.path,
+                    "image_sha256": found.sha256,
                     "width": width,
                     "height": height,
                 }
