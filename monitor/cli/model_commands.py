@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from monitor.cli.app import JsonFlag, app, emit, err, out, progress_bar
 
@@ -168,7 +169,7 @@ def predict(
         "model": summary.model,
     }
     if not entries:
-        err.print(f"[yellow]warning:[/] no images in {images}")
+        err.print(Text("warning:", style="yellow"), f"no images in {images}")
     emit(
         as_json,
         payload,

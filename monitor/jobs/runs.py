@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
 from monitor.jobs.names import JobName
+from monitor.secrets import redact
 from monitor.storage.schema import JobRun, RunStatus
 
 __all__ = ["JobName", "JobReport", "JobResult", "run_job"]
@@ -72,7 +73,7 @@ def run_job(
             row = session.get_one(JobRun, run_id)
             row.status = RunStatus.FAILED
             row.finished_at = clock.now()
-            row.error = f"{type(exc).__name__}: {exc}"[:4000]
+            row.error = redact(f"{type(exc).__name__}: {exc}")[:4000]
         raise
     counts = result.counts()
     finished = clock.now()
