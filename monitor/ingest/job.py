@@ -275,6 +275,8 @@ def ingest_log(
     total = sum(sizes.values())
     done = 0
     ingestor.report.files = len(log.files)
+    for path in log.skipped:
+        ingestor.report.file_events[log.name(path)] = "skipped: not a regular file"
 
     def on_batch(advanced: int) -> None:
         nonlocal done

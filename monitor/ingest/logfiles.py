@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -44,6 +45,8 @@ class SampleLog:
     uri: str
     root: str
     files: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
+    """``*.jsonl`` entries that are not regular files (a FIFO would block the reader)."""
 
     def name(self, path: str) -> str:
         """Return a file's path relative to the log's folder (its watermark key)."""
@@ -99,7 +102,18 @@ def open_log(uri: str) -> SampleLog:
         files = tuple(sorted(p for p in fs.find(real) if p.endswith(".jsonl")))
     else:
         raise NotFoundError(f"sample log {uri!r} does not exist")
-    return SampleLog(fs, display_uri(fs, root), root, files)
+    regular = tuple(p for p in files if _regular(fs, p))
+    skipped = tuple(p for p in files if p not in regular)
+    return SampleLog(fs, display_uri(fs, root), root, regular, skipped)
+
+
+def _regular(fs: fsspec.AbstractFileSystem, path: str) -> bool:
+    if isinstance(fs, LocalFileSystem):
+        try:
+            return stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            return False
+    return bool(fs.info(path).get("type") == "file")
 
 
 @dataclass(frozen=True)

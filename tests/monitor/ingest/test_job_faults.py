@@ -254,3 +254,14 @@ def test_an_image_swapped_for_a_huge_one_after_ingest_is_quarantined_by_drift(
     assert (report.computed, dict(report.quarantined)) == (1, {"image_too_large": 1})
     assert statuses(sessions)["r-000001"] == ("quarantined", "image_too_large")
     assert fill_image_properties(sessions, CLOCK).computed == 0  # not retried forever
+
+
+def test_a_fifo_named_like_a_log_file_is_skipped_not_read(
+    sessions: sessionmaker[Session], log_builder: LogBuilder
+) -> None:
+    """Opening a FIFO blocks until a writer comes: a log's files must be regular files."""
+    log_builder.write([log_builder.line(0)])
+    os.mkfifo(log_builder.root / "blocked.jsonl")
+    report = ingest_log(sessions, str(log_builder.root), SETTINGS, CLOCK)
+    assert (report.files, report.ingested) == (1, 1)
+    assert report.file_events == {"blocked.jsonl": "skipped: not a regular file"}
