@@ -22,6 +22,7 @@ __all__ = [
     "LATEST_TIMESTAMP",
     "MODEL_VERSION_CHARS",
     "REQUEST_ID_CHARS",
+    "SOURCE_URI_CHARS",
     "text_problem",
     "storable",
 ]
@@ -34,6 +35,9 @@ MODEL_VERSION_CHARS = 128
 
 IMAGE_URI_CHARS = 2048
 """Length of ``samples.image_uri`` (and of an image reference in a line)."""
+
+SOURCE_URI_CHARS = 1024
+"""Length of ``sources.uri``."""
 
 EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
 """The earliest ``captured_at`` accepted (inclusive), after conversion to UTC."""

@@ -59,6 +59,7 @@ from monitor.ingest.samplelog import (
     parse_timestamp,
 )
 from monitor.ingest.store import CheckedLine, ImageCheck, Ingestor, IngestReport
+from monitor.limits import IMAGE_URI_CHARS
 
 __all__ = [
     "IngestReport",
@@ -90,6 +91,12 @@ class ImageChecker:
         if isinstance(path, ImageProblem):
             return ImageCheck(None, None, _reject(record, path, raw))
         uri = display_uri(self.fs, path)
+        if len(uri) > IMAGE_URI_CHARS:  # it could not be stored, so never read again
+            detail = f"image {record.image!r:.120} resolves to a path of {len(uri)} characters"
+            problem = ImageProblem(
+                QuarantineReason.IMAGE_MISSING, f"{detail}, more than {IMAGE_URI_CHARS}"
+            )
+            return ImageCheck(None, None, _reject(record, problem, raw))
         data = read_file(self.fs, path, self.access, follow_symlinks=False)
         if isinstance(data, ImageProblem):
             return ImageCheck(uri, None, _reject(record, data, raw))

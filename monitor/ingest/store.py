@@ -29,9 +29,15 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
-from monitor.errors import NotFoundError, QuarantineReason
+from monitor.errors import InvalidInputError, NotFoundError, QuarantineReason
 from monitor.ingest.samplelog import Rejection, SampleRecord
-from monitor.limits import IMAGE_URI_CHARS, REQUEST_ID_CHARS, storable, text_problem
+from monitor.limits import (
+    IMAGE_URI_CHARS,
+    REQUEST_ID_CHARS,
+    SOURCE_URI_CHARS,
+    storable,
+    text_problem,
+)
 from monitor.storage.schema import (
     Category,
     ImageEmbedding,
@@ -141,6 +147,9 @@ class Ingestor:
     def __init__(self, sessions: sessionmaker[Session], uri: str, kind: str, clock: Clock) -> None:
         self.sessions = sessions
         self.clock = clock
+        problem = text_problem(uri, SOURCE_URI_CHARS)
+        if problem is not None:
+            raise InvalidInputError(f"source {uri!r:.200} {problem}: it cannot be stored")
         with sessions.begin() as session:
             source = session.scalar(select(Source).where(Source.uri == uri))
             if source is None:

@@ -31,7 +31,12 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from monitor.limits import IMAGE_URI_CHARS, MODEL_VERSION_CHARS, REQUEST_ID_CHARS
+from monitor.limits import (
+    IMAGE_URI_CHARS,
+    MODEL_VERSION_CHARS,
+    REQUEST_ID_CHARS,
+    SOURCE_URI_CHARS,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -120,7 +125,7 @@ class Source(Base):
     __tablename__ = "sources"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    uri: Mapped[str] = mapped_column(String(1024), unique=True)
+    uri: Mapped[str] = mapped_column(String(SOURCE_URI_CHARS), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
     last_ingested_at: Mapped[datetime | None]

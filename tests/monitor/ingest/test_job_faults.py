@@ -265,3 +265,20 @@ def test_a_fifo_named_like_a_log_file_is_skipped_not_read(
     report = ingest_log(sessions, str(log_builder.root), SETTINGS, CLOCK)
     assert (report.files, report.ingested) == (1, 1)
     assert report.file_events == {"blocked.jsonl": "skipped: not a regular file"}
+
+
+def test_a_resolved_image_path_longer_than_its_column_is_quarantined(
+    sessions: sessionmaker[Session], log_builder: LogBuilder
+) -> None:
+    """The reference fits its 2048 characters, the log's folder plus it does not."""
+    reference = "images/" + "x/" * 1018 + "a.png"
+    assert len(reference) == 2048
+    log_builder.write([log_builder.line(0), log_builder.line(1, image=reference)])
+    ingest_log(sessions, str(log_builder.root), SETTINGS, CLOCK)
+    assert statuses(sessions) == {
+        "r-000000": ("ok", None),
+        "r-000001": ("quarantined", "image_missing"),
+    }
+    with sessions() as s:
+        detail = s.scalar(select(Sample.quarantine_detail).where(Sample.request_id == "r-000001"))
+    assert detail is not None and "more than 2048" in detail
