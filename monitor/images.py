@@ -407,9 +407,15 @@ def read_image(
             )
         factor = reduction_factor(size[1], size[0], max_side)
         try:
-            rgb = img.convert("RGB")
-            if factor > 1:
-                rgb = rgb.reduce(factor)
-            return np.asarray(rgb, dtype=np.uint8)
+            return np.asarray(_shrunk_rgb(img, factor), dtype=np.uint8)
         except _DECODE_ERRORS as exc:
             return ImageProblem(QuarantineReason.IMAGE_UNREADABLE, f"image {uri!r}: {exc}")
+
+
+def _shrunk_rgb(img: Image.Image, factor: int) -> Image.Image:
+    """Shrink first where PIL can (no full-size RGB copy), then convert to RGB."""
+    if factor > 1 and img.mode in ("RGB", "RGBA", "L", "LA"):
+        img = img.reduce(factor)
+        return img if img.mode == "RGB" else img.convert("RGB")
+    rgb = img if img.mode == "RGB" else img.convert("RGB")
+    return rgb.reduce(factor) if factor > 1 else rgb

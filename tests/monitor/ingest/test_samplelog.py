@@ -155,15 +155,21 @@ def mutated_lines(draw: st.DrawFn) -> dict[str, Any]:
             }
         ],
     }
-    for name in draw(st.lists(st.sampled_from(FIELDS), max_size=2, unique=True)):
-        line[name] = draw(json_values)
-    instances = line["instances"]
-    if isinstance(instances, list) and instances and isinstance(instances[0], dict):
-        for name in draw(st.lists(st.sampled_from(INSTANCE_FIELDS), max_size=1, unique=True)):
-            instances[0][name] = draw(json_values)
-        segmentation = instances[0].get("segmentation")
-        if isinstance(segmentation, dict) and draw(st.booleans()):
-            segmentation[draw(st.sampled_from(["size", "counts"]))] = draw(json_values)
+    targets = [("line", f) for f in FIELDS] + [("instance", f) for f in INSTANCE_FIELDS]
+    targets += [("segmentation", "size"), ("segmentation", "counts")]
+    changes: st.SearchStrategy[list[tuple[str, str]]] = st.just([]) | st.lists(
+        st.sampled_from(targets), min_size=1, max_size=2, unique=True
+    )
+    for where, name in draw(changes):
+        value = draw(json_values)
+        instances = line["instances"]
+        instance = instances[0] if isinstance(instances, list) and instances else None
+        if where == "line":
+            line[name] = value
+        elif isinstance(instance, dict) and where == "instance":
+            instance[name] = value
+        elif isinstance(instance, dict) and isinstance(instance.get("segmentation"), dict):
+            instance["segmentation"][name] = value
     return line
 
 
