@@ -28,6 +28,9 @@ from pydantic import (
 
 from detectors.registry import FeatureKind, detector_names
 from monitor.errors import ConfigError
+from monitor.images import ImageAccess
+from monitor.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
+from monitor.secrets import redact
 from monitor.slo.duration import parse_duration
 from monitor.slo.spec import SLOConfig, SLOSpec, default_slos
 
@@ -174,6 +177,28 @@ class ModelSpec(_Section):
     def label(self) -> str:
         """Return the path or plugin, for messages."""
         return self.path if self.path is not None else f"python:{self.python}"
+
+
+class ImageSettings(_Section):
+    """What image references may reach, and how large an image may be."""
+
+    allowed_roots: tuple[str, ...] = Field(
+        default=(),
+        description="folders or URL prefixes images may come from besides the log's folder",
+    )
+    max_bytes: int = Field(
+        default=DEFAULT_MAX_IMAGE_BYTES, ge=1, description="largest image file read, in bytes"
+    )
+    max_pixels: int = Field(
+        default=DEFAULT_MAX_PIXELS,
+        ge=1,
+        le=2**31 - 1,
+        description="largest image decoded (width x height); larger: image_too_large",
+    )
+
+    def access(self) -> ImageAccess:
+        """Return these settings as the image reader's :class:`~monitor.images.ImageAccess`."""
+        return ImageAccess(self.allowed_roots, self.max_bytes, self.max_pixels)
 
 
 class ModelsSettings(_Section):
@@ -374,6 +399,7 @@ class Settings(_Section):
         default=(), description="sample logs `segmon run` ingests (directories or fsspec URLs)"
     )
     ingest: IngestSettings = IngestSettings()
+    images: ImageSettings = ImageSettings()
     models: ModelsSettings = ModelsSettings()
     embed: EmbedSettings = EmbedSettings()
     shadow: ShadowSettings = ShadowSettings()
@@ -469,7 +495,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+            raise ConfigError(redact(f"{path} is not valid YAML: {exc}")) from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path} must hold a mapping, not {type(loaded).__name__}")
         data = loaded
@@ -479,9 +505,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"invalid setting {where} = {first.get('input')!r}: {first['msg']}"
-        ) from exc
+        message = f"invalid setting {where} = {first.get('input')!r}: {first['msg']}"
+        raise ConfigError(redact(message)) from None
 
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_ ./-]*")
@@ -658,6 +683,11 @@ sources: []
 ingest:
   batch_size: 1000      # lines per transaction
   verify_images: true   # open every image; check it decodes and its size matches
+
+images:                 # what image references may reach, checked by every job
+  allowed_roots: []     # folders/URL prefixes besides the sample log's own folder
+  max_bytes: 67108864   # 64 MiB: larger files are image_too_large
+  max_pixels: 50000000  # width x height from the header, checked before decoding
 
 models:
   # The reference model segmon runs itself: a built-in model name or a model file

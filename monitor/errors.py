@@ -40,7 +40,14 @@ class UnsafeFormatError(SegmonError, ValueError):
 
 
 class QuarantineReason(StrEnum):
-    """Why a sample was quarantined (the ``reason`` label of the rejected counter)."""
+    """Why a sample was quarantined (the ``reason`` label of the rejected counter).
+
+    ``image_too_large``: more pixels than ``images.max_pixels`` (or bytes than
+    ``images.max_bytes``); ``image_forbidden``: the reference leaves the log's folder and
+    the configured allow-list, or names something that is not a regular file;
+    ``internal_error``: handling the line raised something no check foresaw (the detail
+    carries the exception's class and message), so the line is set aside, not the batch.
+    """
 
     MALFORMED_JSON = "malformed_json"
     INVALID_RECORD = "invalid_record"
@@ -55,3 +62,6 @@ class QuarantineReason(StrEnum):
     INVALID_POLYGON = "invalid_polygon"
     INVALID_BBOX = "invalid_bbox"
     INVALID_CLASS_SCORES = "invalid_class_scores"
+    IMAGE_TOO_LARGE = "image_too_large"
+    IMAGE_FORBIDDEN = "image_forbidden"
+    INTERNAL_ERROR = "internal_error"

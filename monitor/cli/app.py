@@ -7,9 +7,11 @@ Command modules (``monitor/cli/*_commands.py``) register their commands on :data
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +20,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from monitor.config import DEFAULT_CONFIG_PATH, Settings, load_settings
+from monitor.secrets import RedactingFilter, redact, url_password
 
 if TYPE_CHECKING:  # the engine is made on first use: `segmon --help` loads no SQLAlchemy
     from sqlalchemy import Engine
@@ -37,8 +41,80 @@ holdout_app = typer.Typer(help="Labeled holdout datasets.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(holdout_app, name="holdout")
 
-out = Console()
-err = Console(stderr=True)
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def escape_controls(text: str) -> str:
+    r"""Return ``text`` with control characters escaped, so a terminal only shows them.
+
+    Newlines and tabs stay; other C0/C1 controls (escape sequences, carriage returns,
+    bells), bidirectional overrides and lone surrogates become ``\xNN`` / ``\uNNNN``.
+
+    Examples
+    --------
+    >>> escape_controls("r-1\x1b[31m red\u202e\ud800 [/bold]\n")
+    'r-1\\x1b[31m red\\u202e\\ud800 [/bold]\n'
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch in "\n\t":
+            out.append(ch)
+        elif ch in _BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class SafeConsole(Console):
+    """A console that shows every string as it is: no markup, no emoji, controls escaped.
+
+    Everything segmon prints may carry user-supplied text (request ids, file names,
+    error messages naming bad values), so no string is ever read as rich markup and no
+    control character reaches the terminal. Styles are given explicitly (``style=``).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        """Render ``text`` literally, control characters escaped."""
+        kwargs["markup"] = False
+        kwargs["emoji"] = False
+        return super().render_str(escape_controls(text), **kwargs)
+
+
+out = SafeConsole()
+err = SafeConsole(stderr=True)
+
+
+def secrets_in(env: Mapping[str, str], settings: Settings | None = None) -> list[str]:
+    """Return the secret values that must never be printed (admin token, DB password)."""
+    found = [env.get("SEGMON_ADMIN_TOKEN", "").strip()]
+    for url in (env.get("SEGMON_DATABASE_URL"), settings.database_url if settings else None):
+        if url:
+            found.append(url_password(url) or "")
+    return [s for s in found if s]
+
+
+def print_error(message: str, secrets: list[str] | None = None) -> None:
+    """Print one line ``error: MESSAGE`` on stderr, secrets redacted, controls escaped."""
+    first = message.strip().split("\n")[0] if message.strip() else message
+    err.print(Text("error:", style="bold red"), redact(first, secrets or []), soft_wrap=True)
+
+
+def configure_logging(level: int, secrets: list[str]) -> None:
+    """Log to stderr at ``level``, every record redacted (:class:`RedactingFilter`)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(secrets))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 

@@ -8,18 +8,21 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from monitor.cli.app import (
     JsonFlag,
     PushgatewayOption,
     app,
     app_state,
+    configure_logging,
     db_app,
     emit,
     err,
     holdout_app,
     out,
     progress_bar,
+    secrets_in,
 )
 from monitor.clock import SystemClock
 from monitor.config import EXAMPLE_CONFIG
@@ -165,6 +168,7 @@ def holdout_import(
                 SystemClock(),
                 update,
                 add_categories=add_categories,
+                access=state.settings.images.access(),
             ),
         )
     if report.added_categories:
@@ -234,9 +238,17 @@ def ingest(
                 state.settings.ingest,
                 clock,
                 model_version,
+                access=state.settings.images.access(),
             )
         with progress_bar("ingest") as update:
-            return ingest_log(state.sessions(), url, state.settings.ingest, clock, update)
+            return ingest_log(
+                state.sessions(),
+                url,
+                state.settings.ingest,
+                clock,
+                update,
+                access=state.settings.images.access(),
+            )
 
     report, _ = run_job(state.sessions(), JobName.INGEST, clock, work)
     emit(
@@ -258,13 +270,17 @@ def quarantine(
     ctx: typer.Context,
     reason: Annotated[str | None, typer.Option("--reason", help="Only this reason.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 100,
+    history: Annotated[
+        bool,
+        typer.Option("--history", help="List quarantines that corrected lines replaced, instead."),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """List quarantined samples and why they were rejected."""
-    from monitor.ingest.quarantine import list_quarantined
+    """List quarantined samples and why they were rejected (request ids shown literally)."""
+    from monitor.ingest.quarantine import list_quarantined, list_replaced
 
     with app_state(ctx).sessions()() as session:
-        rows = list_quarantined(session, reason, limit)
+        rows = (list_replaced if history else list_quarantined)(session, reason, limit)
 
     def human() -> None:
         table = Table("request_id", "reason", "detail")
@@ -359,12 +375,12 @@ def demo(
         workdir,
         app_state(ctx).settings,
         DemoOptions(seed=seed),
-        lambda m: err.print(f"[dim]{m}[/]"),
+        lambda m: err.print(m, style="dim"),
     )
 
     def human() -> None:
         st = summary["status"]
-        out.print(f"[bold]segmon demo[/] in {summary['workdir']}")
+        out.print(Text("segmon demo", style="bold"), f"in {summary['workdir']}")
         out.print(
             f"holdout: {summary['holdout']['images']} images, {summary['holdout']['instances']} instances"
         )
@@ -415,9 +431,7 @@ def run_service(
     server = settings.server.model_copy(
         update={k: v for k, v in (("host", host), ("port", port)) if v is not None}
     )
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(logging.INFO, secrets_in(os.environ, settings))
     serve(
         settings.model_copy(update={"server": server}),
         os.environ,

@@ -30,7 +30,13 @@ def drift(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         sessions,
         JobName.DRIFT,
         clock,
-        lambda run_id: run_drift(sessions, state.settings.drift, clock, run_id=run_id),
+        lambda run_id: run_drift(
+            sessions,
+            state.settings.drift,
+            clock,
+            run_id=run_id,
+            access=state.settings.images.access(),
+        ),
     )
     payload = {
         **report.counts(),

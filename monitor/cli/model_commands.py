@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from monitor.cli.app import JsonFlag, app, app_state, emit, err, out, progress_bar
 
@@ -180,7 +181,7 @@ def predict(
         else {},
     }
     if not entries:
-        err.print(f"[yellow]warning:[/] no images in {images}")
+        err.print(Text("warning:", style="yellow"), f"no images in {images}")
     emit(
         as_json,
         payload,

@@ -52,6 +52,7 @@ from monitor.drift.features import (
 )
 from monitor.drift.properties import PropertiesReport, fill_image_properties
 from monitor.errors import ConfigError, InvalidInputError, NotFoundError
+from monitor.images import ImageAccess
 from monitor.slo.duration import parse_duration
 from monitor.storage.schema import Category, Dataset, DriftResultRow
 
@@ -290,6 +291,7 @@ def run_drift(
     clock: Clock,
     *,
     run_id: int | None = None,
+    access: ImageAccess | None = None,
 ) -> DriftReport:
     """Run every drift check for the current windows and upsert the results.
 
@@ -303,6 +305,9 @@ def run_drift(
         ``now`` decides the windows; it also stamps ``computed_at``.
     run_id
         Job run that produced the rows, if known.
+    access
+        Byte and pixel caps of the image reader: a sample whose image is beyond them
+        (or no longer a regular file) is quarantined, not a failure of the job.
 
     Returns
     -------
@@ -310,7 +315,7 @@ def run_drift(
         Stored checks, windows with their sizes, skipped windows and checks by reason.
     """
     report = DriftReport()
-    report.properties = fill_image_properties(sessions, clock)
+    report.properties = fill_image_properties(sessions, clock, access)
     now = clock.now()
     with sessions() as session:
         reference = resolve_reference(session, settings.reference)

@@ -7,8 +7,9 @@ images that have none yet and writes them in bulk.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +19,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
-from monitor.errors import InvalidInputError
-from monitor.images import ImageProblem, read_image
+from monitor.embed.tasks import quarantine_samples
+from monitor.errors import InvalidInputError, QuarantineReason
+from monitor.images import ImageAccess, ImageProblem, read_image
 from monitor.storage.schema import DatasetImage, ImageProperties, Sample, SampleStatus
 
 _LUMA = np.array([0.299, 0.587, 0.114])
@@ -110,6 +112,14 @@ def image_properties(image: npt.ArrayLike) -> PropertyValues:
     )
 
 
+PROPERTIES_MAX_SIDE = 2048
+"""Larger images are shrunk by an integer factor before their properties are computed.
+
+This bounds the memory one image costs (the properties use float64 copies); ``width``
+and ``height`` are still the image's own.
+"""
+
+
 @dataclass
 class PropertiesReport:
     """What :func:`fill_image_properties` did."""
@@ -118,6 +128,7 @@ class PropertiesReport:
     unreadable: int = 0
     without_pixels: int = 0
     """Holdout images imported without their files (``--no-images``): skipped."""
+    quarantined: Counter[str] = field(default_factory=Counter)
 
     def counts(self) -> dict[str, Any]:
         """Return the counts."""
@@ -125,28 +136,29 @@ class PropertiesReport:
             "computed": self.computed,
             "unreadable": self.unreadable,
             "without_pixels": self.without_pixels,
+            "quarantined": dict(sorted(self.quarantined.items())),
         }
 
 
-def _missing(session: Session) -> list[tuple[str, int, str]]:
+def _missing(session: Session) -> list[tuple[str, int, str, int | None, int | None]]:
     have_sample = select(ImageProperties.sample_id).where(ImageProperties.sample_id.is_not(None))
     have_image = select(ImageProperties.dataset_image_id).where(
         ImageProperties.dataset_image_id.is_not(None)
     )
     samples = session.execute(
-        select(Sample.id, Sample.image_uri).where(
+        select(Sample.id, Sample.image_uri, Sample.height, Sample.width).where(
             Sample.status == SampleStatus.OK,
             Sample.image_uri.is_not(None),
             Sample.id.not_in(have_sample),
         )
     ).all()
     images = session.execute(
-        select(DatasetImage.id, DatasetImage.image_uri).where(
-            DatasetImage.id.not_in(have_image), DatasetImage.image_uri.is_not(None)
-        )
+        select(
+            DatasetImage.id, DatasetImage.image_uri, DatasetImage.height, DatasetImage.width
+        ).where(DatasetImage.id.not_in(have_image), DatasetImage.image_uri.is_not(None))
     ).all()
-    return [("sample_id", i, str(u)) for i, u in samples] + [
-        ("dataset_image_id", i, str(u)) for i, u in images
+    return [("sample_id", i, str(u), h, w) for i, u, h, w in samples] + [
+        ("dataset_image_id", i, str(u), h, w) for i, u, h, w in images
     ]
 
 
@@ -159,25 +171,49 @@ def _count_without_pixels(session: Session) -> int:
     )
 
 
+def _properties(uri: str, access: ImageAccess | None) -> PropertyValues | ImageProblem:
+    try:
+        pixels = read_image(uri, access=access, max_side=PROPERTIES_MAX_SIDE)
+        if isinstance(pixels, ImageProblem):
+            return pixels
+        values = image_properties(pixels)
+    except Exception as exc:  # one image's boundary: never fail the drift job
+        return ImageProblem(QuarantineReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+    return values
+
+
 def _rows(
-    todo: Iterable[tuple[str, int, str]], now: datetime, report: PropertiesReport
+    todo: Iterable[tuple[str, int, str, int | None, int | None]],
+    now: datetime,
+    report: PropertiesReport,
+    access: ImageAccess | None,
+    problems: dict[int, ImageProblem],
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for owner, owner_id, uri in todo:
-        pixels = read_image(uri)
-        if isinstance(pixels, ImageProblem):
-            report.unreadable += 1  # ingest quarantines bad images; a file may vanish later
+    for owner, owner_id, uri, height, width in todo:
+        values = _properties(uri, access)
+        if isinstance(values, ImageProblem):
+            if owner == "sample_id":
+                problems[owner_id] = values
+                report.quarantined[values.reason.value] += 1
+            else:
+                report.unreadable += 1  # holdout images are checked at import; tried again
             continue
-        values = image_properties(pixels)
+        if height is not None and width is not None:
+            values = replace(values, width=width, height=height)  # the size before shrinking
         rows.append({owner: owner_id, "computed_at": now, **asdict(values)})
     return rows
 
 
-def fill_image_properties(sessions: sessionmaker[Session], clock: Clock) -> PropertiesReport:
+def fill_image_properties(
+    sessions: sessionmaker[Session], clock: Clock, access: ImageAccess | None = None
+) -> PropertiesReport:
     """Compute and store properties of samples and holdout images that have none.
 
-    Images that can no longer be read are counted and left without a row (they are
-    tried again next time).
+    A sample whose image can no longer be used (gone, swapped for something too large,
+    not a regular file) is quarantined with the reason, as embed and shadow do, instead
+    of failing the job; a holdout image that cannot be read is counted and tried again
+    next time.
 
     Parameters
     ----------
@@ -185,20 +221,25 @@ def fill_image_properties(sessions: sessionmaker[Session], clock: Clock) -> Prop
         Session factory.
     clock
         Stamps ``computed_at``.
+    access
+        Byte and pixel caps of the image reader.
 
     Returns
     -------
     PropertiesReport
-        Rows written and images that could not be read.
+        Rows written, holdout images that could not be read, samples quarantined.
     """
     report = PropertiesReport()
     with sessions() as session:
         todo = _missing(session)
         report.without_pixels = _count_without_pixels(session)
     for start in range(0, len(todo), _BATCH):
-        rows = _rows(todo[start : start + _BATCH], clock.now(), report)
-        if rows:
+        problems: dict[int, ImageProblem] = {}
+        rows = _rows(todo[start : start + _BATCH], clock.now(), report, access, problems)
+        if rows or problems:
             with sessions.begin() as session:
-                session.execute(insert(ImageProperties), rows)
+                if rows:
+                    session.execute(insert(ImageProperties), rows)
+                quarantine_samples(session, problems, "drift")
             report.computed += len(rows)
     return report

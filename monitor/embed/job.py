@@ -17,6 +17,7 @@ whose image cannot be read is quarantined with its reason and counted.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ from monitor.embed.tasks import (
     ImageTask,
     LoadedImage,
     load_image,
+    max_side,
     paged,
     pending_sample_tasks,
     prefetch,
@@ -39,6 +41,7 @@ from monitor.embed.tasks import (
     tasks_with_masks,
 )
 from monitor.errors import InvalidInputError
+from monitor.images import ImageAccess
 from monitor.model.protocol import Described, Embedder, Embeddings
 from monitor.storage.schema import (
     Dataset,
@@ -251,6 +254,7 @@ def embed_pending(
     limit: int | None = None,
     progress: ProgressFn | None = None,
     workers: int = 4,
+    access: ImageAccess | None = None,
 ) -> EmbedReport:
     """Embed every accepted sample and holdout image that this model has not embedded yet.
 
@@ -270,6 +274,10 @@ def embed_pending(
         Told (images done, images pending at the start) after each batch.
     workers
         Threads decoding images and masks ahead of the model.
+    access
+        Byte and pixel caps of the image reader (an image beyond them is quarantined as
+        ``image_too_large``); images larger than the model needs are shrunk on decode
+        (:func:`~monitor.embed.tasks.max_side`).
 
     Returns
     -------
@@ -306,7 +314,8 @@ def embed_pending(
     for holdout, fetch in ((False, fetch_samples), (True, fetch_holdout)):
         left = None if limit is None else limit - done
         pages = paged(fetch, batch_size, left)
-        for loaded in prefetch(pages, load_image, workers=workers):
+        load = functools.partial(load_image, access=access, side=max_side(model))
+        for loaded in prefetch(pages, load, workers=workers):
             images, instances = writer.write(loaded, holdout=holdout)
             for item in loaded:
                 if item.problem is not None:

@@ -12,7 +12,7 @@ as ingest does, so it is not retried forever and not lost.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from detectors._typing import ImageArray, MaskArray
 from monitor.errors import QuarantineReason
-from monitor.images import ImageProblem, read_image
-from monitor.masks import MaskError, decode_mask
+from monitor.images import ImageAccess, ImageProblem, read_image, reduction_factor
+from monitor.limits import storable
+from monitor.masks import MaskError, decode_mask, decode_mask_reduced
 from monitor.storage.schema import GroundTruthInstance, PredictedInstance, Sample, SampleStatus
 
 T = TypeVar("T")
@@ -60,15 +61,57 @@ class LoadedImage:
     problem: ImageProblem | None = None
 
 
-def load_image(task: ImageTask) -> LoadedImage:
-    """Decode a task's image and masks (runs in a worker thread); never raises for bad data."""
-    pixels = read_image(task.uri, task.height, task.width)
-    if isinstance(pixels, ImageProblem):
-        return LoadedImage(task, None, (), pixels)
+MODEL_SIDE_FACTOR = 4
+"""Images are decoded at most this many times the model's input side (see :func:`max_side`)."""
+
+
+def max_side(model: object) -> int | None:
+    """Return the longest image side a job decodes for ``model``, or None (no bound).
+
+    A model resizes every image to its square input anyway, so decoding more than
+    :data:`MODEL_SIDE_FACTOR` times that side only costs memory: larger images (and
+    their masks) are shrunk by an integer factor on decode, which bounds the memory of
+    one image by the model's input size. Models without an ``input_size`` get None.
+
+    Examples
+    --------
+    >>> class Model:
+    ...     input_size = 256
+    >>> max_side(Model()), max_side(object())
+    (1024, None)
+    """
+    size = getattr(model, "input_size", None)
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return MODEL_SIDE_FACTOR * size
+    return None
+
+
+def load_image(
+    task: ImageTask, access: ImageAccess | None = None, side: int | None = None
+) -> LoadedImage:
+    """Decode a task's image and masks (runs in a worker thread); never raises.
+
+    The image is read through :func:`~monitor.images.read_image` (regular files only,
+    byte and pixel caps: a problem quarantines the sample); with ``side`` a larger image
+    and its masks are shrunk by the same integer factor. Anything unforeseen becomes an
+    ``internal_error`` problem, so one image cannot fail the job.
+    """
     try:
-        masks = tuple(decode_mask(m.counts, task.height, task.width) for m in task.masks)
+        pixels = read_image(task.uri, task.height, task.width, access=access, max_side=side)
+        if isinstance(pixels, ImageProblem):
+            return LoadedImage(task, None, (), pixels)
+        factor = reduction_factor(task.height, task.width, side)
+        masks = tuple(
+            decode_mask(m.counts, task.height, task.width)
+            if factor == 1
+            else decode_mask_reduced(m.counts, task.height, task.width, factor)
+            for m in task.masks
+        )
     except MaskError as exc:
         return LoadedImage(task, None, (), ImageProblem(QuarantineReason(exc.problem), str(exc)))
+    except Exception as exc:  # one image's boundary: quarantine it, never fail the job
+        problem = ImageProblem(QuarantineReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        return LoadedImage(task, None, (), problem)
     return LoadedImage(task, pixels, masks)
 
 
@@ -188,16 +231,26 @@ def quarantine_unreadable(session: Session, loaded: Sequence[LoadedImage], job: 
     int
         How many samples were quarantined.
     """
-    bad = [item for item in loaded if item.problem is not None]
-    for item in bad:
-        assert item.problem is not None  # for mypy
+    problems = {item.task.owner_id: item.problem for item in loaded if item.problem is not None}
+    return quarantine_samples(session, problems, job)
+
+
+def quarantine_samples(session: Session, problems: Mapping[int, ImageProblem], job: str) -> int:
+    """Quarantine samples by id, each with its image problem (``job`` prefixes the detail).
+
+    Returns
+    -------
+    int
+        How many samples were quarantined.
+    """
+    for sample_id, problem in problems.items():
         session.execute(
             update(Sample)
-            .where(Sample.id == item.task.owner_id)
+            .where(Sample.id == sample_id)
             .values(
                 status=SampleStatus.QUARANTINED,
-                quarantine_reason=item.problem.reason.value,
-                quarantine_detail=f"{job}: {item.problem.detail}"[:2000],
+                quarantine_reason=problem.reason.value,
+                quarantine_detail=storable(f"{job}: {problem.detail}", 2000),
             )
         )
-    return len(bad)
+    return len(problems)

@@ -13,7 +13,6 @@ results files, and the jobs that need pixels skip its images.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -21,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
 from monitor.errors import InvalidInputError, NotFoundError
+from monitor.images import ImageAccess
+from monitor.ingest.coco_checks import check_annotation_references, read_holdout_image
 from monitor.masks import MaskError, to_compressed
 from monitor.storage.categories import add_category
 from monitor.storage.schema import Category, Dataset, DatasetImage, GroundTruthInstance
@@ -131,6 +131,7 @@ def import_holdout(
     progress: Callable[[int, int], None] | None = None,
     *,
     add_categories: bool = False,
+    access: ImageAccess | None = None,
 ) -> HoldoutReport:
     """Import a COCO instances file as the labeled dataset ``name``.
 
@@ -153,6 +154,8 @@ def import_holdout(
     add_categories
         Store the file's categories the database lacks (by name) under the file's ids,
         instead of refusing them.
+    access
+        Where images may come from besides ``images_dir`` and how large they may be.
 
     Returns
     -------
@@ -166,7 +169,8 @@ def import_holdout(
     InvalidInputError
         For an unreadable file, an image or annotation without a field it needs, a
         missing or unreadable image, an image whose size disagrees with the file, a bad
-        mask, or a category the model does not have; the message names it. Nothing is
+        mask, a category the model does not have, annotations for images the file does
+        not have, or an annotation id used twice; the message names it. Nothing is
         stored then.
     """
     try:
@@ -193,6 +197,7 @@ def import_holdout(
         if "segmentation" not in ann:
             raise InvalidInputError(f"{what} has no segmentation (keys: {sorted(ann)})")
         by_image.setdefault(ann["image_id"], []).append(ann)
+    check_annotation_references(doc["images"], annotations)
     crowd = 0
     with sessions.begin() as session:
         if session.scalar(select(Dataset.id).where(Dataset.name == name)) is not None:
@@ -226,18 +231,16 @@ def import_holdout(
             uri: str | None = None
             sha: str | None = None
             if images_dir is not None:
-                path = images_dir / file_name
                 try:
-                    data = path.read_bytes()
-                    with Image.open(path) as img:
-                        size = img.size
-                except OSError as exc:
-                    raise InvalidInputError(f"image {file_name!r} of {name!r}: {exc}") from exc
+                    found = read_holdout_image(images_dir, file_name, access)
+                except InvalidInputError as exc:
+                    raise InvalidInputError(f"holdout {name!r}: {exc}") from None
+                size = (found.width, found.height)
                 if size != (width, height):
                     raise InvalidInputError(
                         f"image {file_name!r} is {size[0]}x{size[1]}, the COCO file says {width}x{height}"
                     )
-                uri, sha = str(path.resolve()), hashlib.sha256(data).hexdigest()
+                uri, sha = found.path, found.sha256
             image_rows.append(
                 {
                     "dataset_id": dataset.id,

@@ -1,12 +1,22 @@
 """The ingest job: read new lines of a sample log into the database.
 
 A sample log is a directory or fsspec URL of ``*.jsonl`` files plus the images they
-name (DESIGN.md). Each file's watermark is the byte offset after the last line
-committed; a rerun seeks there and reads only what is new. Every batch (lines, their
-instances and the new watermark) commits in one transaction, so a process killed
-mid-run loses nothing and duplicates nothing: rerun it. Identity is
-(source, request_id), enforced by a unique constraint, so a line seen twice is stored
-once. Bad input is stored as a quarantined sample with its reason and original line.
+name (DESIGN.md); one real location is one source, however it is spelled
+(:mod:`monitor.ingest.logfiles`). Each file's watermark is the byte offset after the
+last line committed, with the file's identity and a fingerprint of its head; a rerun
+seeks there and reads only what is new, and a file that was rotated, replaced or
+truncated is read again from its start. Every batch (lines, their instances and the new
+watermark) commits in one transaction (:mod:`monitor.ingest.store`), so a process
+killed mid-run loses nothing and duplicates nothing: rerun it. Identity is
+(source, request_id), so a line seen twice is stored once; a corrected line replaces
+a quarantined one. Bad input is stored as a quarantined sample with its reason and
+original line.
+
+Per-line isolation: each line is parsed, range-checked and its image checked on its
+own (:func:`check_line`); whatever it raises sets that line aside as
+``internal_error``, never the batch, and the watermark always advances. Image
+references are confined to the log's folder (or ``images.allowed_roots``) and read
+bounded (:mod:`monitor.images`).
 
 A COCO results JSON plus a COCO images JSON is accepted too (:func:`coco_results_records`).
 """
@@ -14,25 +24,33 @@ A COCO results JSON plus a COCO images JSON is accepted too (:func:`coco_results
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import posixpath
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 import fsspec
-from PIL import Image, UnidentifiedImageError
-from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
 from monitor.config import IngestSettings
-from monitor.errors import InvalidInputError, NotFoundError, QuarantineReason
+from monitor.errors import InvalidInputError, QuarantineReason
+from monitor.images import ImageAccess, ImageProblem, inspect_image, locate, read_file
+from monitor.ingest.logfiles import (
+    MAX_LINE_BYTES,
+    FileMark,
+    LogLine,
+    SampleLog,
+    display_uri,
+    file_identity,
+    mark_after,
+    open_log,
+    read_head,
+    read_lines,
+    resume_offset,
+)
 from monitor.ingest.samplelog import (
     Rejection,
     SampleRecord,
@@ -40,277 +58,181 @@ from monitor.ingest.samplelog import (
     parse_record,
     parse_timestamp,
 )
-from monitor.storage.schema import (
-    Category,
-    ModelVersion,
-    PredictedInstance,
-    Sample,
-    SampleStatus,
-    Source,
-)
+from monitor.ingest.store import CheckedLine, ImageCheck, Ingestor, IngestReport
+from monitor.limits import IMAGE_URI_CHARS
+
+__all__ = [
+    "IngestReport",
+    "check_line",
+    "coco_results_records",
+    "display_uri",
+    "ingest_coco_results",
+    "ingest_log",
+]
 
 ProgressFn = Callable[[int, int], None]
 """Called with (bytes done, bytes total) after each batch."""
 
 
-@dataclass
-class IngestReport:
-    """What one ingest run did."""
+class ImageChecker:
+    """Reads each image once, confined and bounded: sha256, decodability, size."""
 
-    source: str
-    files: int = 0
-    lines: int = 0
-    ingested: int = 0
-    instances: int = 0
-    duplicates: int = 0
-    quarantined: Counter[str] = field(default_factory=Counter)
-
-    def counts(self) -> dict[str, Any]:
-        """Return the counts as a JSON-ready dict."""
-        return {
-            "source": self.source,
-            "files": self.files,
-            "lines": self.lines,
-            "ingested": self.ingested,
-            "instances": self.instances,
-            "duplicates": self.duplicates,
-            "quarantined": dict(sorted(self.quarantined.items())),
-        }
-
-
-@dataclass(frozen=True)
-class _Image:
-    uri: str
-    sha256: str | None
-    problem: Rejection | None
-
-
-class _ImageChecker:
-    """Reads each image once: sha256, decodability, size against the line."""
-
-    def __init__(self, fs: fsspec.AbstractFileSystem, root: str, verify: bool) -> None:
+    def __init__(
+        self, fs: fsspec.AbstractFileSystem, root: str, verify: bool, access: ImageAccess
+    ) -> None:
         self.fs = fs
         self.root = root
         self.verify = verify
+        self.access = access
 
-    def resolve(self, image: str) -> str:
-        if "://" in image or image.startswith("/"):
-            return image
-        return posixpath.normpath(posixpath.join(self.root, image))
-
-    def check(self, item: SampleRecord | Rejection) -> _Image | None:
-        if isinstance(item, Rejection):
-            return None
-        path = self.resolve(item.image)
+    def check(self, record: SampleRecord, raw: str | None = None) -> ImageCheck:
+        """Check a record's image; a problem becomes the record's rejection (``raw`` kept)."""
+        path = locate(self.fs, self.root, record.image, self.access)
+        if isinstance(path, ImageProblem):
+            return ImageCheck(None, None, _reject(record, path, raw))
         uri = display_uri(self.fs, path)
-        try:
-            with self.fs.open(path, "rb") as handle:
-                data = handle.read()
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-            return _Image(
-                uri,
-                None,
-                _reject(item, QuarantineReason.IMAGE_MISSING, f"image {item.image!r}: {exc}"),
+        if len(uri) > IMAGE_URI_CHARS:  # it could not be stored, so never read again
+            detail = f"image {record.image!r:.120} resolves to a path of {len(uri)} characters"
+            problem = ImageProblem(
+                QuarantineReason.IMAGE_MISSING, f"{detail}, more than {IMAGE_URI_CHARS}"
             )
+            return ImageCheck(None, None, _reject(record, problem, raw))
+        data = read_file(self.fs, path, self.access, follow_symlinks=False)
+        if isinstance(data, ImageProblem):
+            return ImageCheck(uri, None, _reject(record, data, raw))
         digest = hashlib.sha256(data).hexdigest()
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                size = img.size
-                if self.verify:
-                    img.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            return _Image(
-                uri,
-                digest,
-                _reject(item, QuarantineReason.IMAGE_UNREADABLE, f"image {item.image!r}: {exc}"),
+        info = inspect_image(data, self.access, record.image, verify=self.verify)
+        if isinstance(info, ImageProblem):
+            return ImageCheck(uri, digest, _reject(record, info, raw))
+        if (info.width, info.height) != (record.width, record.height):
+            detail = (
+                f"image {record.image!r} is {info.width}x{info.height}, "
+                f"the line says {record.width}x{record.height}"
             )
-        if size != (item.width, item.height):
-            detail = f"image {item.image!r} is {size[0]}x{size[1]}, the line says {item.width}x{item.height}"
-            return _Image(uri, digest, _reject(item, QuarantineReason.IMAGE_SIZE_MISMATCH, detail))
-        return _Image(uri, digest, None)
+            problem = ImageProblem(QuarantineReason.IMAGE_SIZE_MISMATCH, detail)
+            return ImageCheck(uri, digest, _reject(record, problem, raw))
+        return ImageCheck(uri, digest, None)
 
 
-def display_uri(fs: fsspec.AbstractFileSystem, path: str) -> str:
-    """Return a path for humans and the database: plain for local files, else a URL."""
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return path if protocol in ("file", "local") else str(fs.unstrip_protocol(path))
+def _reject(record: SampleRecord, problem: ImageProblem, raw: str | None = None) -> Rejection:
+    if raw is None:
+        raw = json.dumps({"request_id": record.request_id, "image": record.image})
+    return Rejection(
+        problem.reason, problem.detail, raw, record.request_id, record.captured_at, record.image
+    )
 
 
-def _reject(record: SampleRecord, reason: QuarantineReason, detail: str) -> Rejection:
-    raw = json.dumps({"request_id": record.request_id, "image": record.image})
-    return Rejection(reason, detail, raw, record.request_id, record.captured_at, record.image)
+def check_line(
+    key: str,
+    item: SampleRecord | Rejection,
+    checker: ImageChecker,
+    watermark: Mapping[str, Any] | None = None,
+    raw: str | None = None,
+) -> CheckedLine:
+    """Check a parsed line's image; never raises (an exception quarantines the line).
 
+    ``raw`` (the line's text) is what a rejection keeps.
 
-def _read_new_lines(
-    fs: fsspec.AbstractFileSystem, path: str, offset: int, batch_size: int
-) -> Iterator[tuple[list[tuple[int, str]], int]]:
-    """Yield batches of (byte offset, line) and the offset after the batch.
-
-    A last line without a newline may still be being written: it is left for the
-    next run.
+    Examples
+    --------
+    >>> class Broken(ImageChecker):
+    ...     def __init__(self) -> None: pass
+    ...     def check(self, record, raw=None): raise MemoryError("no room")
+    >>> line = parse_line('{"request_id": "r-1", "captured_at": "2026-11-23T10:00:00Z", '
+    ...     '"image": "a.png", "width": 4, "height": 3, "instances": []}', frozenset({1}))
+    >>> checked = check_line("log.jsonl@0", line, Broken())
+    >>> checked.item.reason.value, checked.item.detail, checked.item.request_id
+    ('internal_error', 'MemoryError: no room', 'r-1')
     """
-    with fs.open(path, "rb") as handle:
-        handle.seek(offset)
-        position = offset
-        batch: list[tuple[int, str]] = []
-        for raw in handle:
-            if not raw.endswith(b"\n"):
-                break
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if text.strip():
-                batch.append((position, text))
-            position += len(raw)
-            if len(batch) >= batch_size:
-                yield batch, position
-                batch = []
-        if batch or position != offset:
-            yield batch, position
+    try:
+        if isinstance(item, Rejection):
+            return CheckedLine(key, item, None, watermark)
+        return CheckedLine(key, item, checker.check(item, raw), watermark)
+    except Exception as exc:  # the line's own boundary
+        if raw is None:
+            raw = json.dumps({"request_id": getattr(item, "request_id", None)})
+        rejection = Rejection(
+            QuarantineReason.INTERNAL_ERROR,
+            f"{type(exc).__name__}: {exc}",
+            item.raw if isinstance(item, Rejection) else raw,
+            item.request_id,
+            item.captured_at,
+            item.image,
+        )
+        return CheckedLine(key, rejection, None, watermark)
 
 
-class Ingestor:
-    """Writes parsed lines into the database for one source."""
+def _parse(line: LogLine, categories: frozenset[int], max_pixels: int) -> SampleRecord | Rejection:
+    if line.too_long:
+        return Rejection(
+            QuarantineReason.MALFORMED_JSON,
+            f"line of {line.end - line.start} bytes, more than {MAX_LINE_BYTES}; its start is kept",
+            line.text,
+        )
+    return parse_line(line.text, categories, max_pixels=max_pixels)
 
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        uri: str,
-        kind: str,
-        settings: IngestSettings,
-        clock: Clock,
-    ) -> None:
-        self.sessions = sessions
-        self.settings = settings
-        self.clock = clock
-        with sessions.begin() as session:
-            source = session.scalar(select(Source).where(Source.uri == uri))
-            if source is None:
-                source = Source(uri=uri, kind=kind, created_at=clock.now(), watermark={})
-                session.add(source)
-                session.flush()
-            self.source_id = source.id
-            self.watermark: dict[str, Any] = dict(source.watermark or {})
-            self.categories = frozenset(session.scalars(select(Category.id)))
-        if not self.categories:
-            raise NotFoundError("no categories in the database: run `segmon init` first")
-        self.report = IngestReport(source=uri)
-        self._versions: dict[str, int] = {}
 
-    def _version_ids(self, session: Session, names: Iterable[str]) -> dict[str, int]:
-        missing = sorted(set(names) - self._versions.keys())
-        if missing:
-            for row in session.execute(
-                select(ModelVersion.name, ModelVersion.id).where(ModelVersion.name.in_(missing))
-            ):
-                self._versions[row.name] = row.id
-            for name in sorted(set(missing) - self._versions.keys()):
-                version = ModelVersion(name=name, first_seen_at=self.clock.now())
-                session.add(version)
-                session.flush()
-                self._versions[name] = version.id
-        return self._versions
+def _batches(lines: Iterator[LogLine], size: int) -> Iterator[tuple[list[LogLine], int | None]]:
+    """Group non-blank lines in batches, each with the offset after its last line (blanks too)."""
+    batch: list[LogLine] = []
+    end: int | None = None
+    for line in lines:
+        end = line.end
+        if line.text.strip() or line.too_long:
+            batch.append(line)
+        if len(batch) >= size:
+            yield batch, end
+            batch, end = [], None
+    if batch or end is not None:
+        yield batch, end
 
-    def write_batch(
-        self,
-        items: Sequence[tuple[str, SampleRecord | Rejection]],
-        images: Sequence[_Image | None],
-        watermark: Mapping[str, Any] | None,
-    ) -> None:
-        """Store one batch of (fallback request id, parsed line) and move the watermark."""
-        now = self.clock.now()
-        with self.sessions.begin() as session:
-            ids = [item.request_id if item.request_id else key for key, item in items]
-            existing = set(
-                session.scalars(
-                    select(Sample.request_id).where(
-                        Sample.source_id == self.source_id, Sample.request_id.in_(set(ids))
-                    )
-                )
-            )
-            versions = self._version_ids(
-                session,
-                (
-                    i.model_version
-                    for _, i in items
-                    if isinstance(i, SampleRecord) and i.model_version
+
+def _ingest_file(
+    log: SampleLog,
+    path: str,
+    ingestor: Ingestor,
+    checker: ImageChecker,
+    settings: IngestSettings,
+    pool: ThreadPoolExecutor,
+    on_batch: Callable[[int], None],
+) -> None:
+    name = log.name(path)
+    identity = file_identity(log.fs, path)
+    head = read_head(log.fs, path)
+    size = int(log.fs.size(path))
+    mark = FileMark.from_json(ingestor.watermark.get(name, 0))
+    offset, why = resume_offset(mark, size, identity, head)
+    if why is not None:
+        ingestor.report.file_events[name] = f"read again from the start: {why}"
+    on_batch(offset)
+    max_pixels = checker.access.max_pixels
+    for batch, end in _batches(read_lines(log.fs, path, offset), settings.batch_size):
+        # a line's watermark is where the next line starts: committing it alone (the
+        # line-by-line fallback) never skips a line after it
+        ends = [line.start for line in batch[1:]] + [end if end is not None else offset]
+        parsed = [
+            (f"{name}@{line.start}", _parse(line, ingestor.categories, max_pixels), after, line)
+            for line, after in zip(batch, ends, strict=True)
+        ]
+        checked = list(
+            pool.map(
+                lambda p: check_line(
+                    p[0],
+                    p[1],
+                    checker,
+                    {name: mark_after(p[2], identity, head).to_json()},
+                    p[3].text,
                 ),
+                parsed,
             )
-            rows: list[dict[str, Any]] = []
-            accepted: list[SampleRecord] = []
-            for request_id, (_, item), image in zip(ids, items, images, strict=True):
-                if request_id in existing:
-                    self.report.duplicates += 1
-                    continue
-                existing.add(request_id)
-                if image is not None and image.problem is not None:
-                    item = image.problem
-                row: dict[str, Any] = {
-                    "source_id": self.source_id,
-                    "request_id": request_id,
-                    "ingested_at": now,
-                    "image_uri": image.uri if image else None,
-                    "image_sha256": image.sha256 if image else None,
-                }
-                if isinstance(item, SampleRecord):
-                    row |= {
-                        "captured_at": item.captured_at,
-                        "model_version_id": versions.get(item.model_version or ""),
-                        "width": item.width,
-                        "height": item.height,
-                        "latency_ms": item.latency_ms,
-                        "status": SampleStatus.OK,
-                    }
-                    accepted.append(item)
-                else:
-                    row |= {
-                        "captured_at": item.captured_at,
-                        "status": SampleStatus.QUARANTINED,
-                        "quarantine_reason": item.reason.value,
-                        "quarantine_detail": item.detail[:2000],
-                        "raw": item.raw,
-                    }
-                    self.report.quarantined[item.reason.value] += 1
-                rows.append(row)
-            if rows:
-                inserted = session.execute(
-                    insert(Sample).returning(
-                        Sample.request_id, Sample.id, sort_by_parameter_order=True
-                    ),
-                    rows,
-                ).all()
-                sample_ids = {r.request_id: r.id for r in inserted}
-                instance_rows = [
-                    {
-                        "sample_id": sample_ids[rec.request_id],
-                        "category_id": inst.category_id,
-                        "score": inst.score,
-                        "bbox_x": inst.bbox[0],
-                        "bbox_y": inst.bbox[1],
-                        "bbox_w": inst.bbox[2],
-                        "bbox_h": inst.bbox[3],
-                        "area": inst.mask.area,
-                        "rle_counts": inst.mask.counts,
-                        "class_scores": list(inst.class_scores) if inst.class_scores else None,
-                    }
-                    for rec in accepted
-                    for inst in rec.instances
-                ]
-                if instance_rows:
-                    session.execute(insert(PredictedInstance), instance_rows)
-                self.report.ingested += len(accepted)
-                self.report.instances += len(instance_rows)
-            source = session.get_one(Source, self.source_id)
-            if watermark is not None:
-                self.watermark.update(watermark)
-                source.watermark = dict(self.watermark)
-            source.last_ingested_at = now
-
-
-def _files(fs: fsspec.AbstractFileSystem, root: str) -> list[str]:
-    if fs.isfile(root):
-        return [root]
-    if not fs.isdir(root):
-        raise NotFoundError(f"sample log {root!r} does not exist")
-    return sorted(p for p in fs.find(root) if p.endswith(".jsonl"))
+        )
+        if checked:
+            ingestor.write(checked)
+        elif end is not None:  # only blank lines: still move past them
+            ingestor.move_watermark({name: mark_after(end, identity, head).to_json()})
+        if end is not None:
+            on_batch(end - offset)
+            offset = end
 
 
 def ingest_log(
@@ -319,6 +241,8 @@ def ingest_log(
     settings: IngestSettings,
     clock: Clock,
     progress: ProgressFn | None = None,
+    *,
+    access: ImageAccess | None = None,
 ) -> IngestReport:
     """Ingest what is new in a sample log.
 
@@ -328,51 +252,51 @@ def ingest_log(
         Session factory of a migrated database holding the model's categories.
     uri
         A local directory, a ``*.jsonl`` file, or any fsspec URL (``memory://``, ``s3://``).
+        Every spelling of one real location is one source.
     settings
         Batch size and image verification.
     clock
         Stamps ``ingested_at``.
     progress
         Told (bytes done, bytes total) after every batch.
+    access
+        Where images may come from and how large they may be (default
+        :class:`~monitor.images.ImageAccess`).
 
     Returns
     -------
     IngestReport
-        Lines read, samples stored, duplicates skipped, quarantined by reason.
+        Lines read, samples stored, duplicates skipped, quarantined samples replaced by
+        corrected lines, files read again from their start, quarantined by reason.
+
+    Raises
+    ------
+    NotFoundError
+        If the sample log does not exist.
     """
-    fs, root = fsspec.core.url_to_fs(uri)
-    root = root.rstrip("/") or "/"
-    files = _files(fs, root)
-    base = posixpath.dirname(root) if fs.isfile(root) else root
-    source_uri = display_uri(fs, root)
-    ingestor = Ingestor(sessions, source_uri, "samplelog", settings, clock)
-    checker = _ImageChecker(fs, base, settings.verify_images)
-    sizes = {path: int(fs.size(path)) for path in files}
+    access = access or ImageAccess()
+    log = open_log(uri)
+    ingestor = Ingestor(sessions, log.uri, "samplelog", clock)
+    checker = ImageChecker(log.fs, log.root, settings.verify_images, access)
+    sizes = {path: int(log.fs.size(path)) for path in log.files}
     total = sum(sizes.values())
     done = 0
-    ingestor.report.files = len(files)
+    ingestor.report.files = len(log.files)
+    for path in log.skipped:
+        ingestor.report.file_events[log.name(path)] = "skipped: not a regular file"
+
+    def on_batch(advanced: int) -> None:
+        nonlocal done
+        done += advanced
+        if progress:
+            progress(done, total)
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for path in files:
-            name = (
-                str(PurePosixPath(path).relative_to(base))
-                if path != base
-                else PurePosixPath(path).name
-            )
-            offset = int(ingestor.watermark.get(name, 0))
-            if offset > sizes[path]:
-                offset = 0  # the file was truncated or replaced: read it again, dedupe by id
-            done += offset
-            for batch, position in _read_new_lines(fs, path, offset, settings.batch_size):
-                parsed = [
-                    (f"{name}@{pos}", parse_line(text, ingestor.categories)) for pos, text in batch
-                ]
-                images = list(pool.map(lambda kv: checker.check(kv[1]), parsed))
-                ingestor.write_batch(parsed, images, {name: position})
-                ingestor.report.lines += len(batch)
-                done += position - offset
-                offset = position
-                if progress:
-                    progress(done, total)
+        for path in log.files:
+            try:
+                _ingest_file(log, path, ingestor, checker, settings, pool, on_batch)
+            except FileNotFoundError:  # rotated away between listing and reading
+                ingestor.report.file_events[log.name(path)] = "gone before it could be read"
     return ingestor.report
 
 
@@ -401,38 +325,74 @@ def coco_results_records(
     """
     by_image: dict[Any, list[Mapping[str, Any]]] = {}
     for result in results:
-        by_image.setdefault(result.get("image_id"), []).append(result)
+        image_id = result.get("image_id") if isinstance(result, Mapping) else None
+        key = image_id if isinstance(image_id, int | str) else None
+        by_image.setdefault(key, []).append(result)
     out: list[tuple[str, SampleRecord | Rejection]] = []
-    for image in images:
-        key = str(image.get("request_id") or image.get("file_name") or image.get("id"))
-        stamp = image.get("captured_at") or image.get("date_captured")
+    for index, image in enumerate(images):
         try:
-            captured = parse_timestamp(stamp).isoformat() if stamp else default_time.isoformat()
-        except Exception:
-            captured = str(stamp)
-        line = {
-            "request_id": key,
-            "captured_at": captured,
-            "model_version": model_version,
-            "image": image.get("file_name"),
-            "width": image.get("width"),
-            "height": image.get("height"),
-            "instances": [
-                {
-                    k: r.get(k)
-                    for k in ("category_id", "score", "bbox", "segmentation", "class_scores")
-                }
-                for r in by_image.pop(image.get("id"), [])
-            ],
-        }
-        out.append((key, parse_record(line, categories)))
+            out.append(_coco_image_record(image, by_image, categories, model_version, default_time))
+        except Exception as exc:  # one image's boundary: set it aside, never the file
+            raw = _dump(image)
+            detail = f"{type(exc).__name__}: {exc}"
+            rejection = Rejection(QuarantineReason.INTERNAL_ERROR, detail, raw)
+            out.append((f"image-{index}", rejection))
     for image_id, orphans in by_image.items():
-        raw = json.dumps(orphans[0], default=str)
+        raw = _dump(orphans[0])
         detail = f"{len(orphans)} results for image_id {image_id!r}, absent from the images file"
         out.append(
             (f"orphan-image-{image_id}", Rejection(QuarantineReason.INVALID_RECORD, detail, raw))
         )
     return out
+
+
+def _dump(value: object) -> str:
+    try:
+        return json.dumps(value, default=str)
+    except (ValueError, TypeError, RecursionError) as exc:
+        return f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+
+
+def _coco_image_record(
+    image: Mapping[str, Any],
+    by_image: dict[Any, list[Mapping[str, Any]]],
+    categories: frozenset[int],
+    model_version: str | None,
+    default_time: datetime,
+) -> tuple[str, SampleRecord | Rejection]:
+    if not isinstance(image, Mapping):
+        raise InvalidInputError(f"image entry {image!r:.80} is not an object")
+    key = str(image.get("request_id") or image.get("file_name") or image.get("id"))
+    stamp = image.get("captured_at") or image.get("date_captured")
+    try:
+        captured = parse_timestamp(stamp).isoformat() if stamp else default_time.isoformat()
+    except Exception:
+        captured = str(stamp)
+    image_id = image.get("id")
+    results = by_image.pop(image_id if isinstance(image_id, int | str) else None, [])
+    line = {
+        "request_id": key,
+        "captured_at": captured,
+        "model_version": model_version,
+        "image": image.get("file_name"),
+        "width": image.get("width"),
+        "height": image.get("height"),
+        "instances": [
+            {k: r.get(k) for k in ("category_id", "score", "bbox", "segmentation", "class_scores")}
+            if isinstance(r, Mapping)
+            else r
+            for r in results
+        ],
+    }
+    return key, parse_record(line, categories)
+
+
+def _load_json(fs: fsspec.AbstractFileSystem, path: str, uri: str) -> Any:
+    try:
+        with fs.open(path, "rb") as handle:
+            return json.load(handle)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInputError(f"{uri!r} is not JSON: {type(exc).__name__}: {exc}") from None
 
 
 def ingest_coco_results(
@@ -443,6 +403,8 @@ def ingest_coco_results(
     settings: IngestSettings,
     clock: Clock,
     model_version: str | None = None,
+    *,
+    access: ImageAccess | None = None,
 ) -> IngestReport:
     """Ingest a COCO results JSON with the COCO images JSON it refers to.
 
@@ -450,26 +412,23 @@ def ingest_coco_results(
     JSON's folder). Rerunning skips images already stored (by request id).
     """
     fs, results_path = fsspec.core.url_to_fs(results_uri)
-    with fs.open(results_path, "rb") as handle:
-        results = json.load(handle)
+    results = _load_json(fs, results_path, results_uri)
     ifs, images_path = fsspec.core.url_to_fs(images_uri)
-    with ifs.open(images_path, "rb") as handle:
-        images_doc = json.load(handle)
+    images_doc = _load_json(ifs, images_path, images_uri)
     images = images_doc.get("images") if isinstance(images_doc, Mapping) else images_doc
     if not isinstance(results, list) or not isinstance(images, list):
         raise InvalidInputError(
             f"{results_uri!r} must be a COCO results list and {images_uri!r} hold an 'images' list"
         )
     source_uri = display_uri(fs, results_path)
-    ingestor = Ingestor(sessions, source_uri, "coco-results", settings, clock)
+    ingestor = Ingestor(sessions, source_uri, "coco-results", clock)
     records = coco_results_records(results, images, ingestor.categories, model_version, clock.now())
     root = image_root or posixpath.dirname(images_path)
-    checker = _ImageChecker(ifs, root, settings.verify_images)
+    checker = ImageChecker(ifs, root, settings.verify_images, access or ImageAccess())
     ingestor.report.files = 1
     with ThreadPoolExecutor(max_workers=4) as pool:
         for start in range(0, len(records), settings.batch_size):
             batch = records[start : start + settings.batch_size]
-            images_checked = list(pool.map(lambda kv: checker.check(kv[1]), batch))
-            ingestor.write_batch(batch, images_checked, None)
-            ingestor.report.lines += len(batch)
+            checked = list(pool.map(lambda kv: check_line(kv[0], kv[1], checker), batch))
+            ingestor.write(checked)
     return ingestor.report

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.storage.schema import Sample, SampleStatus, Source
+from monitor.storage.schema import QuarantineHistory, Sample, SampleStatus, Source
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class QuarantinedSample:
     detail: str
     captured_at: str | None
     raw: str | None
+    replaced_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -50,4 +51,35 @@ def list_quarantined(
             raw=sample.raw,
         )
         for sample, uri in session.execute(query)
+    ]
+
+
+def list_replaced(
+    session: Session, reason: str | None = None, limit: int = 100
+) -> list[QuarantinedSample]:
+    """Return quarantines that corrected lines replaced, newest replacement first.
+
+    Each keeps the rejected line's reason, detail and original text, and when it was
+    replaced (``replaced_at``); the sample itself now holds the corrected line.
+    """
+    query = (
+        select(QuarantineHistory, Sample.request_id, Source.uri)
+        .join(Sample, QuarantineHistory.sample_id == Sample.id)
+        .join(Source, Sample.source_id == Source.id)
+        .order_by(QuarantineHistory.replaced_at.desc(), QuarantineHistory.id.desc())
+        .limit(limit)
+    )
+    if reason is not None:
+        query = query.where(QuarantineHistory.reason == reason)
+    return [
+        QuarantinedSample(
+            source=uri,
+            request_id=request_id,
+            reason=row.reason,
+            detail=row.detail or "",
+            captured_at=None,
+            raw=row.raw,
+            replaced_at=row.replaced_at.isoformat(),
+        )
+        for row, request_id, uri in session.execute(query)
     ]

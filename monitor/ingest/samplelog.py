@@ -2,8 +2,12 @@
 
 Pure: no files, no database. A line becomes a :class:`SampleRecord` or a
 :class:`Rejection` carrying a machine-readable :class:`QuarantineReason`; it never
-raises for bad data, so one bad line cannot stop a job. Image checks (missing,
-unreadable, size) need I/O and live in :mod:`monitor.ingest.job`.
+raises, so one bad line cannot stop a job: anything no check foresaw becomes an
+``internal_error`` rejection naming the exception. A record is converted completely
+here (timestamps to UTC and range-checked, strings checked against their columns and
+for NULs and lone surrogates, every mask range-checked and encoded), so the database
+never sees a value it could refuse. Image checks (missing, unreadable, size) need I/O
+and live in :mod:`monitor.ingest.job`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.errors import QuarantineReason
+from monitor.limits import (
+    DEFAULT_MAX_PIXELS,
+    EARLIEST_TIMESTAMP,
+    IMAGE_URI_CHARS,
+    LATEST_TIMESTAMP,
+    MODEL_VERSION_CHARS,
+    REQUEST_ID_CHARS,
+    text_problem,
+)
 from monitor.masks import CompressedMask, MaskError, to_compressed
 
 
@@ -79,18 +92,41 @@ def parse_timestamp(value: object) -> datetime:
     '2026-11-23T10:00:00+00:00'
     >>> parse_timestamp("2026-11-23T11:00:00+01:00").isoformat()
     '2026-11-23T10:00:00+00:00'
+
+    After conversion to UTC it must lie in [1970-01-01, 2200-01-01)
+    (:data:`~monitor.limits.EARLIEST_TIMESTAMP`, :data:`~monitor.limits.LATEST_TIMESTAMP`):
+
+    >>> parse_timestamp("0001-01-01T00:00:00+01:00")
+    Traceback (most recent call last):
+    ...
+    monitor.ingest.samplelog._Reject: captured_at '0001-01-01T00:00:00+01:00' is before year 1 in UTC
     """
     if not isinstance(value, str):
-        raise _Reject(QuarantineReason.INVALID_TIMESTAMP, f"captured_at {value!r} is not a string")
+        raise _Reject(
+            QuarantineReason.INVALID_TIMESTAMP, f"captured_at {value!r:.80} is not a string"
+        )
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise _Reject(
-            QuarantineReason.INVALID_TIMESTAMP, f"captured_at {value!r} is not ISO-8601"
+            QuarantineReason.INVALID_TIMESTAMP, f"captured_at {value!r:.80} is not ISO-8601"
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:
+        year = "before year 1" if parsed.year == 1 else "after year 9999"
+        raise _Reject(
+            QuarantineReason.INVALID_TIMESTAMP, f"captured_at {value!r} is {year} in UTC"
+        ) from None
+    if not EARLIEST_TIMESTAMP <= utc < LATEST_TIMESTAMP:
+        raise _Reject(
+            QuarantineReason.INVALID_TIMESTAMP,
+            f"captured_at {value!r} is {utc.isoformat()} in UTC, outside "
+            f"[{EARLIEST_TIMESTAMP.isoformat()}, {LATEST_TIMESTAMP.isoformat()})",
+        )
+    return utc
 
 
 def _field(obj: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
@@ -105,8 +141,21 @@ def _field(obj: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> 
     return value
 
 
+def _text(obj: Mapping[str, Any], name: str, max_chars: int) -> str:
+    value = _field(obj, name, str)
+    problem = text_problem(value, max_chars)
+    if problem is not None:
+        raise _Reject(QuarantineReason.INVALID_RECORD, f"{name} {value!r:.80} {problem}")
+    return str(value)
+
+
 def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _parse_instance(
@@ -164,9 +213,13 @@ def _parse_instance(
 
 
 def parse_record(
-    obj: object, categories: frozenset[int], raw: str | None = None
+    obj: object,
+    categories: frozenset[int],
+    raw: str | None = None,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> SampleRecord | Rejection:
-    """Validate one decoded sample-log object.
+    """Validate one decoded sample-log object; never raises.
 
     Parameters
     ----------
@@ -176,12 +229,15 @@ def parse_record(
         Category ids the production model may emit.
     raw
         The original text, kept on a rejection (defaults to ``json.dumps(obj)``).
+    max_pixels
+        Lines whose ``width * height`` is larger are rejected as ``image_too_large``.
 
     Returns
     -------
     SampleRecord or Rejection
         A rejection names the reason and the offending value; a sample with one bad
         instance is rejected whole (partial predictions would bias every statistic).
+        Anything unforeseen is an ``internal_error`` rejection naming the exception.
 
     Examples
     --------
@@ -196,34 +252,73 @@ def parse_record(
     >>> parse_record(line, frozenset({1, 2})).reason
     <QuarantineReason.INVALID_SCORE: 'invalid_score'>
     """
-    text = raw if raw is not None else json.dumps(obj, default=str)
+    try:
+        text = raw if raw is not None else json.dumps(obj, default=str)
+    except (RecursionError, ValueError, TypeError) as exc:
+        text = f"<unprintable {type(obj).__name__}: {type(exc).__name__}>"
+    try:
+        return _parse_record(obj, categories, text, max_pixels)
+    except Exception as exc:  # the line's own boundary: set it aside, never the batch
+        try:  # keep its request id, so a corrected line can replace it
+            known = _known_id(obj) if isinstance(obj, Mapping) else None
+        except Exception:
+            known = None
+        return Rejection(
+            QuarantineReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:2000], text, known
+        )
+
+
+def _known_id(obj: Mapping[str, Any]) -> str | None:
+    """Return the line's request id if it can be stored (else the caller uses its key)."""
+    request_id = obj.get("request_id")
+    if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+        return None
+    known = str(request_id)
+    if not known.strip() or text_problem(known, REQUEST_ID_CHARS) is not None:
+        return None
+    return known
+
+
+def _parse_record(
+    obj: object, categories: frozenset[int], text: str, max_pixels: int
+) -> SampleRecord | Rejection:
     if not isinstance(obj, Mapping):
         return Rejection(
             QuarantineReason.INVALID_RECORD,
             f"line is a JSON {type(obj).__name__}, not an object",
             text,
         )
-    request_id = obj.get("request_id")
-    known_id = str(request_id) if isinstance(request_id, str | int) and request_id != "" else None
+    known_id = _known_id(obj)
     captured: datetime | None = None
-    image = obj.get("image") if isinstance(obj.get("image"), str) else None
+    given_image = obj.get("image")
+    image = (
+        given_image
+        if isinstance(given_image, str) and text_problem(given_image, IMAGE_URI_CHARS) is None
+        else None
+    )
     try:
-        request = _field(obj, "request_id", str)
+        request = _text(obj, "request_id", REQUEST_ID_CHARS)
         if not request.strip():
             raise _Reject(QuarantineReason.INVALID_RECORD, "request_id is empty")
         captured = parse_timestamp(obj.get("captured_at"))
-        image = _field(obj, "image", str)
+        image = _text(obj, "image", IMAGE_URI_CHARS)
+        if not image.strip():
+            raise _Reject(QuarantineReason.INVALID_RECORD, "image is empty")
         width = _field(obj, "width", int)
         height = _field(obj, "height", int)
         if width <= 0 or height <= 0:
             raise _Reject(
-                QuarantineReason.INVALID_RECORD, f"image size {width}x{height} is not positive"
+                QuarantineReason.INVALID_RECORD,
+                f"image size {str(width):.40}x{str(height):.40} is not positive",
+            )
+        if width * height > max_pixels:
+            raise _Reject(
+                QuarantineReason.IMAGE_TOO_LARGE,
+                f"image size {str(width):.40}x{str(height):.40} is more than {max_pixels} pixels",
             )
         version = obj.get("model_version")
-        if version is not None and not isinstance(version, str):
-            raise _Reject(
-                QuarantineReason.INVALID_RECORD, f"model_version {version!r} is not a string"
-            )
+        if version is not None:
+            version = _text(obj, "model_version", MODEL_VERSION_CHARS)
         latency = obj.get("latency_ms")
         if latency is not None and (not _finite(latency) or latency < 0):
             raise _Reject(
@@ -248,16 +343,24 @@ def parse_record(
     )
 
 
-def parse_line(line: str, categories: frozenset[int]) -> SampleRecord | Rejection:
-    """Decode and validate one JSONL line.
+def parse_line(
+    line: str, categories: frozenset[int], *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> SampleRecord | Rejection:
+    """Decode and validate one JSONL line; never raises.
 
     Examples
     --------
     >>> parse_line('{"request_id": "r-1", ', frozenset({1})).reason
     <QuarantineReason.MALFORMED_JSON: 'malformed_json'>
+    >>> parse_line("[" * 100_000, frozenset({1})).detail
+    'not JSON: nested too deeply (RecursionError)'
     """
     try:
         obj = json.loads(line)
     except ValueError as exc:
         return Rejection(QuarantineReason.MALFORMED_JSON, f"not JSON: {exc}", line)
-    return parse_record(obj, categories, raw=line)
+    except RecursionError:
+        return Rejection(
+            QuarantineReason.MALFORMED_JSON, "not JSON: nested too deeply (RecursionError)", line
+        )
+    return parse_record(obj, categories, raw=line, max_pixels=max_pixels)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import Clock
 from monitor.errors import SegmonError
 from monitor.jobs.names import JobName
+from monitor.secrets import redact
 from monitor.storage.schema import JobRun, RunStatus
 
 __all__ = [
@@ -70,7 +71,7 @@ def process_identity() -> str:
 
 
 def describe_error(exc: BaseException) -> str:
-    """Return ``Class: message`` of an exception, cut to what a run's row keeps.
+    """Return ``Class: message`` of an exception, secrets redacted, cut to what a row keeps.
 
     Examples
     --------
@@ -79,7 +80,7 @@ def describe_error(exc: BaseException) -> str:
     >>> len(describe_error(RuntimeError("y" * 5000)))
     4000
     """
-    return f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+    return redact(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT]
 
 
 class JobResult(Protocol):

@@ -71,6 +71,7 @@ class HeadsModel(ABC):
         self.name = name
         self.categories = config.categories
         self.embedding_dim = config.embedding_dim
+        self.input_size = config.input_size
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.decode_options = decode or DecodeOptions()

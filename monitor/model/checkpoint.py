@@ -114,6 +114,9 @@ def load_checkpoint(path: Path) -> tuple[SegmentationNetwork, dict[str, Any]]:
     InvalidInputError
         If the safetensors file has no segmon metadata or its weights do not fit its
         architecture.
+    ConfigError
+        If its architecture is unusable or too large to build (refused before anything
+        is allocated).
     """
     metadata = read_metadata(path)
     if metadata.get("segmon.format") != FORMAT or "segmon.config" not in metadata:
@@ -121,7 +124,14 @@ def load_checkpoint(path: Path) -> tuple[SegmentationNetwork, dict[str, Any]]:
             f"{path} is a safetensors file without segmon metadata (segmon.format="
             f"{metadata.get('segmon.format')!r}); write checkpoints with `segmon train`"
         )
-    network = SegmentationNetwork(NetworkConfig.from_dict(json.loads(metadata["segmon.config"])))
+    try:
+        raw_config = json.loads(metadata["segmon.config"])
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInputError(f"{path} has a segmon.config that is not JSON: {exc}") from None
+    if not isinstance(raw_config, Mapping):
+        raise InvalidInputError(f"{path} has a segmon.config that is not an object")
+    # checked (sizes included) before a byte of the network is allocated
+    network = SegmentationNetwork(NetworkConfig.from_dict(raw_config))
     from safetensors.torch import load_file
 
     state = load_file(str(path))

@@ -24,6 +24,44 @@ OUTPUT_STRIDE = 4
 OFFSET_SCALE = 16.0
 """The offset head predicts offsets in units of this many input pixels."""
 
+MAX_PARAMETER_BYTES = 1 << 30
+"""Largest network built: 1 GiB of float32 weights (the bundled ones need about 1 MB)."""
+
+MAX_INPUT_SIZE = 2048
+"""Largest square model input, in pixels (activations grow with its square)."""
+
+
+def _conv_bn_params(c_in: int, c_out: int, kernel: int = 3) -> int:
+    return c_in * c_out * kernel * kernel + 2 * c_out
+
+
+def _block_params(c_in: int, c_out: int, stride: int) -> int:
+    skip = 0 if stride == 1 and c_in == c_out else c_in * c_out + 2 * c_out
+    return c_in * c_out * 9 + c_out * c_out * 9 + 4 * c_out + skip
+
+
+def parameter_count(categories: int, width: int, blocks: int) -> int:
+    """Return the number of trainable weights of a network, without building it.
+
+    Examples
+    --------
+    >>> net = SegmentationNetwork(NetworkConfig(categories=("a", "b"), width=4, input_size=64))
+    >>> parameter_count(2, 4, 1) == sum(p.numel() for p in net.parameters())
+    True
+    """
+    w = width
+    channels = (w, 2 * w, 4 * w, 8 * w)
+    d = 2 * w
+    total = _conv_bn_params(3, w)
+    c_in = w
+    for c_out in channels:
+        total += _block_params(c_in, c_out, 2) + (blocks - 1) * _block_params(c_out, c_out, 1)
+        c_in = c_out
+    total += sum(c * d + d for c in channels)
+    total += 2 * _conv_bn_params(d, d)
+    total += (d + 1) * (categories + 1) + (d + 1) + (d + 1) * 2
+    return total
+
 
 @dataclass(frozen=True)
 class NetworkConfig:
@@ -67,6 +105,18 @@ class NetworkConfig:
             )
         if self.blocks < 1:
             raise ConfigError(f"blocks must be >= 1, got {self.blocks!r}")
+        if self.input_size > MAX_INPUT_SIZE:
+            raise ConfigError(
+                f"input_size {self.input_size} is larger than {MAX_INPUT_SIZE}: refusing to "
+                "build a model whose activations would not fit in memory"
+            )
+        weights = 4 * parameter_count(len(self.categories), self.width, self.blocks)
+        if weights > MAX_PARAMETER_BYTES:
+            raise ConfigError(
+                f"a model of width {self.width}, {self.blocks} blocks per stage and "
+                f"{len(self.categories)} classes needs {weights / 2**30:.1f} GiB of weights, "
+                f"more than {MAX_PARAMETER_BYTES / 2**30:.0f} GiB: refusing to allocate it"
+            )
         object.__setattr__(self, "categories", tuple(self.categories))
 
     @property
@@ -85,13 +135,34 @@ class NetworkConfig:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> NetworkConfig:
-        """Rebuild a config from :meth:`to_dict` output (as stored in model files)."""
-        return cls(
-            categories=tuple(str(c) for c in raw["categories"]),
-            width=int(raw["width"]),
-            input_size=int(raw["input_size"]),
-            blocks=int(raw["blocks"]),
-        )
+        """Rebuild a config from :meth:`to_dict` output (as stored in model files).
+
+        Raises
+        ------
+        ConfigError
+            For a missing or non-integer value, or a model too large to build (checked
+            before anything is allocated).
+
+        Examples
+        --------
+        >>> NetworkConfig.from_dict({"categories": ["a"], "width": 1700, "input_size": 256,
+        ...                          "blocks": 1})
+        Traceback (most recent call last):
+        ...
+        monitor.errors.ConfigError: a model of width 1700, 1 blocks per stage and 1 classes needs 14.0 GiB of weights, more than 1 GiB: refusing to allocate it
+        """
+        try:
+            categories = raw["categories"]
+            values = [raw[key] for key in ("width", "input_size", "blocks")]
+            if isinstance(categories, str) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in values
+            ):
+                raise TypeError("width, input_size and blocks must be integers")
+            width, input_size, blocks = (int(v) for v in values)
+            names = tuple(str(c) for c in categories)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"model config {dict(raw)!r:.200} is not usable: {exc!r}") from None
+        return cls(categories=names, width=width, input_size=input_size, blocks=blocks)
 
 
 def _conv_bn(c_in: int, c_out: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
 from detectors._typing import ImageArray
 from monitor.errors import InvalidInputError, NotFoundError
+from monitor.images import ImageProblem, read_image
 from monitor.masks import encode_mask
 from monitor.model.protocol import InstanceSegmenter
 
@@ -93,8 +91,10 @@ def list_images(source: Path, images_dir: Path | None = None) -> list[ImageEntry
 def _read(entry: ImageEntry) -> ImageArray:
     if not entry.path.is_file():
         raise NotFoundError(f"image {entry.path} (id {entry.id}) does not exist")
-    with Image.open(entry.path) as raw:
-        return np.asarray(raw.convert("RGB"), dtype=np.uint8)
+    pixels = read_image(str(entry.path), follow_symlinks=True)  # bounded, regular files
+    if isinstance(pixels, ImageProblem):
+        raise InvalidInputError(f"image id {entry.id}: {pixels.detail} ({pixels.reason.value})")
+    return pixels
 
 
 def predict_to_coco(

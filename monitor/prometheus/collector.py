@@ -30,7 +30,14 @@ from monitor.prometheus.families import (
     shadow_families,
     slo_families,
 )
-from monitor.storage.schema import JobRun, RunStatus, Sample, SampleStatus, Source
+from monitor.storage.schema import (
+    JobRun,
+    QuarantineHistory,
+    RunStatus,
+    Sample,
+    SampleStatus,
+    Source,
+)
 
 __all__ = ["DatabaseCollector", "MetricFamily", "family"]
 
@@ -53,8 +60,15 @@ def _ingest(session: Session) -> Iterator[MetricFamily]:
             .group_by(Sample.quarantine_reason)
         ).all()
     )
+    # a quarantine a corrected line replaced still counts: the counter never goes down
+    replaced = dict(
+        session.execute(
+            select(QuarantineHistory.reason, func.count()).group_by(QuarantineHistory.reason)
+        ).all()
+    )
     for reason in QuarantineReason:  # every reason, 0 included, so rates start at 0
-        rejected.add_metric([reason.value], float(counts.get(reason.value, 0)))
+        total = counts.get(reason.value, 0) + replaced.get(reason.value, 0)
+        rejected.add_metric([reason.value], float(total))
     yield rejected
 
 

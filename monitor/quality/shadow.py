@@ -16,6 +16,7 @@ name, compares with the stored production masks and stores a ``ShadowScore`` wit
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,12 +36,14 @@ from monitor.embed.tasks import (
     ImageTask,
     LoadedImage,
     load_image,
+    max_side,
     paged,
     pending_sample_tasks,
     prefetch,
     quarantine_unreadable,
 )
 from monitor.errors import InvalidInputError
+from monitor.images import ImageAccess
 from monitor.model.protocol import CountsIgnored, InstanceSegmenter, category_ids_by_name
 from monitor.storage.schema import Category, Sample, SampleStatus, ShadowClassScore, ShadowScore
 
@@ -312,6 +315,7 @@ def shadow_pending(
     limit: int | None = None,
     progress: ProgressFn | None = None,
     workers: int = 4,
+    access: ImageAccess | None = None,
 ) -> ShadowReport:
     """Score every accepted sample the reference model has not scored yet.
 
@@ -333,6 +337,10 @@ def shadow_pending(
         Told (samples done, samples pending at the start) after each batch.
     workers
         Threads decoding images and masks ahead of the model.
+    access
+        Byte and pixel caps of the image reader (beyond them: quarantined as
+        ``image_too_large``); images larger than the reference needs are compared
+        shrunk (:func:`~monitor.embed.tasks.max_side`).
 
     Returns
     -------
@@ -366,7 +374,8 @@ def shadow_pending(
         Counter(reference_model.ignored) if isinstance(reference_model, CountsIgnored) else None
     )
     done = 0
-    for loaded in prefetch(paged(fetch, batch_size, limit), load_image, workers=workers):
+    load = functools.partial(load_image, access=access, side=max_side(reference_model))
+    for loaded in prefetch(paged(fetch, batch_size, limit), load, workers=workers):
         readable = [item for item in loaded if item.problem is None]
         references = _reference_instances(reference_model, readable, categories) if readable else []
         now = clock.now()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,9 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import Clock
 from monitor.config import Settings
 from monitor.drift.job import run_drift
+from monitor.errors import SegmonError
 from monitor.ingest.job import ingest_log
 from monitor.jobs.names import JobName
 from monitor.jobs.scheduler import JobSpec
+from monitor.secrets import redact
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from monitor.embed.job import EmbedReport
@@ -25,22 +30,54 @@ if TYPE_CHECKING:
 
 @dataclass
 class IngestAllReport:
-    """Ingest counts of every configured source."""
+    """Ingest counts of every configured source, and the error of each that failed."""
 
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, Any]:
         """Return the per-source counts."""
-        return {"sources": self.sources}
+        return {"sources": self.sources, "errors": self.errors}
+
+
+class SourcesFailedError(SegmonError, RuntimeError):
+    """Some sources could not be ingested; the others were (``report`` has both)."""
+
+    def __init__(self, report: IngestAllReport) -> None:
+        failed = "; ".join(f"{uri!r}: {error}" for uri, error in report.errors.items())
+        super().__init__(
+            f"{len(report.errors)} of {len(report.errors) + len(report.sources)} sources "
+            f"failed ({failed}); the others were ingested"
+        )
+        self.report = report
 
 
 def ingest_sources(
     sessions: sessionmaker[Session], settings: Settings, clock: Clock
 ) -> IngestAllReport:
-    """Ingest what is new in every configured source, one after another."""
+    """Ingest what is new in every configured source, each independently of the others.
+
+    A source that fails (missing, unreadable, its database writes refused) does not keep
+    the sources after it from being ingested; once all were tried, the failures are
+    raised together, so the job run is recorded as failed, naming them.
+
+    Raises
+    ------
+    SourcesFailedError
+        If any source failed; its ``report`` holds the counts of the others.
+    """
     report = IngestAllReport()
+    access = settings.images.access()
     for uri in settings.sources:
-        report.sources[uri] = ingest_log(sessions, uri, settings.ingest, clock).counts()
+        try:
+            ingested = ingest_log(sessions, uri, settings.ingest, clock, access=access)
+        except Exception as exc:  # one source's boundary
+            report.errors[uri] = redact(f"{type(exc).__name__}: {exc}")
+            log.warning("ingest of source %r failed: %s", uri, report.errors[uri])
+            continue
+        report.sources[uri] = ingested.counts()
+    if report.errors:
+        raise SourcesFailedError(report)
     return report
 
 
@@ -113,6 +150,7 @@ def embed_job(
         batch_size=batch_size or settings.embed.batch_size,
         limit=limit if limit is not None else settings.embed.limit,
         progress=progress,
+        access=settings.images.access(),
     )
 
 
@@ -137,6 +175,7 @@ def shadow_job(
         batch_size=batch_size or settings.shadow.batch_size,
         limit=limit if limit is not None else settings.shadow.limit,
         progress=progress,
+        access=settings.images.access(),
     )
 
 
@@ -167,7 +206,9 @@ def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock
         JobSpec(
             JobName.DRIFT,
             timedelta(seconds=schedule.drift_s),
-            lambda run_id: run_drift(sessions, settings.drift, clock, run_id=run_id),
+            lambda run_id: run_drift(
+                sessions, settings.drift, clock, run_id=run_id, access=settings.images.access()
+            ),
             grace,
         ),
     ]

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alembic import command
 from monitor.errors import ConfigError, NotFoundError
+from monitor.secrets import redact
 
 _INSTALLED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _CHECKOUT_MIGRATIONS = Path(__file__).resolve().parents[2] / "alembic"
@@ -79,11 +80,18 @@ def make_engine(url: str) -> Engine:
     Traceback (most recent call last):
     ...
     monitor.errors.ConfigError: database_url 'mysql://x': unsupported backend 'mysql'; use sqlite or postgresql
+    >>> make_engine("mysql://segmon:hunter2@db/x")
+    Traceback (most recent call last):
+    ...
+    monitor.errors.ConfigError: database_url 'mysql://segmon:***@db/x': unsupported backend 'mysql'; use sqlite or postgresql
     """
+    shown = redact(url)
     try:
         parsed = make_url(url)
     except Exception as exc:
-        raise ConfigError(f"database_url {url!r} is not a SQLAlchemy URL: {exc}") from exc
+        raise ConfigError(
+            redact(f"database_url {shown!r} is not a SQLAlchemy URL: {exc}", [url])
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -96,7 +104,7 @@ def make_engine(url: str) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True)
     raise ConfigError(
-        f"database_url {url!r}: unsupported backend {backend!r}; use sqlite or postgresql"
+        f"database_url {shown!r}: unsupported backend {backend!r}; use sqlite or postgresql"
     )
 
 

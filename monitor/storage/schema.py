@@ -32,6 +32,13 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from monitor.limits import (
+    IMAGE_URI_CHARS,
+    MODEL_VERSION_CHARS,
+    REQUEST_ID_CHARS,
+    SOURCE_URI_CHARS,
+)
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -114,7 +121,7 @@ class ModelVersion(Base):
     __tablename__ = "model_versions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(MODEL_VERSION_CHARS), unique=True)
     first_seen_at: Mapped[datetime]
 
 
@@ -124,7 +131,7 @@ class Source(Base):
     __tablename__ = "sources"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    uri: Mapped[str] = mapped_column(String(1024), unique=True)
+    uri: Mapped[str] = mapped_column(String(SOURCE_URI_CHARS), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
     last_ingested_at: Mapped[datetime | None]
@@ -143,11 +150,11 @@ class Sample(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
-    request_id: Mapped[str] = mapped_column(String(256))
+    request_id: Mapped[str] = mapped_column(String(REQUEST_ID_CHARS))
     captured_at: Mapped[datetime | None]
     ingested_at: Mapped[datetime]
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
-    image_uri: Mapped[str | None] = mapped_column(String(2048))
+    image_uri: Mapped[str | None] = mapped_column(String(IMAGE_URI_CHARS))
     image_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     width: Mapped[int | None]
     height: Mapped[int | None]
@@ -161,6 +168,24 @@ class Sample(Base):
     instances: Mapped[list[PredictedInstance]] = relationship(
         back_populates="sample", cascade="all, delete-orphan", passive_deletes=True
     )
+
+
+class QuarantineHistory(Base):
+    """A quarantine that a corrected line with the same request id replaced.
+
+    The sample row then holds the corrected line; this row keeps what was rejected,
+    why, and when, so a correction never erases the record of the bad input.
+    """
+
+    __tablename__ = "quarantine_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[str | None] = mapped_column(Text)
+    quarantined_at: Mapped[datetime]
+    replaced_at: Mapped[datetime]
 
 
 class PredictedInstance(Base):

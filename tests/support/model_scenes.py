@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,8 +109,13 @@ class ModelScenes:
         return FakeModel(predictions=predictions, **kwargs)
 
     def write_log(self, out: Path, transform: Transform) -> Path:
-        """A sample log over these images whose production instances are transformed labels."""
+        """A sample log over these images whose production instances are transformed labels.
+
+        The images are copied into the log's folder: a sample log's images must lie
+        inside it (or an allowed root), so the log can be ingested as it is.
+        """
         out.mkdir(parents=True, exist_ok=True)
+        (out / "images").mkdir(exist_ok=True)
         lines = []
         for record in self.records:
             file_name = Path(record["image"]).name
@@ -124,7 +130,8 @@ class ModelScenes:
                         "segmentation": {"size": [m.height, m.width], "counts": m.counts},
                     }
                 )
-            line = dict(record, image=str(self.root / "images" / file_name), instances=instances)
+            shutil.copyfile(self.root / "images" / file_name, out / "images" / file_name)
+            line = dict(record, image=f"images/{file_name}", instances=instances)
             lines.append(json.dumps(line))
         (out / "samples.jsonl").write_text("\n".join(lines) + "\n")
         return out

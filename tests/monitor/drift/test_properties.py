@@ -39,7 +39,12 @@ def test_image_properties_are_computed_once_for_samples_and_holdout_images(
                 )
             )
     first = fill_image_properties(sqlite_sessions, clock)
-    assert (first.computed, first.unreadable) == (3, 1)
+    # the sample whose image is gone is quarantined (as embed and shadow do), not retried
+    assert (first.computed, first.unreadable, dict(first.quarantined)) == (
+        3,
+        0,
+        {"image_missing": 1},
+    )
     with sqlite_sessions() as s:
         got = s.execute(
             select(Sample.request_id, ImageProperties.brightness, ImageProperties.width)
@@ -51,7 +56,12 @@ def test_image_properties_are_computed_once_for_samples_and_holdout_images(
         assert brightness == pytest.approx(image_properties(image).brightness)
         assert width == 16
     again = fill_image_properties(sqlite_sessions, clock)
-    assert again.computed == 0 and again.unreadable == 1
+    assert again.computed == 0 and again.unreadable == 0 and not again.quarantined
+    with sqlite_sessions() as s:
+        gone = s.execute(
+            select(Sample.status, Sample.quarantine_reason).where(Sample.request_id == "r3")
+        )
+        assert gone.one() == (SampleStatus.QUARANTINED, "image_missing")
 
 
 def test_image_properties_see_darker_blurrier_images() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from monitor.storage.schema import (
 )
 from monitor.storage.vectors import vectors_from_bytes
 from tests.support.databases import MakeDatabase
+from tests.support.hostile import write_png_claiming
 from tests.support.model_scenes import FakeModel, ModelScenes, features, ingest
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
@@ -34,7 +36,7 @@ def load(sessions: sessionmaker[Session], scenes: ModelScenes, tmp_path: Path) -
     log = tmp_path / "log"
     log.mkdir(parents=True, exist_ok=True)
     (log / "samples.jsonl").write_text((scenes.root / "samples.jsonl").read_text())
-    (log / "images").symlink_to(scenes.root / "images")
+    shutil.copytree(scenes.root / "images", log / "images")  # a log's images lie inside it
     ingest(sessions, log, clock)
     import_holdout(
         sessions, scenes.root / "annotations.json", scenes.root / "images", "holdout", clock
@@ -195,15 +197,7 @@ def test_unreadable_image_is_quarantined_and_the_others_embedded(
 ) -> None:
     sessions = make_db("db")
     log = model_scenes.write_log(tmp_path / "log", lambda labels: labels)
-    images = tmp_path / "images"
-    images.mkdir()
-    lines = (log / "samples.jsonl").read_text().splitlines()
-    # give samples 1 and 3 their own copies of the image, then break them after ingest
-    for i in (1, 3):
-        name = f"r-{i:06d}.png"
-        (images / name).write_bytes((model_scenes.root / "images" / name).read_bytes())
-        lines[i] = lines[i].replace(str(model_scenes.root / "images" / name), str(images / name))
-    (log / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    images = log / "images"  # the log's own copies: break two of them after ingest
     ingest(sessions, log, ManualClock(START))
     (images / "r-000001.png").write_bytes(b"not a png at all")
     (images / "r-000003.png").unlink()
@@ -256,3 +250,48 @@ def test_embed_on_every_database(
     before = snapshot(sessions)
     assert embed_pending(sessions, model, ManualClock(START)).samples == 0
     assert snapshot(sessions) == before
+
+
+def test_an_image_swapped_for_a_huge_one_after_ingest_is_quarantined(
+    make_db: MakeDatabase, model_scenes: ModelScenes, tmp_path: Path
+) -> None:
+    """A 30000 x 30000 PNG (header only) swapped in: quarantined, the others embedded."""
+    sessions = make_db("db")
+    log = model_scenes.write_log(tmp_path / "log", lambda labels: labels)
+    ingest(sessions, log, ManualClock(START))
+    write_png_claiming(log / "images" / "r-000002.png", 30000, 30000)
+    report = embed_pending(sessions, FakeModel(), ManualClock(START), batch_size=3)
+    assert report.samples == 7
+    assert report.counts()["quarantined"] == {"image_too_large": 1}
+    with sessions() as s:
+        assert s.execute(
+            select(Sample.request_id, Sample.quarantine_reason).where(
+                Sample.status == SampleStatus.QUARANTINED
+            )
+        ).all() == [("r-000002", "image_too_large")]
+    again = embed_pending(sessions, FakeModel(), ManualClock(START))
+    assert (again.samples, again.counts()["quarantined"]) == (0, {})  # not retried forever
+
+
+def test_large_images_and_their_masks_are_shrunk_for_the_model(tmp_path: Path) -> None:
+    """Memory per image is bounded by the model's input: image and masks shrink together."""
+    from PIL import Image
+
+    from monitor.embed.tasks import ImageTask, StoredMask, load_image, max_side
+    from monitor.masks import encode_mask
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (1100, 700), (5, 6, 7)).save(path)
+    mask = np.zeros((700, 1100), bool)
+    mask[100:103, 200:202] = True  # a 3 x 2 object: it must survive the shrinking
+    task = ImageTask(1, str(path), 700, 1100, (StoredMask(1, 1, encode_mask(mask).counts),))
+
+    class Model:
+        input_size = 64
+
+    side = max_side(Model())
+    loaded = load_image(task, side=side)
+    assert side == 256 and loaded.problem is None and loaded.image is not None
+    assert loaded.image.shape == (140, 220, 3)  # 5 times smaller
+    [small] = loaded.masks
+    assert small.shape == (140, 220) and small.sum() == 1 and small[20, 40]

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from monitor.ingest.holdout import DatasetExistsError, import_holdout
 from monitor.masks import encode_mask
 from monitor.storage.bootstrap import sync_categories
 from monitor.storage.schema import Category, DatasetImage, GroundTruthInstance
+from tests.support.hostile import write_png_claiming
 
 CLOCK = ManualClock(datetime(2026, 11, 24, tzinfo=UTC))
 
@@ -140,3 +145,81 @@ def test_image_size_disagreeing_with_file_is_named(
         import_holdout(sessions, path, tmp_path / "images", "h", CLOCK)
     with sessions() as s:
         assert s.scalars(select(DatasetImage)).all() == []  # nothing half-imported
+
+
+def _edit(path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _count_images(sessions: sessionmaker[Session]) -> int:
+    with sessions() as s:
+        return len(s.scalars(select(DatasetImage)).all())
+
+
+def test_annotations_for_unknown_images_are_reported_and_refused(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    def orphan(doc: dict[str, Any]) -> None:
+        extra = dict(doc["annotations"][0], id=100, image_id=42)
+        doc["annotations"] += [extra, dict(extra, id=101)]
+
+    path = _edit(write_coco(tmp_path, first_id=1), orphan)
+    with pytest.raises(
+        InvalidInputError,
+        match=r"2 annotations refer to images the file does not have \(image_id 42: 2 annotations\)",
+    ):
+        import_holdout(sessions, path, tmp_path / "images", "h", CLOCK)
+    assert _count_images(sessions) == 0
+
+
+def test_duplicate_annotation_ids_are_reported_and_refused(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    def duplicate(doc: dict[str, Any]) -> None:
+        doc["annotations"][3]["id"] = doc["annotations"][0]["id"]
+
+    path = _edit(write_coco(tmp_path, first_id=1), duplicate)
+    with pytest.raises(
+        InvalidInputError, match=r"annotation ids used more than once: 1 \(2 times\)"
+    ):
+        import_holdout(sessions, path, tmp_path / "images", "h", CLOCK)
+    assert _count_images(sessions) == 0
+
+
+@pytest.mark.parametrize(
+    ("file_name", "words"),
+    [
+        ("../outside.png", "outside"),
+        ("/etc/hostname", "outside"),
+        ("link.png", "outside"),
+        ("fifo.png", "not a regular file (a FIFO)"),
+        ("huge.png", "image_too_large"),
+    ],
+)
+def test_holdout_images_are_confined_and_bounded(
+    sessions: sessionmaker[Session], tmp_path: Path, file_name: str, words: str
+) -> None:
+    path = write_coco(tmp_path / "coco", first_id=1)
+    images = tmp_path / "coco" / "images"
+    shutil.copyfile(images / "-img0.png", tmp_path / "coco" / "outside.png")
+    (images / "link.png").symlink_to(tmp_path / "coco" / "outside.png")
+    os.mkfifo(images / "fifo.png")
+    write_png_claiming(images / "huge.png", 30000, 30000)
+    _edit(path, lambda doc: doc["images"][0].update(file_name=file_name))
+    with pytest.raises(InvalidInputError, match=re.escape(words)):
+        import_holdout(sessions, path, images, "h", CLOCK)
+    assert _count_images(sessions) == 0
+
+
+def test_polygon_of_1e12_is_refused_before_pycocotools(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    def huge(doc: dict[str, Any]) -> None:
+        doc["annotations"][0]["segmentation"] = [[0, 0, 1e12, 0, 1e12, 1e12]]
+
+    path = _edit(write_coco(tmp_path, first_id=1), huge)
+    with pytest.raises(InvalidInputError, match=r"annotation 1 .*x=1000000000000.0 is outside"):
+        import_holdout(sessions, path, tmp_path / "images", "h", CLOCK)

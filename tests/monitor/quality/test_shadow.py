@@ -19,6 +19,7 @@ from monitor.slo.events import read_sli_events
 from monitor.slo.spec import default_slos
 from monitor.storage.schema import Category, Sample, ShadowClassScore, ShadowScore
 from tests.support.databases import MakeDatabase
+from tests.support.hostile import write_png_claiming
 from tests.support.mask_arrays import shift
 from tests.support.model_scenes import FakeModel, Instance, ModelScenes, Transform, ingest
 
@@ -277,3 +278,18 @@ def test_slo_events_read_the_stored_shadow_rows(
     assert events.n_events == sum(len(v) for v in labels)
     assert int(events.bad.sum()) == sum(1 for v in labels if v)
     assert len(events.event_times) == sum(1 for v in labels if v)
+
+
+def test_an_image_swapped_for_a_huge_one_is_quarantined_not_a_failure(
+    make_db: MakeDatabase, model_scenes: ModelScenes, tmp_path: Path
+) -> None:
+    sessions = make_db("db")
+    log = model_scenes.write_log(tmp_path / "log", lambda labels: labels)
+    ingest(sessions, log, ManualClock(START))
+    write_png_claiming(log / "images" / "r-000005.png", 30000, 30000)
+    report = shadow_pending(sessions, model_scenes.reference(), ManualClock(START))
+    assert report.samples == 7
+    assert dict(report.quarantined) == {"image_too_large": 1}
+    with sessions() as s:
+        reason = s.scalar(select(Sample.quarantine_reason).where(Sample.request_id == "r-000005"))
+    assert reason == "image_too_large"

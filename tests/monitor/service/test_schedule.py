@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.config import Settings
 from monitor.jobs.names import JobName
-from monitor.service.schedule import build_jobs
+from monitor.service.schedule import SourcesFailedError, build_jobs, ingest_sources
+from monitor.storage.schema import Sample
 from tests.support.drift_scenes import NOW
 from tests.support.model_scenes import ModelScenes, ingest
+from tests.support.samplelog import LogBuilder
 
 
 def test_the_scheduler_runs_drift_hourly(sqlite_sessions: sessionmaker[Session]) -> None:
@@ -39,3 +43,19 @@ def test_scheduled_jobs_load_the_model_once(
     assert jobs[JobName.SHADOW].work(2).counts()["mean_agreement"] == 1.0
     assert jobs[JobName.EMBED].work(3).counts()["samples"] == 0
     assert model_loads == ["reference"]
+
+
+def test_each_source_is_ingested_independently(
+    sessions: sessionmaker[Session], log_builder: LogBuilder, tmp_path: Path
+) -> None:
+    """A missing source does not keep the sources after it from being ingested."""
+    log_builder.write([log_builder.line(i) for i in range(3)])
+    missing = str(tmp_path / "nowhere")
+    settings = Settings(sources=(missing, str(log_builder.root)))
+    with pytest.raises(SourcesFailedError, match="1 of 2 sources failed") as info:
+        ingest_sources(sessions, settings, ManualClock(NOW))
+    report = info.value.report
+    assert report.sources[str(log_builder.root)]["ingested"] == 3
+    assert list(report.errors) == [missing] and "nowhere" in report.errors[missing]
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Sample)) == 3
