@@ -16,6 +16,7 @@ known: :data:`EXPECTED`.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -167,12 +168,19 @@ def hosted_models(kind: str, toys: ExportedToys) -> dict[str, Any]:
     raise KeyError(kind)
 
 
-def hosted_config(path: Path, database: Path, kind: str, toys: ExportedToys) -> Path:
-    """Write a ``segmon.yaml`` with a SQLite database and the hosted reference model."""
+def hosted_config(
+    path: Path, database: Path, kind: str, toys: ExportedToys, image_roots: Sequence[Path] = ()
+) -> Path:
+    """Write a ``segmon.yaml`` with a SQLite database and the hosted reference model.
+
+    ``image_roots`` are folders the sample log's images may come from besides its own
+    (``images.allowed_roots``): the colour log names images in a sibling folder.
+    """
     config = {
         "database_url": f"sqlite:///{database}",
         "models": hosted_models(kind, toys),
         "drift": {"min_samples": 2},
+        "images": {"allowed_roots": [str(r) for r in image_roots]},
     }
     path.write_text(yaml.safe_dump(config))
     return path
@@ -197,7 +205,9 @@ def invoke_json(config: Path, *args: str) -> Any:
 
 def fresh_workspace(tmp_path: Path, dataset: Path, kind: str, toys: ExportedToys) -> Path:
     """``segmon init`` and ``segmon holdout import`` on a fresh database; return the config."""
-    config = hosted_config(tmp_path / "segmon.yaml", tmp_path / "segmon.db", kind, toys)
+    config = hosted_config(
+        tmp_path / "segmon.yaml", tmp_path / "segmon.db", kind, toys, [dataset / "images"]
+    )
     invoke_json(config, "init")
     invoke_json(
         config, "holdout", "import", str(dataset / "annotations.json"),

@@ -107,6 +107,8 @@ def run_aa_through_the_cli(
             {
                 "database_url": database_url,
                 "drift": {"reference": "holdout", "windows": ["1d"], "alpha": 0.05},
+                # the log names images in a sibling folder: allow it (images.allowed_roots)
+                "images": {"allowed_roots": [str(scenes.images)]},
             }
         )
     )

@@ -128,7 +128,7 @@ def test_ties_across_images_follow_the_file_ids_not_the_file_order(
             "categories": [{"id": 1, "name": "thing"}],
             "annotations": [
                 {
-                    "id": 1,
+                    "id": i,
                     "image_id": i,
                     "category_id": 1,
                     "segmentation": rle(square),
