@@ -97,6 +97,20 @@ class RunStatus(enum.StrEnum):
     ABANDONED = "abandoned"
 
 
+class QueueState(enum.StrEnum):
+    """State of one annotation-queue item.
+
+    ``queued -> exported -> labeled | skipped | expired``; a ``queued`` item may also be
+    skipped or expire before any export.
+    """
+
+    QUEUED = "queued"
+    EXPORTED = "exported"
+    LABELED = "labeled"
+    SKIPPED = "skipped"
+    EXPIRED = "expired"
+
+
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
     return Enum(cls, name=name, native_enum=False, length=16, values_callable=_values)
 
@@ -239,6 +253,10 @@ class DatasetImage(Base):
     image_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     width: Mapped[int]
     height: Mapped[int]
+    sample_id: Mapped[int | None] = mapped_column(
+        ForeignKey("samples.id", ondelete="SET NULL"), index=True
+    )
+    """The production sample this image is, for labels returned from the annotation queue."""
 
     dataset: Mapped[Dataset] = relationship(back_populates="images")
     instances: Mapped[list[GroundTruthInstance]] = relationship(
@@ -545,3 +563,58 @@ class ImageProperties(Base):
     width: Mapped[int]
     height: Mapped[int]
     computed_at: Mapped[datetime]
+
+
+class QueueExportBatch(Base):
+    """One export of queue items to an annotation tool's format (a file on disk)."""
+
+    __tablename__ = "queue_export_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    format: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(256))
+    n_items: Mapped[int]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id", ondelete="SET NULL"))
+    closed_at: Mapped[datetime | None]
+    """When every item of the batch was labeled, skipped or expired."""
+
+    items: Mapped[list[QueueItem]] = relationship(back_populates="export_batch")
+
+
+class QueueItem(Base):
+    """A production sample chosen for annotation, with why it was chosen.
+
+    A sample is queued at most once (``uq_queue_items_sample_id``); ``signals`` holds the
+    per-signal scores in [0, 1] that made ``priority``, ``reason`` the largest contributor.
+    """
+
+    __tablename__ = "queue_items"
+    __table_args__ = (
+        UniqueConstraint("sample_id", name="uq_queue_items_sample_id"),
+        Index("ix_queue_items_state_priority", "state", "priority"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
+    state: Mapped[QueueState] = mapped_column(_enum(QueueState, "queue_state"))
+    priority: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(32))
+    signals: Mapped[dict[str, float]] = mapped_column(JSON)
+    category_ids: Mapped[list[int]] = mapped_column(JSON)
+    """Categories the production model predicted on the sample (depth by class)."""
+    n_instances: Mapped[int]
+    queued_at: Mapped[datetime]
+    fill_run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id", ondelete="SET NULL"))
+    export_batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queue_export_batches.id", ondelete="SET NULL"), index=True
+    )
+    exported_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    """When the item was labeled, skipped or expired."""
+    labeled_by: Mapped[str | None] = mapped_column(String(256))
+    review_reason: Mapped[str | None] = mapped_column(String(256))
+    """Set when the returned labels disagree strongly with both models (possible label error)."""
+
+    export_batch: Mapped[QueueExportBatch | None] = relationship(back_populates="items")
