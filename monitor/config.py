@@ -33,6 +33,7 @@ from monitor.limits import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
 from monitor.secrets import redact
 from monitor.slo.duration import parse_duration
 from monitor.slo.spec import SLOConfig, SLOSpec, default_slos
+from sampling.signals import DEFAULT_WEIGHTS, SIGNALS
 
 ENV_PREFIX = "SEGMON_"
 DEFAULT_CONFIG_PATH = Path("segmon.yaml")
@@ -237,6 +238,7 @@ class ScheduleSettings(_Section):
     embed_s: int = Field(default=900, ge=1, description="embed new samples and holdout images")
     shadow_s: int = Field(default=3600, ge=1, description="score new samples with the reference")
     drift_s: int = Field(default=3600, ge=1, description="drift checks (segmon drift)")
+    queue_s: int = Field(default=3600, ge=1, description="fill the annotation queue, expire items")
     misfire_grace_s: int = Field(
         default=300, ge=1, description="how late a missed run may still start"
     )
@@ -314,6 +316,109 @@ class DriftSettings(_Section):
             parse_duration(window)  # a ConfigError (a ValueError) names the bad one
         if len(set(value)) != len(value):
             raise ValueError(f"duplicate windows in {list(value)}")
+        return value
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)  # a ConfigError (a ValueError) names the bad one
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+"""A Prometheus-style duration (``30m``, ``1d``, ``7d``), checked when loaded."""
+
+
+class QueueExportSettings(_Section):
+    """Defaults of ``segmon queue export``: format, how images travel, batch size."""
+
+    format: Literal["coco", "labelstudio", "cvat"] = Field(
+        default="labelstudio", description="file format of an export batch"
+    )
+    images: Literal["copy", "link", "url"] = Field(
+        default="copy",
+        description="copy images beside the file, link them (hard, else symbolic), or "
+        "reference them by URL (url_prefix + the path under url_root)",
+    )
+    url_prefix: str | None = Field(
+        default=None, description="with images: url, the URL images are served under"
+    )
+    url_root: str | None = Field(
+        default=None,
+        description="with images: url, the folder whose relative paths follow url_prefix "
+        "(unset: the image's file name)",
+    )
+    limit: int = Field(default=100, ge=1, le=100_000, description="items per export batch")
+    out_dir: Path | None = Field(
+        default=None, description="where export batches are written; unset: DATA_DIR/queue"
+    )
+
+    @model_validator(mode="after")
+    def _prefix_for_urls(self) -> QueueExportSettings:
+        if self.images == "url" and not self.url_prefix:
+            raise ValueError("queue.export.images is url but queue.export.url_prefix is not set")
+        return self
+
+
+class QueueSettings(_Section):
+    """The annotation queue: signals, their weights, budgets, diversity, expiry, export."""
+
+    weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_WEIGHTS),
+        description=f"weight per signal ({', '.join(SIGNALS)}); missing signals weigh 0",
+    )
+    daily_budget: int = Field(
+        default=200, ge=0, description="items queued per UTC day, all fills together"
+    )
+    run_budget: int | None = Field(default=None, ge=1, description="items per fill (None: daily)")
+    instance_budget: int | None = Field(
+        default=None, ge=1, description="predicted instances per fill (crowded images cost more)"
+    )
+    class_quota: dict[str, int] = Field(
+        default_factory=dict, description="class name -> minimum items per fill (rare classes)"
+    )
+    diversity_pool: int = Field(
+        default=5000, ge=1, description="k-center greedy over this many top-priority candidates"
+    )
+    duplicate_distance: float = Field(
+        default=0.0, ge=0.0, description="image embeddings closer than this are near-duplicates"
+    )
+    uncertainty_threshold: float = Field(
+        default=0.5, gt=0.0, lt=1.0, description="the production model's decision threshold"
+    )
+    novelty_k: int = Field(default=5, ge=1, le=1000, description="neighbours of the novelty score")
+    lookback: Duration = Field(
+        default="1d", description="candidates: samples captured this long before the fill"
+    )
+    reference: str | DateRange | None = Field(
+        default=None,
+        description="novelty reference: holdout name or {start, end}; unset: drift.reference",
+    )
+    ttl: Duration = Field(default="7d", description="a queued or exported item expires after")
+    embedder: str | None = Field(
+        default=None, description="embedder of the stored vectors; unset: the latest used"
+    )
+    seed: int = Field(default=0, ge=0, description="seed of the diversity step")
+    export: QueueExportSettings = QueueExportSettings()
+
+    @field_validator("weights")
+    @classmethod
+    def _known_signals(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(SIGNALS))
+        if unknown:
+            raise ValueError(f"unknown signal(s) {unknown}; choose from {list(SIGNALS)}")
+        negative = {k: v for k, v in value.items() if not v >= 0.0}
+        if negative:
+            raise ValueError(f"signal weights must be >= 0, got {negative}")
+        if sum(value.values()) <= 0.0:
+            raise ValueError(f"at least one signal weight must be positive, got {value}")
+        return value
+
+    @field_validator("class_quota")
+    @classmethod
+    def _non_negative_quota(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = {k: v for k, v in value.items() if v < 0}
+        if bad:
+            raise ValueError(f"class quotas must be >= 0, got {bad}")
         return value
 
 
@@ -407,6 +512,7 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     leader: LeaderSettings = LeaderSettings()
     drift: DriftSettings = DriftSettings()
+    queue: QueueSettings = QueueSettings()
     slos: tuple[SLOSpec, ...] = Field(
         default_factory=lambda: tuple(default_slos()),
         description="service-level objectives (quality, drift, inference service)",
@@ -427,6 +533,14 @@ class Settings(_Section):
             if dupes:
                 raise ValueError(f"duplicate category {label}: {', '.join(dupes)}")
         return value
+
+    @model_validator(mode="after")
+    def _quota_classes(self) -> Settings:
+        names = [c.name for c in self.categories]
+        unknown = sorted(set(self.queue.class_quota) - set(names))
+        if unknown:
+            raise ValueError(f"queue.class_quota names unknown class(es) {unknown}; known: {names}")
+        return self
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
@@ -714,6 +828,7 @@ schedule:               # seconds between runs of each job under `segmon run`
   embed_s: 900
   shadow_s: 3600
   drift_s: 3600
+  queue_s: 3600         # fill the annotation queue and expire old items
   misfire_grace_s: 300  # a run missed by more than this is skipped (runs coalesce)
 
 server:
@@ -744,6 +859,32 @@ drift:
   #   mask_geometry: [kolmogorov_smirnov, jensen_shannon]  # per class
   #   prediction: [chi_square, jensen_shannon]          # chi_square: class mix
   #   image_properties: [kolmogorov_smirnov, jensen_shannon]
+
+# The annotation queue (`segmon queue`, and the queue job of `segmon run`): accepted
+# samples captured in the look-back span are scored by signals in [0, 1] (higher =
+# "label me"), combined by a weighted mean over the signals each sample has, and the
+# best are queued within the budgets, diverse by k-center greedy on image embeddings.
+queue:
+  # weights: {uncertainty_max: ..., disagreement: ..., image_novelty: ...}  # unset: defaults
+  daily_budget: 200             # items queued per UTC day, all fills together
+  # run_budget: 50              # items per fill (unset: what the day has left)
+  # instance_budget: 500        # predicted instances per fill (crowded images cost more)
+  # class_quota: {star: 10}     # at least this many items per fill predicting the class
+  diversity_pool: 5000          # k-center greedy over the top candidates by priority
+  duplicate_distance: 0.0       # image embeddings closer than this are near-duplicates
+  uncertainty_threshold: 0.5    # the production model's score threshold
+  novelty_k: 5                  # neighbours of the novelty score
+  lookback: 1d                  # candidates: samples captured this long before the fill
+  # reference: holdout          # novelty reference (holdout or {start, end}); unset: drift's
+  ttl: 7d                       # queued/exported items expire after this
+  # embedder: backbone-v1       # unset: the embedder the embed job used last
+  export:
+    format: labelstudio         # coco | labelstudio | cvat
+    images: copy                # copy | link | url
+    # url_prefix: https://images.example.com/   # images: url -- where the images are served
+    # url_root: /data/images    # the folder whose relative paths follow url_prefix
+    limit: 100                  # items per export batch
+    # out_dir: var/queue        # unset: DATA_DIR/queue
 
 # Service-level objectives. segmon computes quality and drift SLIs itself, from the
 # database, over event-time windows (5m, 30m, 1h, 2h, 6h, 1d, 3d and the period);
