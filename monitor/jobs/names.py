@@ -13,7 +13,7 @@ class JobName(StrEnum):
     Examples
     --------
     >>> [str(name) for name in JobName]
-    ['ingest', 'holdout_import', 'embed', 'shadow', 'drift', 'evaluate']
+    ['ingest', 'holdout_import', 'embed', 'shadow', 'drift', 'evaluate', 'queue']
     """
 
     INGEST = "ingest"
@@ -22,3 +22,4 @@ class JobName(StrEnum):
     SHADOW = "shadow"
     DRIFT = "drift"
     EVALUATE = "evaluate"
+    QUEUE = "queue"

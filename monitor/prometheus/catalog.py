@@ -58,6 +58,10 @@ SLO_BUDGET_REMAINING: Final = "segmon_slo_error_budget_remaining_ratio"
 # Annotation queue
 QUEUE_DEPTH: Final = "segmon_annotation_queue_depth"
 QUEUE_TASKS_CREATED: Final = "segmon_annotation_tasks_created_total"
+QUEUE_DEPTH_BY_CLASS: Final = "segmon_annotation_queue_depth_by_class"
+QUEUE_OLDEST_AGE: Final = "segmon_annotation_queue_oldest_queued_age_seconds"
+QUEUE_LABELED_LAST_DAY: Final = "segmon_annotation_queue_labeled_last_day"
+QUEUE_BUDGET_USED: Final = "segmon_annotation_queue_budget_used_ratio"
 # Jobs
 JOB_LAST_SUCCESS: Final = "segmon_job_last_success_timestamp_seconds"
 JOB_DURATION: Final = "segmon_job_duration_seconds"
@@ -221,12 +225,34 @@ CATALOG: Final[tuple[MetricSpec, ...]] = (
         "Error budget left over the SLO period (negative when overspent).",
         "slo",
     ),
-    _m(QUEUE_DEPTH, "gauge", "Annotation tasks per state.", "state"),
+    _m(QUEUE_DEPTH, "gauge", "Annotation queue items per state.", "state"),
     _m(
         QUEUE_TASKS_CREATED,
         "counter",
-        "Annotation tasks queued, by the main reason they were selected.",
+        "Annotation queue items ever queued, by the signal that contributed most.",
         "reason",
+    ),
+    _m(
+        QUEUE_DEPTH_BY_CLASS,
+        "gauge",
+        "Open annotation queue items (queued, exported) predicting a class, per state.",
+        "class_name",
+        "state",
+    ),
+    _m(
+        QUEUE_OLDEST_AGE,
+        "gauge",
+        "Seconds since the oldest still-queued annotation item was queued (absent when none).",
+    ),
+    _m(
+        QUEUE_LABELED_LAST_DAY,
+        "gauge",
+        "Annotation queue items labelled in the 24 hours before the scrape.",
+    ),
+    _m(
+        QUEUE_BUDGET_USED,
+        "gauge",
+        "Share of the daily annotation budget queued since midnight UTC.",
     ),
     _m(
         JOB_LAST_SUCCESS,

@@ -149,7 +149,7 @@ class DatabaseCollector(Collector):
                 *quality_families(session),
                 *shadow_families(session, now),
                 *slo_families(session, self.settings.slos, now),
-                *queue_families(),
+                *queue_families(session, now, self.settings.queue.daily_budget),
             ]
         order = {m.name: i for i, m in enumerate(cat.CATALOG)}
         return sorted(found, key=lambda f: order[_family_name(f)])

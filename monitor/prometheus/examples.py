@@ -38,6 +38,7 @@ def example_jobs() -> dict[JobName, timedelta]:
         JobName.SHADOW: timedelta(hours=1),
         JobName.DRIFT: timedelta(hours=1),
         JobName.EVALUATE: timedelta(hours=6),
+        JobName.QUEUE: timedelta(hours=1),
     }
 
 

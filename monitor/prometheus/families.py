@@ -12,7 +12,8 @@ calls them on every scrape. What each family shows:
 - shadow agreement: per class and model version, ``matched / (matched +
   production_only)`` over the samples captured in the last :data:`SHADOW_WINDOW`;
 - SLOs: every window of every quality and drift SLO (:mod:`monitor.slo.events`);
-- annotation queue: zeros for now (see :func:`queue_families`).
+- annotation queue: depth per state and per class, the oldest queued item's age, items
+  labelled in the last day, the share of the daily budget used (:func:`queue_families`).
 
 Undefined values (no ground truth, no match, an empty window) are left out rather than
 exported as NaN.
@@ -29,6 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.prometheus import catalog as cat
+from monitor.queue.stats import queue_stats
 from monitor.slo.events import read_slo_statuses
 from monitor.slo.spec import SLOSpec
 from monitor.storage.schema import (
@@ -37,10 +39,12 @@ from monitor.storage.schema import (
     DriftResultRow,
     ModelVersion,
     QualityResult,
+    QueueState,
     Sample,
     ShadowClassScore,
     ShadowScore,
 )
+from sampling.signals import SIGNALS
 
 __all__ = [
     "COCO_SUMMARY",
@@ -70,10 +74,10 @@ COCO_SUMMARY: Final[Mapping[str, str]] = {
     "APl": "ap_large",
     "AR100": "ar100",
 }
-#: Annotation task states (pending -> exported -> annotated | skipped).
-QUEUE_STATES: Final = ("pending", "exported", "annotated", "skipped")
-#: Main reasons a task is selected for annotation.
-QUEUE_REASONS: Final = ("uncertainty", "shadow_disagreement", "drift", "diversity")
+#: Annotation queue item states (queued -> exported -> labeled | skipped | expired).
+QUEUE_STATES: Final = tuple(str(s) for s in QueueState)
+#: Main reasons an item is queued: the signal that contributed most to its priority.
+QUEUE_REASONS: Final = SIGNALS
 
 
 def family(name: str) -> MetricFamily:
@@ -265,24 +269,34 @@ def slo_families(
     yield from families.values()
 
 
-def queue_families() -> Iterator[MetricFamily]:
-    """Annotation queue depth per state and tasks created per reason.
+def queue_families(session: Session, now: datetime, daily_budget: int) -> Iterator[MetricFamily]:
+    """Annotation queue: depth per state and per class, oldest age, throughput, budget.
 
-    There is no queue table yet: every state and reason is exported as 0, so
-    dashboards and rates have a series from the start; the queue job will replace these
-    zeros with counts from its table.
-
-    Examples
-    --------
-    >>> depth, created = queue_families()
-    >>> [(s.labels["state"], s.value) for s in depth.samples][:2]
-    [('pending', 0.0), ('exported', 0.0)]
+    Read from ``queue_items`` (:func:`monitor.queue.stats.queue_stats`); every state
+    has a depth series (zeros included), the age of the oldest queued item is absent
+    while nothing is queued, and the budget ratio is absent with a zero daily budget.
     """
+    stats = queue_stats(session, now, daily_budget)
     depth = family(cat.QUEUE_DEPTH)
     for state in QUEUE_STATES:
-        depth.add_metric([state], 0.0)
+        depth.add_metric([state], float(stats.depth.get(state, 0)))
     yield depth
     created = family(cat.QUEUE_TASKS_CREATED)
     for reason in QUEUE_REASONS:
-        created.add_metric([reason], 0.0)
+        created.add_metric([reason], float(stats.reasons.get(reason, 0)))
     yield created
+    by_class = family(cat.QUEUE_DEPTH_BY_CLASS)
+    for (class_name, state), n in sorted(stats.depth_by_class.items()):
+        by_class.add_metric([class_name, state], float(n))
+    yield by_class
+    oldest = family(cat.QUEUE_OLDEST_AGE)
+    if stats.oldest_queued_age_s is not None:
+        oldest.add_metric([], stats.oldest_queued_age_s)
+    yield oldest
+    labeled = family(cat.QUEUE_LABELED_LAST_DAY)
+    labeled.add_metric([], float(stats.labeled_last_day))
+    yield labeled
+    budget = family(cat.QUEUE_BUDGET_USED)
+    if stats.budget_used_ratio is not None:
+        budget.add_metric([], stats.budget_used_ratio)
+    yield budget

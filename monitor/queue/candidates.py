@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+from sampling.selection import CandidateTable
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
@@ -60,7 +61,6 @@ from monitor.storage.vectors import vectors_from_bytes
 from sampling.disagreement import image_disagreement
 from sampling.drift_context import in_fired_windows
 from sampling.novelty import KNNNovelty
-from sampling.selection import CandidateTable
 from sampling.signals import SIGNALS
 from sampling.uncertainty import image_uncertainty, instance_uncertainty
 
@@ -235,7 +235,9 @@ def _drift_windows(
 ) -> tuple[Float64Array, Float64Array]:
     """``[start, end)`` epoch seconds of every drift window overlapping the span, and of those that fired."""
     rows = session.execute(
-        select(DriftResultRow.window_start, DriftResultRow.window_end, DriftResultRow.drift_detected)
+        select(
+            DriftResultRow.window_start, DriftResultRow.window_end, DriftResultRow.drift_detected
+        )
         .where(DriftResultRow.window_end > start, DriftResultRow.window_start < end)
         .distinct()
     ).all()
@@ -317,7 +319,9 @@ def _read_page(
             if reference.image is not None:
                 signals["image_novelty"][rows_at] = reference.image.score(decoded)
         if reference.by_class:
-            signals["instance_novelty"] = _instance_novelty(session, ids, index, embedder, reference)
+            signals["instance_novelty"] = _instance_novelty(
+                session, ids, index, embedder, reference
+            )
 
     # Drift context.
     times = np.asarray([_epoch(at) for _, at, _ in page], dtype=np.float64)
@@ -418,7 +422,8 @@ def _instance_novelty(
 def _assemble(cols: _Columns, reference: str | None, embedder: str | None) -> Candidates:
     n = len(cols.keys)
     signals = {
-        name: (np.concatenate(parts) if parts else np.zeros(0)) for name, parts in cols.signals.items()
+        name: (np.concatenate(parts) if parts else np.zeros(0))
+        for name, parts in cols.signals.items()
     }
     has_vector = np.asarray([v is not None for v in cols.vectors], dtype=bool)
     keep = has_vector if has_vector.any() else np.ones(n, dtype=bool)

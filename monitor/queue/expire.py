@@ -32,9 +32,7 @@ class ExpireReport:
         return {"expired_queued": self.queued, "expired_exported": self.exported}
 
 
-def expire_items(
-    sessions: sessionmaker[Session], ttl: timedelta, now: datetime
-) -> ExpireReport:
+def expire_items(sessions: sessionmaker[Session], ttl: timedelta, now: datetime) -> ExpireReport:
     """Move open items older than ``ttl`` to ``expired`` (one transaction)."""
     cutoff = now - ttl
     counts = {QueueState.QUEUED: 0, QueueState.EXPORTED: 0}

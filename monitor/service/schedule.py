@@ -18,6 +18,7 @@ from monitor.errors import SegmonError
 from monitor.ingest.job import ingest_log
 from monitor.jobs.names import JobName
 from monitor.jobs.scheduler import JobSpec
+from monitor.queue.job import run_queue_job
 from monitor.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,12 @@ def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock
             lambda run_id: run_drift(
                 sessions, settings.drift, clock, run_id=run_id, access=settings.images.access()
             ),
+            grace,
+        ),
+        JobSpec(
+            JobName.QUEUE,
+            timedelta(seconds=schedule.queue_s),
+            lambda run_id: run_queue_job(sessions, settings, clock, run_id=run_id),
             grace,
         ),
     ]
