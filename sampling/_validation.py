@@ -136,9 +136,12 @@ def as_counts(values: npt.ArrayLike, *, name: str, n: int | None = None) -> IntA
         raise InvalidSignalError(f"{name} must be 1-D, got shape {arr.shape}")
     if n is not None and arr.shape[0] != n:
         raise InvalidSignalError(f"{name} has {arr.shape[0]} values, expected {n}")
-    if arr.size and arr.dtype.kind not in "iu":
-        if arr.dtype.kind != "f" or not np.array_equal(arr, np.round(arr)):
-            raise InvalidSignalError(f"{name} must be integers, got dtype {arr.dtype}")
+    if (
+        arr.size
+        and arr.dtype.kind not in "iu"
+        and (arr.dtype.kind != "f" or not np.array_equal(arr, np.round(arr)))
+    ):
+        raise InvalidSignalError(f"{name} must be integers, got dtype {arr.dtype}")
     ints = arr.astype(np.int64)
     negative = ints < 0
     if negative.any():

@@ -1,4 +1,4 @@
-"""Drift context: was the sample captured while a drift check had fired?
+"""Drift context: whether a sample was captured while a drift check had fired.
 
 **Rule.** 1.0 when the sample's capture time lies in at least one window ``[start, end)``
 whose drift check fired, else 0.0. A sample captured while the input world was changing

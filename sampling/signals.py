@@ -123,13 +123,14 @@ def _contributions(
     """Names, ``(S, n)`` weighted values (NaN where missing) and ``(S, n)`` weights."""
     checked = check_signals(signals)
     w = check_weights(weights)
-    names = [name for name in SIGNALS if name in checked]
+    names: list[str] = [name for name in SIGNALS if name in checked]
     n = checked[names[0]].shape[0] if names else 0
     values = np.array([checked[name] for name in names]).reshape(len(names), n)
     weight = np.array([w.get(name, 0.0) for name in names])[:, None]
     available = ~np.isnan(values) & (weight > 0.0)
-    weighted = np.where(available, values * weight, np.nan)
-    return names, weighted, np.where(available, weight, 0.0)
+    weighted: FloatArray = np.where(available, values * weight, np.nan)
+    weights_used: FloatArray = np.where(available, weight, 0.0)
+    return names, weighted, weights_used
 
 
 def combine_signals(
@@ -174,7 +175,7 @@ def combine_signals(
 
 
 def main_reason(signals: Mapping[str, npt.ArrayLike], weights: Mapping[str, float]) -> list[str]:
-    """The signal contributing most (largest ``weight * value``) to each sample's priority.
+    """Name the signal contributing most (largest ``weight * value``) to each priority.
 
     Ties go to the signal listed first in :data:`SIGNALS`; a sample with no weighted
     signal gets ``"none"``.
@@ -191,10 +192,8 @@ def main_reason(signals: Mapping[str, npt.ArrayLike], weights: Mapping[str, floa
         return []
     filled = np.where(np.isnan(weighted), -np.inf, weighted)
     best = np.argmax(filled, axis=0)  # argmax returns the first of equal values
-    has = (weight > 0.0).any(axis=0)
-    return [
-        names[b] if ok else NO_SIGNAL for b, ok in zip(best.tolist(), has.tolist(), strict=True)
-    ]
+    has: list[bool] = np.asarray((weight > 0.0).any(axis=0)).tolist()
+    return [names[b] if ok else NO_SIGNAL for b, ok in zip(best.tolist(), has, strict=True)]
 
 
 __all__ = [
