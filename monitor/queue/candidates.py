@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from sampling.selection import CandidateTable
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
@@ -61,6 +60,7 @@ from monitor.storage.vectors import vectors_from_bytes
 from sampling.disagreement import image_disagreement
 from sampling.drift_context import in_fired_windows
 from sampling.novelty import KNNNovelty
+from sampling.selection import CandidateTable
 from sampling.signals import SIGNALS
 from sampling.uncertainty import image_uncertainty, instance_uncertainty
 
@@ -168,7 +168,9 @@ def _pages(
         ).all()
         if not rows:
             return
-        page = [(int(i), at, h) for i, at, h in rows]
+        page = [(int(i), at, h) for i, at, h in rows if at is not None]  # WHERE excludes None
+        if not page:
+            return
         yield page
         last = page[-1][0]
 
@@ -313,7 +315,7 @@ def _read_page(
             decoded = vectors_from_bytes([bytes(v) for _, _, v in found], dims.pop()).astype(
                 np.float64
             )
-            rows_at = np.asarray([index[int(s)] for s, _, _ in found], dtype=np.int64)
+            rows_at = np.asarray([index[int(s or 0)] for s, _, _ in found], dtype=np.int64)
             for at, vector in zip(rows_at, decoded, strict=True):
                 vectors[int(at)] = vector
             if reference.image is not None:
