@@ -24,4 +24,5 @@ pytest_plugins = [
     "tests.support.processes",
     "tests.support.postgres_server",
     "tests.support.replicas",
+    "tests.support.queue_scenes",
 ]
