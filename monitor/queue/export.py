@@ -232,7 +232,7 @@ def _records(
             .where(Sample.id.in_(sample_ids))
         )
     }
-    names = dict(session.execute(select(Category.id, Category.name)).tuples().all())
+    names = {int(i): str(n) for i, n in session.execute(select(Category.id, Category.name))}
     masks: dict[int, list[ExportMask]] = defaultdict(list)
     pi = PredictedInstance
     for sample_id, cat, score, counts in session.execute(
