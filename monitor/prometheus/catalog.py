@@ -242,7 +242,7 @@ CATALOG: Final[tuple[MetricSpec, ...]] = (
     _m(
         QUEUE_OLDEST_AGE,
         "gauge",
-        "Seconds since the oldest still-queued annotation item was queued (absent when none).",
+        "Seconds since the oldest still-queued annotation item was queued (0 when none).",
     ),
     _m(
         QUEUE_LABELED_LAST_DAY,

@@ -273,8 +273,8 @@ def queue_families(session: Session, now: datetime, daily_budget: int) -> Iterat
     """Annotation queue: depth per state and per class, oldest age, throughput, budget.
 
     Read from ``queue_items`` (:func:`monitor.queue.stats.queue_stats`); every state
-    has a depth series (zeros included), the age of the oldest queued item is absent
-    while nothing is queued, and the budget ratio is absent with a zero daily budget.
+    has a depth series (zeros included), the age of the oldest queued item is 0 while
+    nothing is queued, and the budget ratio is absent with a zero daily budget.
     """
     stats = queue_stats(session, now, daily_budget)
     depth = family(cat.QUEUE_DEPTH)
@@ -290,8 +290,7 @@ def queue_families(session: Session, now: datetime, daily_budget: int) -> Iterat
         by_class.add_metric([class_name, state], float(n))
     yield by_class
     oldest = family(cat.QUEUE_OLDEST_AGE)
-    if stats.oldest_queued_age_s is not None:
-        oldest.add_metric([], stats.oldest_queued_age_s)
+    oldest.add_metric([], stats.oldest_queued_age_s or 0.0)  # nothing waiting: no wait
     yield oldest
     labeled = family(cat.QUEUE_LABELED_LAST_DAY)
     labeled.add_metric([], float(stats.labeled_last_day))

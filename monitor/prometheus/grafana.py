@@ -372,13 +372,36 @@ def _quality() -> JSON:
 
 
 def _queue() -> JSON:
-    variables = [_query_var("state", mc.QUEUE_DEPTH, "state", "State")]
+    variables = [
+        _query_var("state", mc.QUEUE_DEPTH, "state", "State"),
+        _query_var("class_name", mc.QUEUE_DEPTH_BY_CLASS, "class_name", "Class"),
+    ]
     panels = [
         _panel(
             "stat",
-            "Tasks per state",
+            "Items per state",
             [_target(f'sum by (state) ({mc.QUEUE_DEPTH}{{state=~"$state"}})', "{{state}}")],
-            (0, 0, 24, 5),
+            (0, 0, 12, 5),
+        ),
+        _panel(
+            "stat",
+            "Oldest queued item",
+            [_target(f"max({mc.QUEUE_OLDEST_AGE})", "age")],
+            (12, 0, 4, 5),
+            "s",
+        ),
+        _panel(
+            "stat",
+            "Labelled in the last day",
+            [_target(f"max({mc.QUEUE_LABELED_LAST_DAY})", "labelled")],
+            (16, 0, 4, 5),
+        ),
+        _panel(
+            "stat",
+            "Daily budget used",
+            [_target(f"max({mc.QUEUE_BUDGET_USED})", "used")],
+            (20, 0, 4, 5),
+            "percentunit",
         ),
         _panel(
             "timeseries",
@@ -388,25 +411,37 @@ def _queue() -> JSON:
         ),
         _panel(
             "timeseries",
-            "Tasks queued per day, by selection reason",
+            "Open items by class",
             [
                 _target(
-                    f"sum by (reason) (increase({mc.QUEUE_TASKS_CREATED}[1d]))",
-                    "{{reason}}",
+                    f"sum by (class_name, state) "
+                    f'({mc.QUEUE_DEPTH_BY_CLASS}{{class_name=~"$class_name", state=~"$state"}})',
+                    "{{class_name}} {{state}}",
                 )
             ],
             (12, 5, 12, 8),
         ),
         _panel(
             "timeseries",
-            "Queue, export and import jobs: seconds since last success",
+            "Items queued per day, by main reason",
             [
                 _target(
-                    f'time() - max by (job) ({mc.JOB_LAST_SUCCESS}{{job=~"queue|export|import"}})',
+                    f"sum by (reason) (increase({mc.QUEUE_TASKS_CREATED}[1d]))",
+                    "{{reason}}",
+                )
+            ],
+            (0, 13, 12, 8),
+        ),
+        _panel(
+            "timeseries",
+            "Queue job: seconds since last success",
+            [
+                _target(
+                    f'time() - max by (job) ({mc.JOB_LAST_SUCCESS}{{job=~"queue"}})',
                     "{{job}}",
                 )
             ],
-            (0, 13, 24, 8),
+            (12, 13, 12, 8),
             "s",
         ),
     ]

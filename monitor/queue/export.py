@@ -35,10 +35,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import fsspec
-from sampling.formats.coco_json import build_coco
-from sampling.formats.cvat import build_cvat_xml
-from sampling.formats.labelstudio import build_tasks, labeling_config
-from sampling.formats.records import ExportImage, ExportMask
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,6 +53,10 @@ from monitor.storage.schema import (
     QueueState,
     Sample,
 )
+from sampling.formats.coco_json import build_coco
+from sampling.formats.cvat import build_cvat_xml
+from sampling.formats.labelstudio import build_tasks, labeling_config
+from sampling.formats.records import ExportImage, ExportMask
 
 log = logging.getLogger(__name__)
 

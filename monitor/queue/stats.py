@@ -33,8 +33,9 @@ class QueueStats:
     depth
         Items per state (every state present, zeros included).
     depth_by_class
-        ``(class name, state) -> items`` predicting that class, for the open states
-        (``queued``, ``exported``); an item counts once per class it predicts.
+        ``(class name, state) -> items`` predicting that class, for every category and
+        open state (``queued``, ``exported``; zeros included); an item counts once per
+        class it predicts.
     reasons
         Items ever queued per main reason.
     oldest_queued_age_s
@@ -89,7 +90,8 @@ def queue_stats(session: Session, now: datetime, daily_budget: int) -> QueueStat
         )
     }
     names = {int(i): str(n) for i, n in session.execute(select(Category.id, Category.name))}
-    by_class: dict[tuple[str, str], int] = {}
+    # Every class has a series per open state from the start (zeros, not gaps).
+    by_class = {(name, str(state)): 0 for name in names.values() for state in OPEN_STATES}
     # category_ids is a JSON list: counted here rather than in SQL, one small row per open
     # item (final items pile up forever; their per-class split is not a depth).
     for state, category_ids in session.execute(

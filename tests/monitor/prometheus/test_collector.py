@@ -121,8 +121,9 @@ def test_collector_exports_results_and_slos(sessions: sessionmaker[Session], row
     assert value(mc.SLO_BUDGET_REMAINING, {"slo": "shadow"}) == pytest.approx(
         status.error_budget_remaining
     )
-    for state in ("pending", "exported", "annotated", "skipped"):
-        assert value(mc.QUEUE_DEPTH, {"state": state}) == 0.0
+    for state in ("queued", "exported", "labeled", "skipped", "expired"):
+        assert value(mc.QUEUE_DEPTH, {"state": state}) == 0.0  # no item yet: zeros, not gaps
+    assert value(mc.QUEUE_OLDEST_AGE, {}) == 0.0
     assert value(mc.JOB_DURATION, {"job": "ingest"}) == 4.0
 
 

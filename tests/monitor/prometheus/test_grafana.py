@@ -25,7 +25,7 @@ SAMPLE = {
     "family": "image_embedding",
     "detector": "jensen_shannon",
     "slo": "mask-quality-holdout",
-    "state": "pending",
+    "state": "queued",
     "__rate_interval": "5m",
     "__interval": "1m",
     "__range": "1d",

@@ -24,7 +24,13 @@ def test_the_scheduler_runs_drift_hourly(sqlite_sessions: sessionmaker[Session])
         j.name: j.interval.total_seconds()
         for j in build_jobs(sqlite_sessions, Settings(), ManualClock(NOW))
     }
-    assert jobs == {"ingest": 300.0, "embed": 900.0, "shadow": 3600.0, "drift": 3600.0}
+    assert jobs == {
+        "ingest": 300.0,
+        "embed": 900.0,
+        "shadow": 3600.0,
+        "drift": 3600.0,
+        "queue": 3600.0,
+    }
 
 
 def test_scheduled_jobs_load_the_model_once(
