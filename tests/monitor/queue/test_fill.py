@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import ManualClock
 from monitor.queue.candidates import read_candidates
 from monitor.queue.fill import fill_queue
-from monitor.storage.schema import QueueItem, QueueState
+from monitor.storage.schema import DriftResultRow, QueueItem, QueueState
+from tests.support.drift_scenes import DriftScenes
 from tests.support.queue_scenes import NOW, Inst, QueueScenes, queue_settings
 
 UNCERTAINTY = {"uncertainty_max": 1.0}
@@ -133,3 +135,53 @@ def test_samples_outside_the_lookback_are_not_candidates(
     recent = queue_scenes.sample([Inst(1, 0.9)])
     fill_queue(sessions, queue_settings(tmp_path, lookback="1d"), ManualClock(NOW))
     assert [i.sample_id for i in items(sessions)] == [recent]
+
+
+def test_novelty_against_the_holdout_and_drift_context_from_fired_windows(
+    sessions: sessionmaker[Session],
+    queue_scenes: QueueScenes,
+    drift_scenes: DriftScenes,
+    tmp_path: Path,
+) -> None:
+    drift_scenes.holdout("holdout", 30, embedder="backbone")  # 8-d vectors around 0
+    near = queue_scenes.sample(
+        [Inst(1, 0.9)], embedding=[0.0] * 8, captured_at=NOW - timedelta(minutes=90)
+    )
+    far = queue_scenes.sample(
+        [Inst(1, 0.9)], embedding=[40.0] * 8, captured_at=NOW - timedelta(minutes=30)
+    )
+    unchecked = queue_scenes.sample(
+        [Inst(1, 0.9)], embedding=[1.0] * 8, captured_at=NOW - timedelta(hours=3)
+    )
+    with sessions.begin() as session:
+        for start, fired in ((NOW - timedelta(hours=2), True), (NOW - timedelta(hours=1), False)):
+            session.add(
+                DriftResultRow(
+                    computed_at=NOW,
+                    family="image_embedding",
+                    feature="embedding",
+                    detector="mmd",
+                    class_name="",
+                    reference="holdout:holdout",
+                    window="1h",
+                    window_start=start,
+                    window_end=start + timedelta(hours=1),
+                    statistic=1.0,
+                    threshold=0.5,
+                    drift_detected=fired,
+                    n_reference=30,
+                    n_current=30,
+                    details={},
+                )
+            )
+    settings = queue_settings(tmp_path)
+    with sessions() as session:
+        found = read_candidates(session, settings.queue, NOW)
+    assert found.reference == "holdout:holdout" and found.embedder == "backbone"
+    at = {int(k): i for i, k in enumerate(found.table.keys)}
+    novelty = found.table.signals["image_novelty"]
+    assert 0.0 <= novelty[at[near]] < novelty[at[far]] <= 1.0
+    drift = found.table.signals["drift"]
+    assert drift[at[near]] == 1.0 and drift[at[far]] == 0.0
+    assert np.isnan(drift[at[unchecked]])  # no check covered it: no signal
+    assert found.table.embeddings is not None and found.table.embeddings.shape == (3, 8)
