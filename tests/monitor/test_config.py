@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -136,3 +137,30 @@ def test_bad_model_specs_name_the_problem(
         load_settings(path, {})
     assert str(caught.value).startswith("invalid setting models.reference")
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SEGMON_QUEUE__LOOKBACK": "yesterday"}, "queue.lookback = 'yesterday'"),
+        ({"SEGMON_QUEUE__DAILY_BUDGET": "-1"}, "queue.daily_budget = '-1'"),
+        ({"SEGMON_QUEUE__EXPORT__FORMAT": "yolo"}, "queue.export.format = 'yolo'"),
+        ({"SEGMON_QUEUE__EXPORT__IMAGES": "url"}, "url_prefix is not set"),
+    ],
+)
+def test_queue_settings_name_the_bad_value(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_settings(None, env)
+
+
+def test_queue_weights_and_quotas_must_name_known_signals_and_classes(tmp_path: Path) -> None:
+    path = tmp_path / "segmon.yaml"
+    path.write_text("queue: {weights: {uncertainty: 1.0}}\n")
+    with pytest.raises(ConfigError, match=r"unknown signal\(s\) \['uncertainty'\]"):
+        load_settings(path)
+    path.write_text("queue: {class_quota: {zebra: 3}}\n")
+    with pytest.raises(ConfigError, match=r"unknown class\(es\) \['zebra'\]"):
+        load_settings(path)
+    path.write_text("queue: {class_quota: {star: 3}, weights: {drift: 2.0}, ttl: 2d}\n")
+    queue = load_settings(path).queue
+    assert (queue.class_quota, queue.weights, queue.ttl) == ({"star": 3}, {"drift": 2.0}, "2d")
