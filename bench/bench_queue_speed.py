@@ -186,7 +186,7 @@ def child(phase: str, db: Path, out: Path, export: int, pool: int) -> dict[str, 
         report = fill_queue(sessions, settings, ManualClock(NOW))
         result: dict[str, Any] = {"queued": report.n_queued, "candidates": report.n_candidates}
     else:
-        from monitor.queue.export import export_batch
+        from monitor.queue.exporter import export_batch
 
         done = export_batch(sessions, settings, ManualClock(NOW), fmt=phase, limit=export)  # type: ignore[arg-type]
         assert done is not None

@@ -13,7 +13,7 @@ from monitor.cli.app import JsonFlag, app, app_state, emit, out
 from monitor.clock import SystemClock
 
 if TYPE_CHECKING:
-    from monitor.queue.export import ExportFormat, ImageMode
+    from monitor.queue.exporter import ExportFormat, ImageMode
 
 queue_app = typer.Typer(
     help="The annotation queue: what humans should label next, exported to their tools. "
@@ -229,7 +229,7 @@ def export(
     items queued and its folder is removed by the next export.
     """
     from monitor.errors import ConfigError
-    from monitor.queue.export import export_batch
+    from monitor.queue.exporter import export_batch
 
     if fmt is not None and fmt not in ("coco", "labelstudio", "cvat"):
         raise ConfigError(f"unknown export format {fmt!r}; use coco, labelstudio or cvat")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import ManualClock
 from monitor.config import Settings
 from monitor.queue.batchdir import LOCK_NAME, StagedBatch, remove_orphans
-from monitor.queue.export import export_batch
+from monitor.queue.exporter import export_batch
 from monitor.queue.fill import fill_queue
 from monitor.storage.schema import PredictedInstance, QueueExportBatch, QueueItem, QueueState
 from sampling.formats.cvat import parse_cvat_xml
@@ -174,7 +174,7 @@ _KILLED_EXPORT = """
 import os, signal, sys
 from pathlib import Path
 from monitor.clock import ManualClock
-from monitor.queue import batchdir, export
+from monitor.queue import batchdir, exporter as export
 from monitor.storage.engine import make_engine, session_factory
 from tests.support.queue_scenes import NOW, queue_settings
 

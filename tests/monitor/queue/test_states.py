@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import ManualClock
 from monitor.errors import NotFoundError
 from monitor.queue.expire import expire_items
-from monitor.queue.export import export_batch
+from monitor.queue.exporter import export_batch
 from monitor.queue.fill import fill_queue
 from monitor.queue.states import (
     TRANSITIONS,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.prometheus.collector import DatabaseCollector
-from monitor.queue.export import export_batch
+from monitor.queue.exporter import export_batch
 from monitor.queue.fill import fill_queue
 from monitor.queue.states import move_item
 from monitor.storage.schema import QueueItem, QueueState
