@@ -15,6 +15,8 @@ process so its peak resident memory is its own:
   copied, for coco, labelstudio and cvat (target: <= 30 s each); the items are put back
   to ``queued`` between formats.
 
+Wall seconds are compared with the targets; CPU seconds and the 1-minute load average
+are recorded beside them (on a shared machine the wall time includes waiting for a CPU).
 Results in ``bench/results/bench_queue_speed.json``.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -180,6 +183,7 @@ def child(phase: str, db: Path, out: Path, export: int, pool: int) -> dict[str, 
     settings = _settings(db, out, export, pool)
     sessions = session_factory(make_engine(settings.database_url))
     started = time.perf_counter()
+    cpu_started = time.process_time()
     if phase == "fill":
         from monitor.queue.fill import fill_queue
 
@@ -196,8 +200,17 @@ def child(phase: str, db: Path, out: Path, export: int, pool: int) -> dict[str, 
             "bytes": Path(done.path).stat().st_size,
         }
     seconds = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"phase": phase, "seconds": seconds, "peak_rss_mb": peak_mb, **result}
+    load = os.getloadavg()[0]
+    return {
+        "phase": phase,
+        "seconds": seconds,
+        "cpu_s": cpu_s,
+        "load_1m": load,
+        "peak_rss_mb": peak_mb,
+        **result,
+    }
 
 
 def _reset(db: Path) -> None:
@@ -234,7 +247,9 @@ def _run_child(args: argparse.Namespace, phase: str, db: Path, out: Path) -> dic
         "--size",
         str(args.size),
     ]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{phase} failed:\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
