@@ -291,9 +291,17 @@ def main() -> None:
         row["target_s"] = target
         row["within_target"] = row["seconds"] <= target
     print_table(
-        ["phase", "seconds", "peak MB", "target s", "ok"],
+        ["phase", "seconds", "cpu s", "load", "peak MB", "target s", "ok"],
         [
-            [r["phase"], r["seconds"], r["peak_rss_mb"], r["target_s"], r["within_target"]]
+            [
+                r["phase"],
+                r["seconds"],
+                r["cpu_s"],
+                r["load_1m"],
+                r["peak_rss_mb"],
+                r["target_s"],
+                r["within_target"],
+            ]
             for r in rows
         ],
     )

@@ -8,11 +8,13 @@ the document (``annotations.json``, ``tasks.json`` + ``labeling_config.xml``, or
    exclusive ``flock`` on its ``.lock`` file: the folder belongs to a live process as
    long as that lock is held (the kernel drops it when the process dies, ``kill -9``
    included);
-2. write the images and the document (each file: temporary name, ``fsync``,
-   :func:`os.replace`);
-3. :meth:`StagedBatch.publish`: ``fsync`` the folder, rename it to its final name,
-   ``fsync`` the export directory -- all before the database commit that records the
-   batch, so a committed batch always has its complete folder;
+2. write the images and the document into it (plain writes: nobody reads a staging
+   folder, so no file needs its own temporary name);
+3. :meth:`StagedBatch.publish`: ``fsync`` every file written and the folders (the
+   files first written all, then flushed together, so the disk can batch them), rename
+   the folder to its final name, ``fsync`` the export directory -- all before the
+   database commit that records the batch, so a committed batch always has its
+   complete folder;
 4. after the commit, :meth:`StagedBatch.release` removes ``.lock`` and drops the lock.
 
 A folder whose batch row was never committed (the process died between 1 and the
@@ -41,6 +43,7 @@ __all__ = [
     "StagedBatch",
     "batch_dir_name",
     "fsync_dir",
+    "fsync_files",
     "remove_orphans",
     "write_file",
 ]
@@ -72,13 +75,23 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary name, ``fsync``, rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` in a staging folder (flushed by :meth:`StagedBatch.publish`)."""
+    path.write_bytes(data)
+
+
+def fsync_files(folder: Path) -> int:
+    """``fsync`` every regular file under ``folder`` (links to other files are left); return how many."""
+    done = 0
+    for entry in folder.rglob("*"):
+        if entry.is_symlink() or not entry.is_file() or entry.name == LOCK_NAME:
+            continue
+        fd = os.open(entry, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        done += 1
+    return done
 
 
 class StagedBatch:
@@ -94,7 +107,7 @@ class StagedBatch:
 
     def publish(self, name: str) -> Path:
         """Flush the folder and rename it to ``name`` (a garbage folder there is replaced)."""
-        # Each file was fsync'd when written; the folders' entries are flushed here.
+        fsync_files(self.path)
         fsync_dir(self.path / "images")
         fsync_dir(self.path)
         final = self.root / name

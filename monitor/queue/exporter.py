@@ -10,8 +10,9 @@ One export is one database transaction around one batch folder
    skipped, never handed out twice);
 3. write the folder under a staging name: images (copied, linked, or referenced by URL)
    and the document built by :mod:`sampling.formats` with the production prediction as
-   pre-annotation and the priority as score, each file ``fsync``'d;
-4. rename the folder to ``batch-<id>-<format>`` and ``fsync`` the export directory;
+   pre-annotation and the priority as score;
+4. ``fsync`` its files, rename it to ``batch-<id>-<format>``, ``fsync`` the export
+   directory;
 5. mark the items ``exported`` in that batch, record the final path and the item count,
    and commit -- the state change and the batch row become visible together.
 
