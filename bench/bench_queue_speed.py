@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -213,8 +214,13 @@ def child(phase: str, db: Path, out: Path, export: int, pool: int) -> dict[str, 
     }
 
 
-def _reset(db: Path) -> None:
+def _reset(db: Path, out: Path) -> None:
+    """Put the items back to queued and remove the batches (rows and folders)."""
+    import shutil
+
     from sqlalchemy import text
+
+    shutil.rmtree(out, ignore_errors=True)
 
     from monitor.storage.engine import make_engine
 
@@ -282,9 +288,10 @@ def main() -> None:
         conn.execute(text("DELETE FROM queue_items"))
         conn.execute(text("DELETE FROM queue_export_batches"))
     engine.dispose()
+    shutil.rmtree(out, ignore_errors=True)
     rows = [_run_child(args, "fill", db, out)]
     for fmt in ("coco", "labelstudio", "cvat"):
-        _reset(db)
+        _reset(db, out)
         rows.append(_run_child(args, fmt, db, out))
     for row in rows:
         target = TARGETS["fill" if row["phase"] == "fill" else "export"]
