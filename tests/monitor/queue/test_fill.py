@@ -11,9 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
+from monitor.jobs.names import JobName
+from monitor.jobs.runs import run_job
 from monitor.queue.candidates import read_candidates
 from monitor.queue.fill import fill_queue
-from monitor.storage.schema import DriftResultRow, QueueItem, QueueState
+from monitor.service.schedule import build_jobs
+from monitor.storage.schema import DriftResultRow, JobRun, QueueItem, QueueState, RunStatus
 from tests.support.drift_scenes import DriftScenes
 from tests.support.queue_scenes import NOW, Inst, QueueScenes, queue_settings
 
@@ -185,3 +188,23 @@ def test_novelty_against_the_holdout_and_drift_context_from_fired_windows(
     assert drift[at[near]] == 1.0 and drift[at[far]] == 0.0
     assert np.isnan(drift[at[unchecked]])  # no check covered it: no signal
     assert found.table.embeddings is not None and found.table.embeddings.shape == (3, 8)
+
+
+def test_the_scheduled_queue_job_expires_then_fills_and_is_recorded(
+    sessions: sessionmaker[Session], queue_scenes: QueueScenes, tmp_path: Path
+) -> None:
+    queue_scenes.sample([Inst(1, 0.5)], captured_at=NOW - timedelta(days=9))
+    settings = queue_settings(tmp_path, lookback="30d", ttl="7d", run_budget=1)
+    old = ManualClock(NOW - timedelta(days=8))
+    fill_queue(sessions, settings, old)
+    fresh = queue_scenes.sample([Inst(1, 0.6)])
+    jobs = {job.name: job for job in build_jobs(sessions, settings, ManualClock(NOW))}
+    assert jobs[JobName.QUEUE].interval == timedelta(seconds=settings.schedule.queue_s)
+    report, run = run_job(sessions, JobName.QUEUE, ManualClock(NOW), jobs[JobName.QUEUE].work)
+    assert (run.counts["expired_queued"], run.counts["queued"]) == (1, 1)
+    with sessions() as session:
+        row = session.scalars(select(QueueItem).where(QueueItem.sample_id == fresh)).one()
+        assert row.fill_run_id == run.run_id
+        stored = session.get(JobRun, run.run_id)
+        assert stored is not None and stored.status == RunStatus.SUCCESS
+        assert stored.counts["queued"] == 1
