@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no stubs
 
 from sampling._typing import FloatArray, IntArray
 from sampling._validation import as_counts, as_matrix, check_float, check_int
@@ -267,6 +268,21 @@ def select(table: CandidateTable, policy: SelectionPolicy) -> Selection:
     order = np.lexsort((np.arange(n), -priority))
     x = None if table.embeddings is None else as_matrix(table.embeddings, name="embeddings", n=n)
     counts = as_counts(table.n_instances, name="n_instances", n=n)
+    with threadpool_limits(limits=1, user_api="blas"):  # small products: see diversity
+        chosen, n_duplicates = _choose(table, policy, priority, order, x, counts)
+    return _selection(table, signals, policy, priority, chosen, n_duplicates, counts)
+
+
+def _choose(
+    table: CandidateTable,
+    policy: SelectionPolicy,
+    priority: FloatArray,
+    order: npt.NDArray[np.intp],
+    x: npt.NDArray[np.float32] | None,
+    counts: IntArray,
+) -> tuple[list[int], int]:
+    """Run steps 2 to 5 of :func:`select`; return the chosen rows and the duplicates dropped."""
+    n = table.n
     budget = _Budget(policy, np.maximum(counts, 1))
     quota = {c: m for c, m in sorted(policy.class_quota.items()) if m > 0}
     has_class = _class_masks(table.classes, list(quota))
@@ -359,8 +375,7 @@ def select(table: CandidateTable, policy: SelectionPolicy) -> Selection:
                 chosen.append(row)
                 taken.add(row)
                 budget.spend(row)
-
-    return _selection(table, signals, policy, priority, chosen, n_duplicates, counts)
+    return chosen, n_duplicates
 
 
 def _selection(
