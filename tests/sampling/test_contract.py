@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from detectors.errors import SegmonError
 from sampling import (
     DEFAULT_WEIGHTS,
     CandidateTable,
@@ -33,7 +34,6 @@ from sampling import (
 )
 from sampling._typing import FloatArray
 from sampling.errors import SamplingError
-from detectors.errors import SegmonError
 
 Kwargs = dict[str, Any]
 Mutation = Callable[[Kwargs], Kwargs]
@@ -208,7 +208,11 @@ SIGNAL_CASES = [
         _combine,
         lambda **kw: combine_signals(**kw),
         bad=(
-            ("unknown", lambda kw: {**kw, "weights": {"novelty": 1.0}}, "unknown signal.*'novelty'"),
+            (
+                "unknown",
+                lambda kw: {**kw, "weights": {"novelty": 1.0}},
+                "unknown signal.*'novelty'",
+            ),
             ("negative", lambda kw: {**kw, "weights": {"drift": -1.0}}, "weight of 'drift'"),
             ("out of range", _nan_signal, "drift"),
         ),
@@ -282,7 +286,9 @@ def test_empty_input_gives_an_empty_signal(case: SignalCase) -> None:
     assert case.call(**kwargs).shape == (0,)
 
 
-BAD = [(case, label, mutate, message) for case in SIGNAL_CASES for label, mutate, message in case.bad]
+BAD = [
+    (case, label, mutate, message) for case in SIGNAL_CASES for label, mutate, message in case.bad
+]
 
 
 @pytest.mark.parametrize(
@@ -328,7 +334,9 @@ SAMPLERS: list[tuple[str, Callable[[np.random.Generator], list[int]]]] = [
         "select",
         lambda rng: [
             item.key - 100
-            for item in select(_table(rng, N), SelectionPolicy(max_items=7, duplicate_distance=0.1)).items
+            for item in select(
+                _table(rng, N), SelectionPolicy(max_items=7, duplicate_distance=0.1)
+            ).items
         ],
     ),
 ]
@@ -353,7 +361,10 @@ SAMPLER_ERRORS: list[tuple[Callable[[], object], str]] = [
     (lambda: k_center_greedy(np.zeros((3, 2)), 2, first=3), "first must be in 0 .. 2, got 3"),
     (lambda: k_center_greedy(np.array([[np.nan, 0.0]]), 1), "vectors contains NaN"),
     (lambda: near_duplicates(None, ["a"], min_distance=-0.5), "min_distance .* got -0.5"),
-    (lambda: near_duplicates(np.zeros((2, 2)), ["a"], min_distance=0.5), "vectors has 2 rows, expected 1"),
+    (
+        lambda: near_duplicates(np.zeros((2, 2)), ["a"], min_distance=0.5),
+        "vectors has 2 rows, expected 1",
+    ),
     (lambda: SelectionPolicy(max_items=5, max_instances=-3), "max_instances .* got -3"),
     (lambda: SelectionPolicy(max_items=5, class_quota={4: -1}), r"class_quota\[4\]"),
     (lambda: SelectionPolicy(max_items=5, weights={"speed": 1.0}), "'speed'"),
@@ -363,6 +374,8 @@ SAMPLER_ERRORS: list[tuple[Callable[[], object], str]] = [
 
 
 @pytest.mark.parametrize(("call", "message"), SAMPLER_ERRORS, ids=[m for _, m in SAMPLER_ERRORS])
-def test_sampler_rejects_bad_arguments_naming_them(call: Callable[[], object], message: str) -> None:
+def test_sampler_rejects_bad_arguments_naming_them(
+    call: Callable[[], object], message: str
+) -> None:
     with pytest.raises(InvalidSignalError, match=message):
         call()

@@ -47,6 +47,8 @@ def test_no_shadow_row_is_no_signal() -> None:
         ((0.5, 1, 1, 2, 2, 2), "class_disagreements exceed the matched pairs"),
     ],
 )
-def test_inconsistent_rows_are_named(row: tuple[float, int, int, int, int, int], message: str) -> None:
+def test_inconsistent_rows_are_named(
+    row: tuple[float, int, int, int, int, int], message: str
+) -> None:
     with pytest.raises(InvalidSignalError, match=f"shadow row 0 is inconsistent: {message}"):
         _one(*row)
