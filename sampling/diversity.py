@@ -28,9 +28,9 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no stubs
 
+from sampling._checks import as_matrix, check_float, check_int
 from sampling._neighbours import squared_norms
 from sampling._typing import BoolArray, IntArray
-from sampling._validation import as_matrix, check_float, check_int
 from sampling.errors import InvalidSignalError
 
 DUPLICATE_BLOCK = 512

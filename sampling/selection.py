@@ -36,8 +36,8 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no stubs
 
+from sampling._checks import as_counts, as_matrix, check_float, check_int
 from sampling._typing import FloatArray, IntArray
-from sampling._validation import as_counts, as_matrix, check_float, check_int
 from sampling.diversity import DUPLICATE_BLOCK, DuplicateFilter, FarthestFirst
 from sampling.errors import InvalidSignalError
 from sampling.signals import (
