@@ -9,6 +9,8 @@ off the reference for a tenth of the candidates, 2% repeated image hashes):
   cores other jobs keep busy, a multi-threaded BLAS can be slower than one thread);
 * ``novelty_sklearn``: the same k-NN distances by scikit-learn's
   ``NearestNeighbors(algorithm="brute")``, for comparison;
+* ``novelty_faiss_hnsw``: an approximate HNSW index (faiss-cpu, only when it is
+  importable; not a segmon dependency) for the same distances, with its error;
 * ``combine``: :func:`sampling.signals.combine_signals` over the six signals;
 * ``near_dup_hash``: :func:`sampling.diversity.near_duplicates` by hash over every
   candidate; ``near_dup_pool``: by hash and distance over the top ``--pool``;
@@ -98,6 +100,41 @@ def make_data(
     return reference, current, signals, hashes, classes, n_instances
 
 
+def _faiss_hnsw(
+    reference: np.ndarray, current: np.ndarray, reference_knn: np.ndarray, times: dict[str, float]
+) -> dict[str, Any] | None:
+    """Time an approximate HNSW index (faiss-cpu, when importable) for the same k-NN means.
+
+    Not a segmon dependency: the comparison says what an approximate index would save and
+    how far its k-NN distances stray from the exact ones (it overestimates a distance when
+    the graph search misses a true neighbour).
+    """
+    try:
+        import faiss  # type: ignore[import-not-found, unused-ignore]  # optional comparison
+    except ImportError:
+        return None
+    from sampling._neighbours import knn_mean_distance
+
+    def search() -> np.ndarray:
+        index = faiss.IndexHNSWFlat(reference.shape[1], 32)
+        index.hnsw.efConstruction = 64
+        index.add(reference)
+        index.hnsw.efSearch = 64
+        distances, _ = index.search(current, 5)
+        return np.sqrt(np.maximum(distances, 0.0)).mean(axis=1)
+
+    approx, times["novelty_faiss_hnsw"] = _timed(search)
+    exact = knn_mean_distance(current, reference, 5)
+    ratio = approx / np.maximum(exact, 1e-12) - 1.0
+    return {
+        "version": faiss.__version__,
+        "mean_relative_error": float(ratio.mean()),
+        "max_relative_error": float(ratio.max()),
+        "share_off_by_more_than_1pct": float((ratio > 0.01).mean()),
+        "reference_scale": float(np.median(reference_knn)),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     load = list(os.getloadavg())
     reference, current, signals, hashes, classes, n_instances = make_data(
@@ -118,6 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             return np.asarray(distances.mean(axis=1))
 
         _, times["novelty_sklearn"] = _timed(sklearn_knn)
+    faiss_result = _faiss_hnsw(reference, current, novelty.reference_knn_, times)
     weights = SelectionPolicy(max_items=1).weights
     priority, times["combine"] = _timed(lambda: combine_signals(signals, weights))
     order = np.lexsort((np.arange(args.candidates), -priority))
@@ -171,6 +209,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "numpy": np.__version__,
         },
         "target_fill_s": 10.0,
+        "faiss_hnsw": faiss_result,
         "load_average_at_start": load,
     }
 
