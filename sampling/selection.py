@@ -69,6 +69,20 @@ class CandidateTable:
         ``n`` sets of the category ids predicted in each sample.
     n_instances
         ``(n,)`` predicted instances per sample.
+
+    Examples
+    --------
+    >>> CandidateTable(
+    ...     keys=np.array([1, 2]),
+    ...     signals={"drift": np.array([1.0, 0.0])},
+    ...     embeddings=None,
+    ...     image_hashes=[None, None],
+    ...     classes=[frozenset({3}), frozenset()],
+    ...     n_instances=np.array([2, -1]),
+    ... )
+    Traceback (most recent call last):
+    ...
+    sampling.errors.InvalidSignalError: n_instances must be non-negative integers; row 1 is -1
     """
 
     keys: IntArray
@@ -167,6 +181,12 @@ class SelectedItem:
         The signal contributing most to the priority (``"none"`` without signals).
     signals
         Its value of each signal it has (missing signals are omitted, never NaN).
+
+    Examples
+    --------
+    >>> item = SelectedItem(key=7, priority=0.8, reason="drift", signals={"drift": 1.0})
+    >>> item.reason, dict(item.signals)
+    ('drift', {'drift': 1.0})
     """
 
     key: int
@@ -190,6 +210,11 @@ class Selection:
         visited (see :func:`select`, step 2).
     n_instances
         Predicted instances in the chosen items.
+
+    Examples
+    --------
+    >>> Selection(items=(), n_candidates=10, n_duplicates=2, n_instances=0).n_duplicates
+    2
     """
 
     items: tuple[SelectedItem, ...]
