@@ -241,6 +241,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--duplicate-distance", type=float, default=1.0)
     parser.add_argument("--skip-sklearn", action="store_true")
+    parser.add_argument(
+        "--suffix", default="", help="results in bench/results/bench_sampling_speed<SUFFIX>.json"
+    )
     args = parser.parse_args()
     result = run(args)
     rows = [[name, wall, result["cpu_seconds"][name]] for name, wall in result["seconds"].items()]
@@ -250,7 +253,7 @@ def main() -> None:
         f"({result['selected_instances']} instances), {result['duplicates_dropped']} duplicates "
         f"dropped; rare-class items {result['rare_class_items']}"
     )
-    path = write_results("bench_sampling_speed", result)
+    path = write_results(f"bench_sampling_speed{args.suffix}", result)
     print(f"wrote {path}")
 
 
