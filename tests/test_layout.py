@@ -87,11 +87,13 @@ def test_module_stems_are_unique() -> None:
     """One name, one meaning: no two modules share a stem.
 
     Allowed twice: each stage's ``job``, ``errors`` (``monitor.errors`` re-exports the
-    leaf ``detectors.errors`` and adds the service's own: one hierarchy), and ``records``
+    leaf ``detectors.errors`` and adds the service's own: one hierarchy), ``records``
     (the evaluator's matched records, and the export formats' records, a module path the
-    queue stage codes against).
+    queue stage codes against), and ``_typing`` (the private array aliases of each pure
+    package; ``sampling._typing`` is the sampling API's contract, float64 signals, where
+    ``detectors._typing`` takes any float precision).
     """
-    allowed = {"__init__", "__main__", "job", "errors", "records"}
+    allowed = {"__init__", "__main__", "job", "errors", "records", "_typing"}
     stems = Counter(
         path.stem
         for package in ("monitor", "detectors", "sampling")
