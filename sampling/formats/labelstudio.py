@@ -34,7 +34,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 import numpy.typing as npt
 
-from sampling.formats.mask_codec import mask_to_rle, polygons_to_rle, rle_to_mask
+from sampling.formats.mask_codec import image_size, mask_to_rle, polygons_to_rle, rle_to_mask
 from sampling.formats.records import (
     BinaryMask,
     ExportImage,
@@ -441,6 +441,7 @@ def _task_size(data: Mapping[str, Any], where: str) -> tuple[int, int]:
     for field, value in (("data.segmon_width", width), ("data.segmon_height", height)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise FormatError(where, field, f"must be a positive integer, got {value!r}")
+    image_size(height, width, where=where, field="data.segmon_height/segmon_width")
     return int(width), int(height)  # type: ignore[arg-type]  # checked above
 
 
@@ -449,6 +450,7 @@ def _result_size(result: Mapping[str, Any], width: int, height: int, where: str)
     for field, value in (("original_width", w), ("original_height", h)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise FormatError(where, field, f"must be a positive integer, got {value!r}")
+    image_size(h, w, where=where, field="original_height/original_width")
     if width and (w, h) != (width, height):
         raise FormatError(
             where, "original_width", f"{w} x {h} differs from the task's {width} x {height}"
