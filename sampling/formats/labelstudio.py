@@ -34,7 +34,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 import numpy.typing as npt
 
-from sampling.formats.mask_codec import mask_to_rle, polygons_to_rle, rle_to_mask
+from sampling.formats.mask_codec import image_size, mask_to_rle, polygons_to_rle, rle_to_mask
 from sampling.formats.records import (
     BinaryMask,
     ExportImage,
@@ -74,13 +74,20 @@ def brush_encode_values(values: npt.NDArray[np.uint8]) -> list[int]:
     [0, 0, 0, 18, 57, 27, 252, 96, 32, 1, 0, 6, 0, 40, 0, 192, 3, 128, 17, 56, 32]
     """
     flat = np.asarray(values, dtype=np.uint8).ravel()
-    n = flat.size
-    if n == 0 or n >= 2**32:
-        raise FormatError("brush", "values", f"cannot encode {n} values")
+    if flat.size == 0:
+        raise FormatError("brush", "values", "cannot encode 0 values")
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     starts = np.concatenate(([0], change))
-    lengths = np.diff(np.concatenate((starts, [n]))).astype(np.int64)
-    run_values = flat[starts].astype(np.int64)
+    lengths = np.diff(np.concatenate((starts, [flat.size])))
+    return _encode_runs(lengths.astype(np.int64), flat[starts].astype(np.int64), flat.size)
+
+
+def _encode_runs(
+    lengths: npt.NDArray[np.int64], run_values: npt.NDArray[np.int64], n: int
+) -> list[int]:
+    """Pack runs (``lengths`` of ``run_values``, ``n`` values in all) as label-studio-sdk."""
+    if n >= 2**32:
+        raise FormatError("brush", "values", f"cannot encode {n} values")
     # Runs longer than 256 are split into 16-bit records of 65,536 (the last holds the rest).
     pieces = np.where(lengths > 256, (lengths - 1) // _LONGEST + 1, 1)
     record_run = np.repeat(np.arange(lengths.size), pieces)
@@ -129,8 +136,15 @@ def brush_encode(mask: BinaryMask) -> list[int]:
     """
     if mask.ndim != 2:
         raise FormatError("brush", "mask", f"must be 2-D, got shape {mask.shape}")
-    alpha = np.where(np.asarray(mask) != 0, np.uint8(255), np.uint8(0)).ravel()
-    return brush_encode_values(np.repeat(alpha, 4))
+    inside = np.asarray(mask).ravel() != 0  # row-major, as the RGBA image is laid out
+    if inside.size == 0:
+        raise FormatError("brush", "mask", "is empty (0 pixels)")
+    change = np.flatnonzero(inside[1:] != inside[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    lengths = np.diff(np.concatenate((starts, [inside.size])))
+    values = np.where(inside[starts], 255, 0).astype(np.int64)
+    # each pixel is 4 equal RGBA bytes, so the runs of the RGBA image are 4 times longer
+    return _encode_runs(4 * lengths.astype(np.int64), values, 4 * inside.size)
 
 
 def brush_decode_values(
@@ -427,6 +441,7 @@ def _task_size(data: Mapping[str, Any], where: str) -> tuple[int, int]:
     for field, value in (("data.segmon_width", width), ("data.segmon_height", height)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise FormatError(where, field, f"must be a positive integer, got {value!r}")
+    image_size(height, width, where=where, field="data.segmon_height/segmon_width")
     return int(width), int(height)  # type: ignore[arg-type]  # checked above
 
 
@@ -435,6 +450,7 @@ def _result_size(result: Mapping[str, Any], width: int, height: int, where: str)
     for field, value in (("original_width", w), ("original_height", h)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise FormatError(where, field, f"must be a positive integer, got {value!r}")
+    image_size(h, w, where=where, field="original_height/original_width")
     if width and (w, h) != (width, height):
         raise FormatError(
             where, "original_width", f"{w} x {h} differs from the task's {width} x {height}"

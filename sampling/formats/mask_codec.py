@@ -135,7 +135,7 @@ def rle_to_mask(rle: Mapping[str, Any], *, where: str, field: str) -> BinaryMask
         )
     values = (np.arange(runs.size) % 2).astype(np.uint8)
     flat = np.repeat(values, runs)
-    return np.ascontiguousarray(flat.reshape(w, h).T)
+    return flat.reshape(w, h).T  # a view in column-major order, as COCO lays it out
 
 
 def mask_to_rle(mask: npt.NDArray[Any]) -> dict[str, Any]:
