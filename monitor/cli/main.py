@@ -24,6 +24,7 @@ from monitor.cli import (  # noqa: F401  (importing registers the commands)
     embed_commands,
     model_commands,
     quality_commands,
+    queue_import_commands,
     slo_commands,
 )
 from monitor.cli.app import app, configure_logging, print_error, secrets_in
