@@ -215,13 +215,14 @@ def labelled_predictions(session: Session, holdout: Holdout) -> list[PredictionS
     by_sample = {img.sample_id: img.id for img in holdout.images.values() if img.sample_id}
     if not by_sample:
         return []
-    versions = dict(
-        session.execute(
+    versions: dict[int, str] = {
+        sample_id: version
+        for sample_id, version in session.execute(
             select(Sample.id, ModelVersion.name)
             .join(ModelVersion, Sample.model_version_id == ModelVersion.id)
             .where(Sample.id.in_(list(by_sample)))
-        ).tuples()
-    )
+        )
+    }
     instances = session.scalars(
         select(PredictedInstance)
         .where(PredictedInstance.sample_id.in_(list(versions)))

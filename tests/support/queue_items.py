@@ -170,7 +170,10 @@ def export_image(item_id: int, file_name: str, labels: Sequence[Instance]) -> Ex
         m = encode_mask(mask)
         masks.append(
             ExportMask(
-                category_id, NAMES[category_id], {"size": [m.height, m.width], "counts": m.counts}, None
+                category_id,
+                NAMES[category_id],
+                {"size": [m.height, m.width], "counts": m.counts},
+                None,
             )
         )
     height, width = labels[0][1].shape if labels else (12, 16)
