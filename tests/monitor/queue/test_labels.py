@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from pycocotools import mask as mask_utils
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from detectors._typing import MaskArray
 from monitor.clock import ManualClock
 from monitor.errors import InvalidInputError
 from monitor.masks import decode_mask, encode_mask
@@ -279,7 +281,9 @@ def test_outcomes_per_class_are_stored_for_the_sli(
 
 
 def test_match_by_class_pairs_within_each_class_only() -> None:
-    rle = lambda m: encode_mask(m).rle()  # noqa: E731
+    def rle(mask: MaskArray) -> dict[str, Any]:
+        return encode_mask(mask).rle()
+
     a, b, c = box(0, 0, 4, 4), box(0, 0, 4, 2), box(8, 8, 3, 3)
     labels = [(1, rle(a)), (1, rle(c)), (2, rle(c))]
     production = [(1, rle(b)), (2, rle(a)), (3, rle(c))]

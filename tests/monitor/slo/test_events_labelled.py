@@ -55,7 +55,9 @@ def test_labelled_samples_are_events_at_capture_time(
             queue.item(queue.sample(prod, captured_at=NOW - ago), batch).id
             for ago, prod, _ in cases
         ]
-    doc = returned_coco([export_image(i, f"{i}.png", c[2]) for i, c in zip(items, cases)])
+    doc = returned_coco(
+        [export_image(i, f"{i}.png", c[2]) for i, c in zip(items, cases, strict=True)]
+    )
     clock = ManualClock(NOW - M)
     import_labels(
         sessions, parse_returned(json.dumps(doc), "coco"), clock, file="f", fmt="coco", review=False
