@@ -51,7 +51,6 @@ from monitor.images import ImageProblem, read_image
 from monitor.masks import MaskError, encode_mask, to_compressed
 from monitor.model.protocol import InstanceSegmenter, category_ids_by_name
 from monitor.quality.evaluation import GroundTruth, Prediction, QualityReport, evaluate
-from monitor.storage.labels import LABELLED_KIND, trusted_sample
 from monitor.storage.schema import (
     Category,
     ClassQualityRow,
@@ -64,6 +63,7 @@ from monitor.storage.schema import (
     Sample,
     SampleStatus,
 )
+from monitor.storage.trusted import LABELLED_KIND, trusted_sample
 
 
 @dataclass(frozen=True)

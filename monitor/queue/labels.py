@@ -55,7 +55,6 @@ from monitor.masks import CompressedMask, MaskError, decode_mask, to_compressed
 from monitor.model.protocol import InstanceSegmenter
 from monitor.quality.shadow import Instance, reference_category_ids
 from monitor.queue.review import review_labels
-from monitor.storage.labels import LABELLED_KIND
 from monitor.storage.schema import (
     Category,
     Dataset,
@@ -68,6 +67,7 @@ from monitor.storage.schema import (
     QueueState,
     Sample,
 )
+from monitor.storage.trusted import LABELLED_KIND
 from sampling.formats.records import ReturnedImage
 
 _CLOSED = (QueueState.LABELED, QueueState.SKIPPED, QueueState.EXPIRED)

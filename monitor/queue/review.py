@@ -13,7 +13,7 @@ count; 1.0 when both sides are empty). The labels are flagged when
 (``labels.review_below``, 0.3 by default). Where the reference model could not run on
 the image (unreadable image), the flag rests on production alone and its reason says
 so. Flagged labels are stored, but evaluate and the holdout-quality SLI leave them out
-(:func:`monitor.storage.labels.trusted_sample`) until ``segmon queue review ID --accept``;
+(:func:`monitor.storage.trusted.trusted_sample`) until ``segmon queue review ID --accept``;
 ``--reject`` keeps them out for good.
 """
 

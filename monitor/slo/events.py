@@ -30,7 +30,7 @@ not of instances); :func:`monitor.slo.burn.slo_status` then windows them.
     ``production_only`` (false positive) and ``label_only`` (miss) is one bad event.
     So events = pairs + pairs below + production_only + label_only, bad = 2 x pairs
     below + production_only + label_only. Samples whose labels are flagged for review
-    and not accepted are left out (:func:`monitor.storage.labels.trusted_sample`).
+    and not accepted are left out (:func:`monitor.storage.trusted.trusted_sample`).
 ``drift``
     From ``drift_results`` of the SLO's feature family: one event per check at its
     ``window_end``, bad when it flagged drift.
@@ -57,7 +57,6 @@ from monitor.errors import InvalidInputError
 from monitor.slo.burn import SLOStatus, slo_status
 from monitor.slo.duration import parse_duration, slo_windows
 from monitor.slo.spec import DriftSLI, QualitySLI, SLOSpec
-from monitor.storage.labels import LABELLED_KIND, trusted_sample
 from monitor.storage.schema import (
     Category,
     ClassQualityRow,
@@ -69,6 +68,7 @@ from monitor.storage.schema import (
     ShadowClassScore,
     ShadowScore,
 )
+from monitor.storage.trusted import LABELLED_KIND, trusted_sample
 
 _Query = Select[datetime | None, int, int]
 
