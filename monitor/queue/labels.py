@@ -2,7 +2,7 @@
 
 :func:`import_labels` takes the records a returned file was parsed into
 (:mod:`monitor.queue.returns`) and, in **one transaction per file** (an error anywhere
-writes nothing):
+writes nothing; only the labelled dataset itself is created just before, on first use):
 
 - matches each image to its queue item: by the item id the export put into the file
   (Label Studio ``data.segmon_item_id``, COCO ``segmon_item_id``); where the format
@@ -25,6 +25,10 @@ writes nothing):
   with ``labeled_by`` and ``closed_at``, and closes an export batch once every item of
   it is closed.
 
+Concurrent imports of one file on PostgreSQL label each item once: the write locks each
+item (``FOR UPDATE``) and re-reads its state, and an item closed meanwhile is left as it
+is (``unchanged``). On SQLite, run one import at a time (one process writes).
+
 **Importing again is idempotent.** An item already labeled or skipped is left as it is
 (the first labels returned stand) and listed under ``unchanged``, or under ``ignored``
 when the file now says something else for it (other masks or classes, skipped vs
@@ -45,6 +49,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from scipy.optimize import linear_sum_assignment
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
@@ -515,30 +520,40 @@ def import_labels(
     if progress is not None:
         progress(len(pending), len(pending))
     now = clock.now()
+    dataset_id = _dataset_id(sessions, dataset, now) if pending else None
     with sessions.begin() as session:
-        _write(session, pending, dataset, annotator, now, report)
+        _write(session, pending, dataset_id, annotator, now, report)
     return report
 
 
-def _dataset_id(session: Session, name: str, now: datetime) -> int:
-    found = session.scalar(select(Dataset.id).where(Dataset.name == name))
-    if found is not None:
-        return int(found)
-    row = Dataset(name=name, kind=LABELLED_KIND, source_uri="annotation-queue", created_at=now)
-    session.add(row)
-    session.flush()
-    return row.id
+def _dataset_id(sessions: sessionmaker[Session], name: str, now: datetime) -> int:
+    """Return the labelled dataset's id, creating it first (a concurrent import may too)."""
+    for _ in range(2):
+        with sessions() as session:
+            found = session.scalar(select(Dataset.id).where(Dataset.name == name))
+        if found is not None:
+            return int(found)
+        try:
+            with sessions.begin() as session:
+                row = Dataset(
+                    name=name, kind=LABELLED_KIND, source_uri="annotation-queue", created_at=now
+                )
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:  # created by a concurrent import meanwhile: read it
+            continue
+    raise InvalidInputError(f"cannot create dataset {name!r}")  # pragma: no cover
 
 
 def _write(
     session: Session,
     pending: Sequence[_Pending],
-    dataset: str,
+    dataset_id: int | None,
     annotator: str | None,
     now: datetime,
     report: ImportReport,
 ) -> None:
-    dataset_id = _dataset_id(session, dataset, now) if pending else None
     batches: set[int] = set()
     for p in pending:
         item = session.scalar(select(QueueItem).where(QueueItem.id == p.item_id).with_for_update())

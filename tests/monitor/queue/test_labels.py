@@ -295,3 +295,51 @@ def test_match_by_class_pairs_within_each_class_only() -> None:
     }
     assert match_by_class([], []) == {}
     assert np.isclose(out[1].ious[0], 0.5)
+
+
+@pytest.mark.postgres
+def test_concurrent_imports_of_one_file_label_each_item_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    import threading
+
+    from monitor.config import DEFAULT_CATEGORIES
+    from monitor.storage.bootstrap import init_database
+    from monitor.storage.engine import make_engine, session_factory
+
+    engine = make_engine(postgres_url)
+    init_database(engine, DEFAULT_CATEGORIES)
+    sessions = session_factory(engine)
+    try:
+        with sessions.begin() as session:
+            rows = QueueRows(session, tmp_path / "images")
+            batch = rows.batch()
+            ids = [rows.item(rows.sample([(1, box(0, 0, 3, 3))]), batch).id for _ in range(6)]
+        images = [export_image(i, f"{i}.png", [(1, box(0, 0, 3, 4))]) for i in ids]
+        path = write(tmp_path / "a.json", "coco", images)
+        reports: list[ImportReport] = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(2)
+
+        def work() -> None:
+            try:
+                start.wait()
+                reports.append(run_import(sessions, path, "coco"))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        labeled = sorted(i for r in reports for i in r.labeled)
+        unchanged = sorted(i for r in reports for i in r.unchanged)
+        assert labeled == sorted(ids) and unchanged == sorted(ids)  # each labeled exactly once
+        with sessions() as session:
+            assert session.scalar(select(func.count()).select_from(GroundTruthInstance)) == 6
+            assert session.scalar(select(func.count()).select_from(DatasetImage)) == 6
+            assert session.scalar(select(func.count()).select_from(Dataset)) == 1
+    finally:
+        engine.dispose()
