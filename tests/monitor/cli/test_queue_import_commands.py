@@ -67,9 +67,8 @@ def test_init_ingest_queue_import_evaluate_json(
     )
     assert again["labeled"] == [] and again["unchanged"] == sorted(item_ids)
 
-    result = ok(
-        segmon(tmp_path, database_url, "evaluate", "--holdout", "labelled-production", "--json")
-    )
+    result = ok(segmon(tmp_path, database_url, "evaluate", "--labelled", "--json"))
+    assert result["holdout"] == "labelled-production"
     [only] = result["results"]
     assert (only["model_version"], only["images"]) == ("prod-2026.11.1", 3)
     assert only["coco"]["AP"] == 1.0 and only["recall"] == 1.0
