@@ -6,9 +6,10 @@ writes nothing; only the labelled dataset itself is created just before, on firs
 
 - matches each image to its queue item: by the item id the export put into the file
   (Label Studio ``data.segmon_item_id``, COCO ``segmon_item_id``); where the format
-  lost it (CVAT renumbers images), by the image's name: ``item-<id>`` in its base name
-  (:func:`item_id_in_name`, e.g. ``item-000123.jpg``), else the one exported item whose
-  sample's image has that base name. An image that matches no item, or an item that was never exported or
+  lost it (CVAT renumbers images), by the image's name: the export's own
+  ``<item id>_<sample image name>`` (:func:`exported_name`, e.g. ``00000123_r-9.jpg``,
+  checked against the item's sample), else the one exported item whose sample's image
+  has that base name (exports that reference images by URL keep their names). An image that matches no item, or an item that was never exported or
   has expired, is an error naming the image;
 - maps each returned class to a configured category **by name** (unknown: an error
   naming it and the image);
@@ -76,7 +77,7 @@ from monitor.storage.trusted import LABELLED_KIND
 from sampling.formats.records import ReturnedImage
 
 _CLOSED = (QueueState.LABELED, QueueState.SKIPPED, QueueState.EXPIRED)
-_ITEM_IN_NAME = re.compile(r"(?:^|[^A-Za-z0-9])item-(\d{1,18})(?!\d)")
+_EXPORTED_NAME = re.compile(r"(\d{1,18})_(.+)")
 
 
 @dataclass(frozen=True)
@@ -209,61 +210,63 @@ def _where(returned: ReturnedImage) -> str:
     return f"image {returned.file_name!r}{item}"
 
 
-def _items_by_file_name(session: Session, names: set[str]) -> dict[str, list[int]]:
+def _base(file_name: str) -> str:
+    return posixpath.basename(file_name.replace("\\", "/"))
+
+
+def exported_name(file_name: str) -> tuple[int, str] | None:
+    """Split an exported image's name ``<item id>_<sample image name>`` (the export's copies).
+
+    ``segmon queue export`` copies or links each image as ``images/00000123_r-9.jpg``:
+    the item id, zero-padded, then the sample image's own base name. CVAT keeps image
+    names (not ids), so this is how its returned images find their items.
+
+    Examples
+    --------
+    >>> exported_name("images/00000123_r-9.jpg"), exported_name("r-9.jpg")
+    ((123, 'r-9.jpg'), None)
+    """
+    found = _EXPORTED_NAME.fullmatch(_base(file_name))
+    return (int(found.group(1)), found.group(2)) if found else None
+
+
+def _resolve_by_name(session: Session, returned: Sequence[ReturnedImage]) -> dict[str, int]:
+    """Item ids of images without one, from their names (see :mod:`monitor.queue.labels`)."""
+    names = {r.file_name for r in returned if r.item_id is None}
+    if not names:
+        return {}
     rows = session.execute(
         select(QueueItem.id, Sample.image_uri)
         .join(Sample, Sample.id == QueueItem.sample_id)
         .where(QueueItem.state.in_([QueueState.EXPORTED, *_CLOSED]))
     ).all()
-    found: dict[str, list[int]] = defaultdict(list)
-    for item_id, uri in rows:
-        base = posixpath.basename(str(uri or "").replace("\\", "/"))
-        if base in names:
-            found[base].append(int(item_id))
+    base_of = {int(item_id): _base(str(uri or "")) for item_id, uri in rows}
+    by_base: dict[str, list[int]] = defaultdict(list)
+    for item_id, base in base_of.items():
+        by_base[base].append(item_id)
+    found: dict[str, int] = {}
+    for name in names:
+        split = exported_name(name)
+        if split is not None and base_of.get(split[0]) == split[1]:
+            found[name] = split[0]  # the export's own name: id and sample image agree
+            continue
+        candidates = by_base.get(_base(name), [])
+        if len(candidates) != 1:
+            what = "no exported queue item" if not candidates else "several queue items"
+            raise InvalidInputError(
+                f"image {name!r} carries no queue item id and {what} has an image named "
+                f"{_base(name)!r}; import the file segmon exported (names kept)"
+            )
+        found[name] = candidates[0]
     return found
 
 
-def _base(file_name: str) -> str:
-    return posixpath.basename(file_name.replace("\\", "/"))
-
-
-def item_id_in_name(file_name: str) -> int | None:
-    """Return the queue item id an export wrote into an image's name (``item-<id>``), if any.
-
-    Examples
-    --------
-    >>> item_id_in_name("images/item-000123_r-9.jpg"), item_id_in_name("r-9.jpg")
-    (123, None)
-    """
-    found = _ITEM_IN_NAME.search(_base(file_name))
-    return int(found.group(1)) if found else None
-
-
 def _resolve_items(session: Session, returned: Sequence[ReturnedImage]) -> list[int]:
-    missing = {
-        _base(r.file_name)
-        for r in returned
-        if r.item_id is None and item_id_in_name(r.file_name) is None
-    }
-    by_name = _items_by_file_name(session, missing) if missing else {}
+    by_name = _resolve_by_name(session, returned)
     ids: list[int] = []
     seen: dict[int, str] = {}
     for r in returned:
-        named = item_id_in_name(r.file_name)
-        if r.item_id is not None:
-            item_id = r.item_id
-        elif named is not None:
-            item_id = named
-        else:
-            base = _base(r.file_name)
-            candidates = by_name.get(base, [])
-            if len(candidates) != 1:
-                what = "no exported queue item" if not candidates else "several queue items"
-                raise InvalidInputError(
-                    f"{_where(r)} carries no queue item id and {what} has an image named "
-                    f"{base!r}; export with segmon so the item id travels in the file"
-                )
-            item_id = candidates[0]
+        item_id = r.item_id if r.item_id is not None else by_name[r.file_name]
         if item_id in seen:
             raise InvalidInputError(
                 f"{_where(r)}: queue item {item_id} appears twice in the file "

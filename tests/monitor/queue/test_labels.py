@@ -111,9 +111,9 @@ LABELS_2 = [(3, box(2, 2, 6, 6)), (1, box(9, 0, 3, 3))]  # production missed a d
 def test_each_format_becomes_ground_truth_with_exact_masks(
     sessions: sessionmaker[Session], tmp_path: Path, setup: dict[str, int], fmt: ReturnFormat
 ) -> None:
-    images = [
-        export_image(setup["i1"], f"item-{setup['i1']}.png", LABELS_1),
-        export_image(setup["i2"], f"item-{setup['i2']}.png", LABELS_2),
+    images = [  # named as `segmon queue export` copies them (CVAT finds items by name)
+        export_image(setup["i1"], f"images/{setup['i1']:08d}_r-0001.png", LABELS_1),
+        export_image(setup["i2"], f"images/{setup['i2']:08d}_r-0002.png", LABELS_2),
     ]
     path = write(tmp_path / f"labels.{fmt}", fmt, images)
     report = run_import(sessions, path, fmt, annotator="alice")
@@ -160,6 +160,10 @@ def test_cvat_images_match_their_sample_by_image_name(
     unknown = [export_image(setup["i1"], "nowhere.png", [])]
     with pytest.raises(InvalidInputError, match="image 'nowhere.png' carries no queue item id"):
         run_import(sessions, write(tmp_path / "b.xml", "cvat", unknown), "cvat")
+    # An export-style name whose id is not that image's item is not trusted.
+    swapped = [export_image(setup["i1"], f"{setup['i1']:08d}_r-0002.png", [])]
+    with pytest.raises(InvalidInputError, match="no exported queue item has an image named"):
+        run_import(sessions, write(tmp_path / "c.xml", "cvat", swapped), "cvat")
 
 
 def test_cancelled_tasks_skip_their_items_and_the_batch_closes_when_all_are_closed(
