@@ -231,6 +231,25 @@ class ShadowSettings(_Section):
     )
 
 
+class LabelsSettings(_Section):
+    """Labels returned from the annotation queue (``segmon queue import``)."""
+
+    dataset: str = Field(
+        default="labelled-production",
+        min_length=1,
+        max_length=128,
+        description="the dataset (kind labelled) that holds the returned labels",
+    )
+    review_below: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="labels whose image agreement with production AND with the reference "
+        "is below this are flagged for review",
+    )
+    batch_size: int = Field(default=16, ge=1, le=4096, description="images per reference call")
+
+
 class ScheduleSettings(_Section):
     """How often ``segmon run`` runs each job, in seconds."""
 
@@ -508,6 +527,7 @@ class Settings(_Section):
     models: ModelsSettings = ModelsSettings()
     embed: EmbedSettings = EmbedSettings()
     shadow: ShadowSettings = ShadowSettings()
+    labels: LabelsSettings = LabelsSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     server: ServerSettings = ServerSettings()
     leader: LeaderSettings = LeaderSettings()
@@ -822,6 +842,12 @@ shadow:                 # the shadow job: reference predictions vs production's
   batch_size: 16        # images per model call
   limit: null           # samples per run; null scores everything pending
   min_iou: 0.1          # a production/reference pair below this IoU is no match
+
+labels:                 # labels returned from the annotation queue (segmon queue import)
+  dataset: labelled-production  # the dataset of labelled production samples
+  review_below: 0.3     # flag labels whose image agreement with production AND with
+                        # the reference model is below this (possible label error)
+  batch_size: 16        # images per reference-model call while reviewing
 
 schedule:               # seconds between runs of each job under `segmon run`
   ingest_s: 300

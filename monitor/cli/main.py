@@ -25,6 +25,7 @@ from monitor.cli import (  # noqa: F401  (importing registers the commands)
     model_commands,
     quality_commands,
     queue_commands,
+    queue_import_commands,
     slo_commands,
 )
 from monitor.cli.app import app, configure_logging, print_error, secrets_in

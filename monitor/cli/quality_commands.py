@@ -97,6 +97,14 @@ def evaluate(
     holdout: Annotated[
         str | None, typer.Option("--holdout", help="Name of an imported holdout.")
     ] = None,
+    labelled: Annotated[
+        bool,
+        typer.Option(
+            "--labelled",
+            help="Evaluate the labelled production samples (the dataset labels.dataset that "
+            "`segmon queue import` fills): production's stored predictions vs the labels.",
+        ),
+    ] = False,
     predictions: Annotated[
         Path | None,
         typer.Option(
@@ -141,8 +149,14 @@ def evaluate(
     from monitor.jobs.runs import run_job
     from monitor.quality.job import evaluate_holdout
 
+    if labelled:
+        if holdout is not None:
+            raise ConfigError("give --holdout NAME or --labelled, not both")
+        holdout = app_state(ctx).settings.labels.dataset
     if holdout is None:
-        raise ConfigError("give --holdout NAME (an imported holdout), or `evaluate show`")
+        raise ConfigError(
+            "give --holdout NAME (an imported holdout) or --labelled, or `evaluate show`"
+        )
     if model is not None and predictions is not None:
         raise ConfigError("give --predictions or --model, not both")
     state = app_state(ctx)

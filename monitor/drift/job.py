@@ -108,7 +108,11 @@ def resolve_reference(session: Session, reference: str | DateRange | None) -> Po
         label = f"production:{start.isoformat()}/{end.isoformat()}"
         return Population(label=label, start=start, end=end)
     if reference is None:
-        names = list(session.scalars(select(Dataset.name).order_by(Dataset.name)))
+        names = list(  # labelled production samples are production, not a reference
+            session.scalars(
+                select(Dataset.name).where(Dataset.kind == "holdout").order_by(Dataset.name)
+            )
+        )
         if len(names) != 1:
             raise ConfigError(
                 f"drift.reference is not set and there are {len(names)} holdouts {names}; "

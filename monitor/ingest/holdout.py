@@ -27,7 +27,7 @@ from monitor.clock import Clock
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.images import ImageAccess
 from monitor.ingest.coco_checks import check_annotation_references, read_holdout_image
-from monitor.masks import MaskError, to_compressed
+from monitor.masks import CompressedMask, MaskError, to_compressed
 from monitor.storage.categories import add_category
 from monitor.storage.schema import Category, Dataset, DatasetImage, GroundTruthInstance
 
@@ -120,6 +120,45 @@ def _area(what: str, ann: Mapping[str, Any]) -> float | None:
     if area < 0:
         raise InvalidInputError(f"{what}: area {area!r} is negative")
     return float(area)
+
+
+def ground_truth_row(
+    mask: CompressedMask,
+    category_id: int,
+    *,
+    source_annotation_id: int | None = None,
+    iscrowd: bool = False,
+    box: Sequence[float] | None = None,
+    coco_area: float | None = None,
+) -> dict[str, Any]:
+    """Return the ``ground_truth_instances`` columns of one labeled mask (all but its image).
+
+    The box and pixel area are pycocotools' of the validated mask (a crowd region may
+    keep its file's ``box``); ``coco_area`` is the annotation's own ``area`` where the
+    file states one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from monitor.masks import encode_mask
+    >>> m = np.zeros((4, 6), bool); m[1:3, 2:5] = True
+    >>> row = ground_truth_row(encode_mask(m), 2)
+    >>> row["category_id"], row["area"], (row["bbox_x"], row["bbox_y"], row["bbox_w"], row["bbox_h"])
+    (2, 6, (2.0, 1.0, 3.0, 2.0))
+    """
+    corners = mask.bbox if box is None else box
+    return {
+        "source_annotation_id": source_annotation_id,
+        "category_id": category_id,
+        "iscrowd": iscrowd,
+        "bbox_x": float(corners[0]),
+        "bbox_y": float(corners[1]),
+        "bbox_w": float(corners[2]),
+        "bbox_h": float(corners[3]),
+        "area": mask.area,
+        "coco_area": coco_area,
+        "rle_counts": mask.counts,
+    }
 
 
 def import_holdout(
@@ -261,22 +300,17 @@ def import_holdout(
                     ) from exc
                 is_crowd = bool(ann.get("iscrowd", 0))
                 crowd += is_crowd
-                box: Sequence[float] = ann["bbox"] if is_crowd and ann.get("bbox") else mask.bbox
                 gt_rows.append(
                     (
                         len(image_rows) - 1,
-                        {
-                            "source_annotation_id": ann.get("id"),
-                            "category_id": mapping[int(ann["category_id"])],
-                            "iscrowd": is_crowd,
-                            "bbox_x": float(box[0]),
-                            "bbox_y": float(box[1]),
-                            "bbox_w": float(box[2]),
-                            "bbox_h": float(box[3]),
-                            "area": mask.area,
-                            "coco_area": _area(f"annotation {ann.get('id')!r}", ann),
-                            "rle_counts": mask.counts,
-                        },
+                        ground_truth_row(
+                            mask,
+                            mapping[int(ann["category_id"])],
+                            source_annotation_id=ann.get("id"),
+                            iscrowd=is_crowd,
+                            box=ann["bbox"] if is_crowd and ann.get("bbox") else None,
+                            coco_area=_area(f"annotation {ann.get('id')!r}", ann),
+                        ),
                     )
                 )
             if progress:

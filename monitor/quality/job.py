@@ -13,6 +13,11 @@ Predictions come from:
   a size range) follow pycocotools' ``loadRes``: when the first result carries a
   ``bbox``, every result's area is its box's width x height; otherwise the mask's
   pixel count.
+- ``production`` on a ``labelled`` dataset (labels returned from the annotation queue):
+  each image is a production sample, evaluated with the instances production stored
+  for it at capture time, one evaluation per model version of the samples
+  (:func:`labelled_predictions`); samples whose labels are flagged for review and not
+  accepted are left out.
 - ``model``: predictions a model (any :class:`~monitor.model.protocol.SegmentationModel`)
   makes over the holdout images (:func:`model_predictions`).
 
@@ -58,6 +63,7 @@ from monitor.storage.schema import (
     Sample,
     SampleStatus,
 )
+from monitor.storage.trusted import LABELLED_KIND, trusted_sample
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class Holdout:
     images: Mapping[int, DatasetImage]  # by dataset image id
     ground_truth: tuple[GroundTruth, ...]
     categories: Mapping[int, str]
+    kind: str = "holdout"
+    """``holdout``, or ``labelled`` for labelled production samples (annotation queue)."""
 
 
 @dataclass(frozen=True)
@@ -126,16 +134,14 @@ def load_holdout(session: Session, name: str) -> Holdout:
     if dataset is None:
         known = sorted(session.scalars(select(Dataset.name)))
         raise NotFoundError(f"no holdout named {name!r}; imported: {known}")
-    images = {
-        img.id: img
-        for img in session.scalars(
-            select(DatasetImage).where(DatasetImage.dataset_id == dataset.id)
-        )
-    }
+    image_query = select(DatasetImage).where(DatasetImage.dataset_id == dataset.id)
+    if dataset.kind == LABELLED_KIND:  # labels flagged for review wait for a decision
+        image_query = image_query.where(trusted_sample(DatasetImage.sample_id))
+    images = {img.id: img for img in session.scalars(image_query)}
     rows = session.execute(
         select(GroundTruthInstance)
         .join(DatasetImage)
-        .where(DatasetImage.dataset_id == dataset.id)
+        .where(DatasetImage.dataset_id == dataset.id, DatasetImage.id.in_(list(images)))
         .order_by(GroundTruthInstance.id)
     ).scalars()
     ground_truth = tuple(
@@ -150,7 +156,7 @@ def load_holdout(session: Session, name: str) -> Holdout:
         for row in rows
     )
     categories = {c.id: c.name for c in session.scalars(select(Category).order_by(Category.id))}
-    return Holdout(dataset.id, dataset.name, images, ground_truth, categories)
+    return Holdout(dataset.id, dataset.name, images, ground_truth, categories, dataset.kind)
 
 
 def golden_predictions(session: Session, holdout: Holdout) -> list[PredictionSet]:
@@ -196,6 +202,51 @@ def golden_predictions(session: Session, holdout: Holdout) -> list[PredictionSet
             for inst in by_sample.get(sid, [])
         )
         sets.append(PredictionSet(version, "production", tuple(sorted(chosen)), preds))
+    return sets
+
+
+def labelled_predictions(session: Session, holdout: Holdout) -> list[PredictionSet]:
+    """Production's stored predictions on labelled production samples, one set per version.
+
+    Each image of a ``labelled`` dataset is a production sample
+    (``dataset_images.sample_id``); its predictions are the instances production
+    returned when the sample was captured, under the sample's model version.
+    """
+    by_sample = {img.sample_id: img.id for img in holdout.images.values() if img.sample_id}
+    if not by_sample:
+        return []
+    versions: dict[int, str] = {
+        sample_id: version
+        for sample_id, version in session.execute(
+            select(Sample.id, ModelVersion.name)
+            .join(ModelVersion, Sample.model_version_id == ModelVersion.id)
+            .where(Sample.id.in_(list(by_sample)))
+        )
+    }
+    instances = session.scalars(
+        select(PredictedInstance)
+        .where(PredictedInstance.sample_id.in_(list(versions)))
+        .order_by(PredictedInstance.id)
+    ).all()
+    sets = []
+    for version in sorted(set(versions.values())):
+        image_ids = tuple(sorted(by_sample[s] for s, v in versions.items() if v == version))
+        preds = tuple(
+            Prediction(
+                image_id=by_sample[inst.sample_id],
+                category_id=inst.category_id,
+                score=inst.score,
+                rle=_rle(
+                    holdout.images[by_sample[inst.sample_id]].height,
+                    holdout.images[by_sample[inst.sample_id]].width,
+                    inst.rle_counts,
+                ),
+                area=float(inst.area),
+            )
+            for inst in instances
+            if versions[inst.sample_id] == version
+        )
+        sets.append(PredictionSet(version, "production", image_ids, preds))
     return sets
 
 
@@ -440,8 +491,15 @@ def evaluate_holdout(
             sets = [file_predictions(predictions, holdout, model_version or predictions.stem)]
         elif model is not None:
             sets = [model_predictions(model, holdout, batch_size=batch_size, on_batch=on_batch)]
+        elif holdout.kind == LABELLED_KIND:
+            sets = labelled_predictions(session, holdout)
         else:
             sets = golden_predictions(session, holdout)
+    if not sets and holdout.kind == LABELLED_KIND:
+        raise NotFoundError(
+            f"dataset {holdout_name!r} holds no trusted labelled sample yet (import labels with "
+            "`segmon queue import`; flagged ones wait for `segmon queue review`)"
+        )
     if not sets:
         raise NotFoundError(
             f"no production sample shows an image of holdout {holdout_name!r} (golden requests are "

@@ -16,7 +16,21 @@ not of instances); :func:`monitor.slo.burn.slo_status` then windows them.
     so the windows hold the evaluations run in them and the period averages all of them.
     Events = true positives + false positives + false negatives, bad = false positives
     + false negatives. Only evaluations made at the SLO's IoU threshold count (their
-    counts were matched at that threshold).
+    counts were matched at that threshold). Evaluations of the dataset of labelled
+    production samples (kind ``labelled``) are left out here: those samples count once,
+    at their own capture times, as below.
+
+    Plus the labelled production samples (labels returned from the annotation queue,
+    ``segmon queue import``): from ``label_outcomes`` joined to the sample; the event
+    time is ``samples.captured_at``, so labels that arrive days later still land in the
+    window the prediction was made in. Per class row (production's instances matched
+    one-to-one to the labels within the class, maximising IoU): a matched pair at IoU
+    >= the SLO's threshold is one good event (a true positive); a pair below it is two
+    bad events (a false positive and a miss, as the evaluator counts it); each
+    ``production_only`` (false positive) and ``label_only`` (miss) is one bad event.
+    So events = pairs + pairs below + production_only + label_only, bad = 2 x pairs
+    below + production_only + label_only. Samples whose labels are flagged for review
+    and not accepted are left out (:func:`monitor.storage.trusted.trusted_sample`).
 ``drift``
     From ``drift_results`` of the SLO's feature family: one event per check at its
     ``window_end``, bad when it flagged drift.
@@ -46,12 +60,15 @@ from monitor.slo.spec import DriftSLI, QualitySLI, SLOSpec
 from monitor.storage.schema import (
     Category,
     ClassQualityRow,
+    Dataset,
     DriftResultRow,
+    LabelOutcome,
     QualityResult,
     Sample,
     ShadowClassScore,
     ShadowScore,
 )
+from monitor.storage.trusted import LABELLED_KIND, trusted_sample
 
 _Query = Select[datetime | None, int, int]
 
@@ -149,7 +166,9 @@ def _holdout_query(sli: QualitySLI, start: datetime, now: datetime) -> _Query:
         select(QualityResult.computed_at, func.sum(row.true_positives + bad), func.sum(bad))
         .select_from(row)
         .join(QualityResult, QualityResult.id == row.quality_result_id)
+        .join(Dataset, Dataset.id == QualityResult.dataset_id)
         .where(
+            Dataset.kind != LABELLED_KIND,
             QualityResult.computed_at > start,
             QualityResult.computed_at <= now,
             QualityResult.iou_threshold.between(
@@ -161,6 +180,35 @@ def _holdout_query(sli: QualitySLI, start: datetime, now: datetime) -> _Query:
     )
     if sli.class_name is not None:
         stmt = stmt.where(row.class_name == sli.class_name)
+    return stmt
+
+
+def _labelled_query(sli: QualitySLI, start: datetime, now: datetime) -> _Query:
+    row = LabelOutcome
+    below = _CountBelow(row.ious, literal(sli.iou_threshold, Float()))
+    pairs = func.json_array_length(row.ious)
+    unmatched = row.production_only + row.label_only
+    stmt = (
+        select(
+            Sample.captured_at,
+            func.sum(pairs + below + unmatched),
+            func.sum(2 * below + unmatched),
+        )
+        .select_from(row)
+        .join(Sample, Sample.id == row.sample_id)
+        .where(
+            Sample.captured_at > start,
+            Sample.captured_at <= now,
+            row.computed_at <= now,
+            trusted_sample(row.sample_id),
+        )
+        .group_by(Sample.captured_at)
+        .order_by(Sample.captured_at)
+    )
+    if sli.class_name is not None:
+        stmt = stmt.join(Category, Category.id == row.category_id).where(
+            Category.name == sli.class_name
+        )
     return stmt
 
 
@@ -213,19 +261,28 @@ def read_sli_events(session: Session, spec: SLOSpec, now: datetime) -> SLIEvents
     now = _aware(now)
     start = now - _longest_window(spec)
     sli = spec.sli
-    stmt: _Query
+    stmts: list[_Query]
     if isinstance(sli, QualitySLI):
-        query = _shadow_query if sli.source == "shadow" else _holdout_query
-        stmt = query(sli, start, now)
+        if sli.source == "shadow":
+            stmts = [_shadow_query(sli, start, now)]
+        else:
+            stmts = [_holdout_query(sli, start, now), _labelled_query(sli, start, now)]
     elif isinstance(sli, DriftSLI):
-        stmt = _drift_query(sli, start, now)
+        stmts = [_drift_query(sli, start, now)]
     else:
         raise InvalidInputError(
             f"SLO {spec.name!r} has a {sli.kind} SLI: Prometheus computes it from the "
             "inference service's metrics, segmon has no events for it"
         )
-    # The range condition on the event time excludes NULL times; the check is for mypy.
-    rows = [(t, n, b) for t, n, b in session.execute(stmt) if t is not None]
+    merged: dict[datetime, tuple[int, int]] = {}
+    for stmt in stmts:
+        # The range condition on the event time excludes NULL times; the check is for mypy.
+        for t, n, b in session.execute(stmt):
+            if t is not None:
+                at = _aware(t)
+                seen, seen_bad = merged.get(at, (0, 0))
+                merged[at] = (seen + int(n or 0), seen_bad + int(b or 0))
+    rows = sorted((t, n, b) for t, (n, b) in merged.items())
     times = np.array([_aware(t).timestamp() for t, _, _ in rows], dtype=np.float64)
     total = np.array([int(n or 0) for _, n, _ in rows], dtype=np.int64)
     bad = np.array([int(b or 0) for _, _, b in rows], dtype=np.int64)

@@ -616,5 +616,37 @@ class QueueItem(Base):
     labeled_by: Mapped[str | None] = mapped_column(String(256))
     review_reason: Mapped[str | None] = mapped_column(String(256))
     """Set when the returned labels disagree strongly with both models (possible label error)."""
+    review_decision: Mapped[str | None] = mapped_column(String(16))
+    """``accepted`` or ``rejected`` once someone reviewed flagged labels (None: not reviewed)."""
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by: Mapped[str | None] = mapped_column(String(256))
 
     export_batch: Mapped[QueueExportBatch | None] = relationship(back_populates="items")
+
+
+class LabelOutcome(Base):
+    """Production's predictions against returned labels on one labelled sample, per class.
+
+    Written when labels come back from the annotation queue (:mod:`monitor.queue.labels`):
+    within each class, production's instances and the labels are matched one-to-one,
+    maximising the total IoU among pairs that overlap at all. ``ious`` lists the matched
+    pairs' IoUs; ``production_only`` / ``label_only`` count the unmatched instances. The
+    holdout-quality SLI reads these rows as events at the sample's capture time
+    (:mod:`monitor.slo.events`).
+    """
+
+    __tablename__ = "label_outcomes"
+    __table_args__ = (
+        UniqueConstraint("dataset_image_id", "category_id", name="uq_label_outcomes_image_class"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_image_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_images.id", ondelete="CASCADE")
+    )
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    ious: Mapped[list[float]] = mapped_column(JSON)
+    production_only: Mapped[int]
+    label_only: Mapped[int]
+    computed_at: Mapped[datetime]

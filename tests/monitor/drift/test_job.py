@@ -218,6 +218,19 @@ def test_reference_must_resolve(sqlite_sessions: sessionmaker[Session], clock: M
         run_drift(sqlite_sessions, DriftSettings(reference="missing"), clock)
 
 
+def test_the_labelled_production_dataset_is_no_default_reference(
+    sqlite_sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    from monitor.drift.job import resolve_reference
+    from monitor.storage.schema import Dataset
+
+    with sqlite_sessions.begin() as s:
+        for name, kind in (("holdout", "holdout"), ("labelled-production", "labelled")):
+            s.add(Dataset(name=name, kind=kind, source_uri="x", created_at=clock.now()))
+    with sqlite_sessions() as s:
+        assert resolve_reference(s, None).label == "holdout:holdout"
+
+
 def test_drift_compares_the_embedder_used_last_and_names_it(
     sqlite_drift_scenes: DriftScenes, clock: ManualClock
 ) -> None:
