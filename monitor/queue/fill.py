@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sampling.selection import SelectionPolicy
-from sampling.selection import select as select_items
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +26,8 @@ from monitor.clock import Clock
 from monitor.config import Settings
 from monitor.queue.candidates import PAGE_SIZE, read_candidates
 from monitor.storage.schema import QueueItem, QueueState
+from sampling.selection import SelectionPolicy
+from sampling.selection import select as select_items
 
 __all__ = ["FillReport", "fill_queue", "queued_since", "start_of_day"]
 

@@ -13,12 +13,11 @@ import json
 from pathlib import Path
 from typing import Literal, get_args
 
+from monitor.errors import InvalidInputError, NotFoundError
 from sampling.formats.coco_json import parse_coco
 from sampling.formats.cvat import parse_cvat_xml
 from sampling.formats.labelstudio import parse_export
 from sampling.formats.records import FormatError, ReturnedImage
-
-from monitor.errors import InvalidInputError, NotFoundError
 
 ReturnFormat = Literal["coco", "labelstudio", "cvat"]
 """The formats ``segmon queue import`` reads."""
