@@ -77,6 +77,7 @@ def test_rules_out_passes_promtool(tmp_path: Path) -> None:
         "embed": 900.0,
         "shadow": 3600.0,
         "drift": 3600.0,
+        "queue": 3600.0,
     }  # the scheduled jobs and their intervals
     assert not (tmp_path / "never-created.db").exists()  # no database needed
     slo_rules = (out / "slo.rules.yml").read_text()
@@ -87,6 +88,7 @@ def test_rules_out_passes_promtool(tmp_path: Path) -> None:
         "embed",
         "shadow",
         "drift",
+        "queue",
     }
     check = subprocess.run(
         [promtool, "check", "rules", *doc["rule_files"]], capture_output=True, text=True, timeout=60
