@@ -23,7 +23,9 @@ instance within its class, k-NN against the reference day), combined with
 ``DEFAULT_WEIGHTS`` (the drift-context signal is left out: on one day every image lies in
 the same windows). At a budget of ``--budget`` (5%) of the day's images:
 
-* ``queue``: the items :func:`sampling.select` picks (priority, k-center diversity);
+* ``queue``: the items :func:`sampling.select` picks with the default policy (k-center
+  diversity over the top 5,000 by priority, here every image of the day);
+* ``queue-pool4k``: the same with the diversity pool cut to the top 4k by priority;
 * ``top-k``: the top k by combined priority alone;
 * ``uncertainty`` / ``disagreement`` / ``novelty``: the top k by that group alone;
 * ``random``: the expected count of a random k, ``k * failed / n`` (the exact mean).
@@ -33,7 +35,7 @@ random's (mean and standard deviation), the ceiling (an oracle's k failed images
 random's: ``1 / failure rate`` when failures outnumber k) and the AUROC of the combined
 score for "image failed" (``sklearn.metrics.roc_auc_score``).
 
-    nice -n 10 python -m bench.bench_queue_discovery [--images 100] [--seeds 10]
+    nice -n 10 python -m bench.bench_queue_discovery [--images 200] [--seeds 10]
         [--settings clean blur contrast ...] [--severity 0.5] [--threads 1]
 """
 
@@ -189,8 +191,8 @@ class DayScore:
     severe: int
     found: dict[str, int]  # selection -> failed images it holds
     found_severe: dict[str, int]
-    auroc: float | None
-    auroc_severe: float | None
+    auroc: dict[str, float | None]  # score -> AUROC for "image failed"
+    auroc_severe: dict[str, float | None]
 
 
 def day_signals(day: dict[str, Array], ref: dict[str, Array]) -> dict[str, Array]:
@@ -250,13 +252,26 @@ def candidates(day: dict[str, Array], signals: dict[str, Array]) -> Any:
     )
 
 
-def queue_pick(day: dict[str, Array], signals: dict[str, Array], k: int, seed: int) -> Array:
-    """Keys of the k items :func:`sampling.selection.select` queues (default weights)."""
+def queue_pick(
+    day: dict[str, Array],
+    signals: dict[str, Array],
+    k: int,
+    seed: int,
+    diversity_pool: int | None = None,
+) -> Array:
+    """Keys of the k items :func:`sampling.selection.select` queues (default weights).
+
+    ``diversity_pool`` None keeps the policy's default (5,000: every image of a day).
+    """
     from sampling.selection import SelectionPolicy, select
     from sampling.signals import DEFAULT_WEIGHTS
 
     weights = {name: DEFAULT_WEIGHTS[name] for name in signals}
     policy = SelectionPolicy(max_items=k, weights=weights, seed=seed)
+    if diversity_pool is not None:
+        policy = SelectionPolicy(
+            max_items=k, weights=weights, seed=seed, diversity_pool=diversity_pool
+        )
     selection = select(candidates(day, signals), policy)
     return np.array([item.key for item in selection.items], dtype=np.int64)
 
@@ -290,9 +305,15 @@ def score_day(day: dict[str, Array], ref: dict[str, Array], budget: float, seed:
         name: np.argsort(-score, kind="stable")[:k] for name, score in scores.items()
     }
     picks["queue"] = queue_pick(day, signals, k, seed)
+    picks["queue-pool4k"] = queue_pick(day, signals, k, seed, diversity_pool=4 * k)
 
-    def auroc(labels: Array) -> float | None:
-        return float(roc_auc_score(labels, combined)) if 0 < labels.sum() < n else None
+    rankings = {"combined": combined} | {g: scores[g] for g in groups}
+
+    def auroc(labels: Array) -> dict[str, float | None]:
+        return {
+            name: float(roc_auc_score(labels, score)) if 0 < labels.sum() < n else None
+            for name, score in rankings.items()
+        }
 
     return DayScore(
         n=n,
@@ -306,22 +327,23 @@ def score_day(day: dict[str, Array], ref: dict[str, Array], budget: float, seed:
     )
 
 
-SELECTIONS = ("queue", "top-k", "uncertainty", "disagreement", "novelty")
+SELECTIONS = ("queue", "queue-pool4k", "top-k", "uncertainty", "disagreement", "novelty")
 
 
 def summarise(days: list[DayScore], severe: bool) -> dict[str, Any]:
     """Ratios to random's expectation per selection (mean, sd over the days), and AUROC."""
     out: dict[str, Any] = {}
     ratios: dict[str, list[float]] = {name: [] for name in (*SELECTIONS, "ceiling")}
-    rates, aurocs = [], []
+    rates: list[float] = []
+    aurocs: dict[str, list[float]] = {}
     for d in days:
         positives = d.severe if severe else d.failed
         found = d.found_severe if severe else d.found
         random = d.k * positives / d.n
         rates.append(positives / d.n)
-        auc = d.auroc_severe if severe else d.auroc
-        if auc is not None:
-            aurocs.append(auc)
+        for name, auc in (d.auroc_severe if severe else d.auroc).items():
+            if auc is not None:
+                aurocs.setdefault(name, []).append(auc)
         if random == 0:
             continue
         for name in SELECTIONS:
@@ -334,11 +356,14 @@ def summarise(days: list[DayScore], severe: bool) -> dict[str, Any]:
             if len(values) > 1
             else None
         )
-    out["auroc"] = (
-        {"mean": float(np.mean(aurocs)), "sd": float(np.std(aurocs, ddof=1)), "n": len(aurocs)}
-        if len(aurocs) > 1
-        else None
-    )
+    out["auroc"] = {
+        name: (
+            {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)), "n": len(v)}
+            if len(v) > 1
+            else None
+        )
+        for name, v in aurocs.items()
+    }
     return out
 
 
@@ -348,7 +373,7 @@ def _cell(stat: dict[str, float] | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=100, help="images per day")
+    parser.add_argument("--images", type=int, default=200, help="images per day")
     parser.add_argument("--reference-images", type=int, default=200)
     parser.add_argument("--seeds", type=int, default=10, help="days per setting")
     parser.add_argument(
@@ -409,8 +434,17 @@ def main() -> None:
                     label,
                     f"{r[kind]['failure_rate']['mean']:.2f}",
                     *(_cell(r[kind][name]) for name in (*SELECTIONS, "ceiling")),
-                    _cell(r[kind]["auroc"]),
+                    _cell(r[kind]["auroc"].get("combined")),
                 ]
+                for label, r in results.items()
+            ],
+        )
+        print(f"\nAUROC for {kind} images per score (mean ± sd)")
+        names = ("combined", "uncertainty", "disagreement", "novelty")
+        print_table(
+            ["setting", *names],
+            [
+                [label, *(_cell(r[kind]["auroc"].get(n)) for n in names)]
                 for label, r in results.items()
             ],
         )
