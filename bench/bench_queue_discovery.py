@@ -183,6 +183,25 @@ def cached(path: Path, make: Any) -> dict[str, Array]:
     return arrays
 
 
+def first_images(day: dict[str, Array], n: int) -> dict[str, Array]:
+    """The outputs of a day's first ``n`` images (image ``i`` does not depend on the size)."""
+    keep = day["instance_image"] < n
+    return {
+        key: value[keep] if key.startswith("instance_") else value[:n] for key, value in day.items()
+    }
+
+
+def cached_day(tag: str, seed: int, n: int, make: Any) -> dict[str, Array]:
+    """A day's outputs from the cache: its own file, else the prefix of a larger day's."""
+    path = CACHE / f"{tag}_s{seed}_n{n}.npz"
+    if not path.is_file():
+        for other in sorted(CACHE.glob(f"{tag}_s{seed}_n*.npz")):
+            size = int(other.stem.rsplit("_n", 1)[1])
+            if size > n:
+                return first_images(cached(other, make), n)
+    return cached(path, make)
+
+
 @dataclass(frozen=True)
 class DayScore:
     n: int
@@ -400,29 +419,36 @@ def main() -> None:
             render(args.reference_images, REFERENCE_SEED, {}), model("reference")
         ),
     )
-    results: dict[str, Any] = {}
-    for setting in args.settings:
-        drift = {} if setting == "clean" else {setting: args.severity}
-        label = "clean" if setting == "clean" else f"{setting}={args.severity}"
-        days: list[DayScore] = []
-        for s in range(args.seeds):
-            seed = DAY_SEED + s
+    labels = {
+        setting: "clean" if setting == "clean" else f"{setting}={args.severity}"
+        for setting in args.settings
+    }
+    days: dict[str, list[DayScore]] = {label: [] for label in labels.values()}
+    for s in range(args.seeds):  # seeds outermost: every setting gets its days in turn
+        seed = DAY_SEED + s
+        for setting, label in labels.items():
+            drift = {} if setting == "clean" else {setting: args.severity}
             tag = "clean" if setting == "clean" else f"{setting}{args.severity}"
-            day = cached(
-                CACHE / f"{tag}_s{seed}_n{args.images}.npz",
+            day = cached_day(
+                tag,
+                seed,
+                args.images,
                 lambda seed=seed, drift=drift: day_outputs(
                     render(args.images, seed, drift), model("production"), model("reference")
                 ),
             )
             if not args.outputs_only:
-                days.append(score_day(day, ref, args.budget, seed))
+                days[label].append(score_day(day, ref, args.budget, seed))
             print(f"{label:16s} seed {seed}  {time.perf_counter() - started:7.1f} s", flush=True)
-        if days:
-            results[label] = {
-                "failed": summarise(days, severe=False),
-                "severe": summarise(days, severe=True),
-                "days": [d.__dict__ for d in days],
-            }
+    results: dict[str, Any] = {
+        label: {
+            "failed": summarise(scored, severe=False),
+            "severe": summarise(scored, severe=True),
+            "days": [d.__dict__ for d in scored],
+        }
+        for label, scored in days.items()
+        if scored
+    }
     if args.outputs_only:
         return
     for kind in ("failed", "severe"):
