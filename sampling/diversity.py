@@ -14,6 +14,10 @@ the hash of any earlier item, or when its embedding lies closer than ``min_dista
 Comparing with kept items only is non-maximum suppression: a chain of near-identical
 frames keeps every frame at least ``min_distance`` from the ones kept before it.
 Distance checks cost ``O(n * kept * d)``; hash checks ``O(n)``.
+
+Both loops run many small matrix-vector products, for which a multi-threaded BLAS only
+adds overhead (and on a busy machine can be many times slower), so they run with one
+BLAS thread (``threadpoolctl``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no stubs
 
+from sampling._checks import as_matrix, check_float, check_int
 from sampling._neighbours import squared_norms
 from sampling._typing import BoolArray, IntArray
-from sampling._validation import as_matrix, check_float, check_int
 from sampling.errors import InvalidSignalError
 
 DUPLICATE_BLOCK = 512
@@ -132,13 +137,14 @@ def k_center_greedy(
         raise InvalidSignalError(f"first must be in 0 .. {n - 1}, got {first!r}")
     walk = FarthestFirst(x)
     chosen = [start]
-    walk.add_centre(start)
-    while len(chosen) < min(k, n):
-        nxt = walk.farthest()
-        if nxt is None:  # pragma: no cover - every point chosen
-            break
-        chosen.append(nxt)
-        walk.add_centre(nxt)
+    with threadpool_limits(limits=1, user_api="blas"):
+        walk.add_centre(start)
+        while len(chosen) < min(k, n):
+            nxt = walk.farthest()
+            if nxt is None:  # pragma: no cover - every point chosen
+                break
+            chosen.append(nxt)
+            walk.add_centre(nxt)
     return np.asarray(chosen, dtype=np.int64)
 
 
@@ -259,9 +265,10 @@ def near_duplicates(
     x = None if vectors is None else as_matrix(vectors, name="vectors", n=len(hashes))
     dedupe = DuplicateFilter(radius, None if x is None else x.shape[1])
     out = np.zeros(len(hashes), dtype=bool)
-    for start in range(0, len(hashes), DUPLICATE_BLOCK):
-        stop = start + DUPLICATE_BLOCK
-        out[start:stop] = dedupe.feed(None if x is None else x[start:stop], hashes[start:stop])
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start in range(0, len(hashes), DUPLICATE_BLOCK):
+            stop = start + DUPLICATE_BLOCK
+            out[start:stop] = dedupe.feed(None if x is None else x[start:stop], hashes[start:stop])
     return out
 
 

@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.errors import NotFittedError
+from sampling._checks import as_counts, as_matrix, check_int
 from sampling._neighbours import knn_mean_distance
 from sampling._typing import FloatArray
-from sampling._validation import as_counts, as_matrix, check_int
 from sampling.errors import InvalidSignalError
 
 

@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no stubs
 
+from sampling._checks import as_counts, as_matrix, check_float, check_int
 from sampling._typing import FloatArray, IntArray
-from sampling._validation import as_counts, as_matrix, check_float, check_int
 from sampling.diversity import DUPLICATE_BLOCK, DuplicateFilter, FarthestFirst
 from sampling.errors import InvalidSignalError
 from sampling.signals import (
@@ -68,6 +69,20 @@ class CandidateTable:
         ``n`` sets of the category ids predicted in each sample.
     n_instances
         ``(n,)`` predicted instances per sample.
+
+    Examples
+    --------
+    >>> CandidateTable(
+    ...     keys=np.array([1, 2]),
+    ...     signals={"drift": np.array([1.0, 0.0])},
+    ...     embeddings=None,
+    ...     image_hashes=[None, None],
+    ...     classes=[frozenset({3}), frozenset()],
+    ...     n_instances=np.array([2, -1]),
+    ... )
+    Traceback (most recent call last):
+    ...
+    sampling.errors.InvalidSignalError: n_instances must be non-negative integers; row 1 is -1
     """
 
     keys: IntArray
@@ -166,6 +181,12 @@ class SelectedItem:
         The signal contributing most to the priority (``"none"`` without signals).
     signals
         Its value of each signal it has (missing signals are omitted, never NaN).
+
+    Examples
+    --------
+    >>> item = SelectedItem(key=7, priority=0.8, reason="drift", signals={"drift": 1.0})
+    >>> item.reason, dict(item.signals)
+    ('drift', {'drift': 1.0})
     """
 
     key: int
@@ -189,6 +210,11 @@ class Selection:
         visited (see :func:`select`, step 2).
     n_instances
         Predicted instances in the chosen items.
+
+    Examples
+    --------
+    >>> Selection(items=(), n_candidates=10, n_duplicates=2, n_instances=0).n_duplicates
+    2
     """
 
     items: tuple[SelectedItem, ...]
@@ -267,6 +293,21 @@ def select(table: CandidateTable, policy: SelectionPolicy) -> Selection:
     order = np.lexsort((np.arange(n), -priority))
     x = None if table.embeddings is None else as_matrix(table.embeddings, name="embeddings", n=n)
     counts = as_counts(table.n_instances, name="n_instances", n=n)
+    with threadpool_limits(limits=1, user_api="blas"):  # small products: see diversity
+        chosen, n_duplicates = _choose(table, policy, priority, order, x, counts)
+    return _selection(table, signals, policy, priority, chosen, n_duplicates, counts)
+
+
+def _choose(
+    table: CandidateTable,
+    policy: SelectionPolicy,
+    priority: FloatArray,
+    order: npt.NDArray[np.intp],
+    x: npt.NDArray[np.float32] | None,
+    counts: IntArray,
+) -> tuple[list[int], int]:
+    """Run steps 2 to 5 of :func:`select`; return the chosen rows and the duplicates dropped."""
+    n = table.n
     budget = _Budget(policy, np.maximum(counts, 1))
     quota = {c: m for c, m in sorted(policy.class_quota.items()) if m > 0}
     has_class = _class_masks(table.classes, list(quota))
@@ -359,8 +400,7 @@ def select(table: CandidateTable, policy: SelectionPolicy) -> Selection:
                 chosen.append(row)
                 taken.add(row)
                 budget.spend(row)
-
-    return _selection(table, signals, policy, priority, chosen, n_duplicates, counts)
+    return chosen, n_duplicates
 
 
 def _selection(

@@ -33,8 +33,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from sampling._checks import as_vector
 from sampling._typing import FloatArray
-from sampling._validation import as_vector
 from sampling.errors import InvalidSignalError
 
 SIGNALS: Final = (

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from sampling._checks import as_counts, as_vector, check_float, check_int
 from sampling._typing import FloatArray
-from sampling._validation import as_counts, as_vector, check_float, check_int
 from sampling.errors import InvalidSignalError
 
 

@@ -86,10 +86,12 @@ for args in (["init"], ["rules", "--out", "{tmp_path / "rules"}"], ["slo", "--js
 def test_module_stems_are_unique() -> None:
     """One name, one meaning: no two modules share a stem.
 
-    Allowed twice: each stage's ``job``, and ``errors`` (``monitor.errors`` re-exports the
-    leaf ``detectors.errors`` and adds the service's own: one hierarchy).
+    Allowed twice: each stage's ``job``, ``errors`` (``monitor.errors`` re-exports the
+    leaf ``detectors.errors`` and adds the service's own: one hierarchy), and ``_typing``
+    (the private array aliases of each pure package; ``sampling._typing`` is the sampling
+    API's contract, float64 signals, where ``detectors._typing`` takes any float precision).
     """
-    allowed = {"__init__", "__main__", "job", "errors"}
+    allowed = {"__init__", "__main__", "job", "errors", "_typing"}
     stems = Counter(
         path.stem
         for package in ("monitor", "detectors", "sampling")
