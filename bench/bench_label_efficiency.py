@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--reference-images", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--name", default="bench_label_efficiency", help="results file name")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -236,7 +237,7 @@ def main() -> None:
         target = summary["queue_k100"]["ap_mean"] >= summary["random_k200"]["ap_mean"]
         print(f"\nqueue k=100 >= random k=200: {target}")
     path = write_results(
-        "bench_label_efficiency",
+        args.name,
         {
             "drift": dict(drift),
             "pool": args.pool,
