@@ -35,7 +35,7 @@ random's (mean and standard deviation), the ceiling (an oracle's k failed images
 random's: ``1 / failure rate`` when failures outnumber k) and the AUROC of the combined
 score for "image failed" (``sklearn.metrics.roc_auc_score``).
 
-    nice -n 10 python -m bench.bench_queue_discovery [--images 200] [--seeds 10]
+    nice -n 10 python -m bench.bench_queue_discovery [--images 100] [--seeds 10]
         [--settings clean blur contrast ...] [--severity 0.5] [--threads 1]
 """
 
@@ -392,7 +392,7 @@ def _cell(stat: dict[str, float] | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=200, help="images per day")
+    parser.add_argument("--images", type=int, default=100, help="images per day")
     parser.add_argument("--reference-images", type=int, default=200)
     parser.add_argument("--seeds", type=int, default=10, help="days per setting")
     parser.add_argument(
