@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,9 @@ BATCH = 16
 Array = npt.NDArray[Any]
 
 
-def render(n: int, seed: int, drift: dict[str, float]) -> list[Scene]:
+def render(n: int, seed: int, drift: Mapping[Any, float]) -> list[Scene]:
     """The scenes ``segmon synth OUT --images n --seed seed --drift ...`` would write."""
-    config = SynthConfig(n_images=n, seed=seed, drift=drift)  # type: ignore[arg-type]
+    config = SynthConfig(n_images=n, seed=seed, drift=drift)
     return [render_scene(np.random.default_rng([seed, i, 0]), config) for i in range(n)]
 
 
@@ -178,7 +179,7 @@ def cached(path: Path, make: Any) -> dict[str, Array]:
     arrays: dict[str, Array] = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]  # the stub types **kwds as allow_pickle
     tmp.rename(path)
     return arrays
 
