@@ -20,7 +20,9 @@ off the reference for a tenth of the candidates, 2% repeated image hashes):
 * ``fill``: ``novelty_score + combine + select``, what a queue fill computes (the
   issue's target: 10 s); ``fill_1_blas_thread`` with the one-thread novelty.
 
-Peak memory is the process's max RSS; the load average at the start is recorded, since
+Each step's wall and process CPU seconds are recorded (CPU time, all threads together, is
+what the step costs whatever else the machine runs). Peak memory is the process's max
+RSS; the load average at the start is recorded, since
 the timings depend on what else the machine runs. Writes bench/results/bench_sampling_speed.json.
 
     nice -n 10 python -m bench.bench_sampling_speed --candidates 100000 --reference 10000 \
@@ -59,10 +61,23 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _timed(fn: Callable[[], T]) -> tuple[T, float]:
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
+class Stopwatch:
+    """Wall and process CPU seconds of each step.
+
+    CPU time counts all the process's threads: it is what a step costs, whatever else the
+    machine runs, where wall time on a shared machine also counts the waiting.
+    """
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    def __call__(self, name: str, fn: Callable[[], T]) -> T:
+        start, cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        self.wall[name] = time.perf_counter() - start
+        self.cpu[name] = time.process_time() - cpu
+        return out
 
 
 def make_data(
@@ -101,7 +116,7 @@ def make_data(
 
 
 def _faiss_hnsw(
-    reference: np.ndarray, current: np.ndarray, reference_knn: np.ndarray, times: dict[str, float]
+    reference: np.ndarray, current: np.ndarray, reference_knn: np.ndarray, watch: Stopwatch
 ) -> dict[str, Any] | None:
     """Time an approximate HNSW index (faiss-cpu, when importable) for the same k-NN means.
 
@@ -121,9 +136,9 @@ def _faiss_hnsw(
         index.add(reference)
         index.hnsw.efSearch = 64
         distances, _ = index.search(current, 5)
-        return np.sqrt(np.maximum(distances, 0.0)).mean(axis=1)
+        return np.asarray(np.sqrt(np.maximum(distances, 0.0)).mean(axis=1), dtype=np.float64)
 
-    approx, times["novelty_faiss_hnsw"] = _timed(search)
+    approx = watch("novelty_faiss_hnsw", search)
     exact = knn_mean_distance(current, reference, 5)
     ratio = approx / np.maximum(exact, 1e-12) - 1.0
     return {
@@ -140,11 +155,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     reference, current, signals, hashes, classes, n_instances = make_data(
         args.candidates, args.reference, args.dim, SEED
     )
-    times: dict[str, float] = {}
-    novelty, times["novelty_fit"] = _timed(lambda: KNNNovelty(k=5).fit(reference))
-    scores, times["novelty_score"] = _timed(lambda: novelty.score(current))
+    watch = Stopwatch()
+    novelty = watch("novelty_fit", lambda: KNNNovelty(k=5).fit(reference))
+    scores = watch("novelty_score", lambda: novelty.score(current))
     with threadpool_limits(limits=1, user_api="blas"):
-        _, times["novelty_score_1_blas_thread"] = _timed(lambda: novelty.score(current))
+        _ = watch("novelty_score_1_blas_thread", lambda: novelty.score(current))
     signals["image_novelty"] = scores
     if not args.skip_sklearn:
         from sklearn.neighbors import NearestNeighbors
@@ -154,19 +169,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             distances, _ = nn.kneighbors(current)
             return np.asarray(distances.mean(axis=1))
 
-        _, times["novelty_sklearn"] = _timed(sklearn_knn)
-    faiss_result = _faiss_hnsw(reference, current, novelty.reference_knn_, times)
+        _ = watch("novelty_sklearn", sklearn_knn)
+    faiss_result = _faiss_hnsw(reference, current, novelty.reference_knn_, watch)
     weights = SelectionPolicy(max_items=1).weights
-    priority, times["combine"] = _timed(lambda: combine_signals(signals, weights))
+    priority = watch("combine", lambda: combine_signals(signals, weights))
     order = np.lexsort((np.arange(args.candidates), -priority))
-    _, times["near_dup_hash"] = _timed(lambda: near_duplicates(None, hashes, min_distance=0.0))
+    _ = watch("near_dup_hash", lambda: near_duplicates(None, hashes, min_distance=0.0))
     top = order[: args.pool]
-    _, times["near_dup_pool"] = _timed(
+    _ = watch(
+        "near_dup_pool",
         lambda: near_duplicates(
             current[top], [hashes[i] for i in top], min_distance=args.duplicate_distance
-        )
+        ),
     )
-    _, times["k_center"] = _timed(lambda: k_center_greedy(current[top], args.items))
+    _ = watch("k_center", lambda: k_center_greedy(current[top], args.items))
     table = CandidateTable(
         keys=np.arange(args.candidates, dtype=np.int64),
         signals=signals,
@@ -185,15 +201,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         diversity_pool=args.pool,
         duplicate_distance=args.duplicate_distance,
     )
-    selection, times["select"] = _timed(lambda: select(table, policy))
-    times["fill"] = times["novelty_score"] + times["combine"] + times["select"]
-    times["fill_1_blas_thread"] = (
-        times["novelty_score_1_blas_thread"] + times["combine"] + times["select"]
-    )
+    selection = watch("select", lambda: select(table, policy))
+    for clock in (watch.wall, watch.cpu):
+        clock["fill"] = clock["novelty_score"] + clock["combine"] + clock["select"]
+        clock["fill_1_blas_thread"] = (
+            clock["novelty_score_1_blas_thread"] + clock["combine"] + clock["select"]
+        )
     quota_met = {str(c): sum(c in classes[int(item.key)] for item in selection.items) for c in rare}
     return {
         "args": vars(args),
-        "seconds": times,
+        "seconds": watch.wall,
+        "cpu_seconds": watch.cpu,
         "peak_rss_mb": _peak_rss_mb(),
         "selected": len(selection.items),
         "selected_instances": selection.n_instances,
@@ -223,16 +241,19 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--duplicate-distance", type=float, default=1.0)
     parser.add_argument("--skip-sklearn", action="store_true")
+    parser.add_argument(
+        "--suffix", default="", help="results in bench/results/bench_sampling_speed<SUFFIX>.json"
+    )
     args = parser.parse_args()
     result = run(args)
-    rows = [[name, seconds] for name, seconds in result["seconds"].items()]
-    print_table(["step", "seconds"], rows)
+    rows = [[name, wall, result["cpu_seconds"][name]] for name, wall in result["seconds"].items()]
+    print_table(["step", "wall s", "cpu s"], rows)
     print(
         f"peak RSS {result['peak_rss_mb']:.0f} MB; selected {result['selected']} items "
         f"({result['selected_instances']} instances), {result['duplicates_dropped']} duplicates "
         f"dropped; rare-class items {result['rare_class_items']}"
     )
-    path = write_results("bench_sampling_speed", result)
+    path = write_results(f"bench_sampling_speed{args.suffix}", result)
     print(f"wrote {path}")
 
 
