@@ -395,8 +395,11 @@ class QueueSettings(_Section):
     class_quota: dict[str, int] = Field(
         default_factory=dict, description="class name -> minimum items per fill (rare classes)"
     )
-    diversity_pool: int = Field(
-        default=5000, ge=1, description="k-center greedy over this many top-priority candidates"
+    diversity_pool: int | None = Field(
+        default=None,
+        ge=1,
+        description="k-center greedy over this many top-priority candidates "
+        "(None: 4 x the fill's item budget, so diversity does not override priority)",
     )
     duplicate_distance: float = Field(
         default=0.0, ge=0.0, description="image embeddings closer than this are near-duplicates"
@@ -896,7 +899,7 @@ queue:
   # run_budget: 50              # items per fill (unset: what the day has left)
   # instance_budget: 500        # predicted instances per fill (crowded images cost more)
   # class_quota: {star: 10}     # at least this many items per fill predicting the class
-  diversity_pool: 5000          # k-center greedy over the top candidates by priority
+  diversity_pool: null          # k-center over the top candidates (null: 4 x the fill's budget)
   duplicate_distance: 0.0       # image embeddings closer than this are near-duplicates
   uncertainty_threshold: 0.5    # the production model's score threshold
   novelty_k: 5                  # neighbours of the novelty score

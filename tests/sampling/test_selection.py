@@ -123,11 +123,27 @@ def test_diversity_spreads_the_choice_over_clusters() -> None:
         + list(np.linspace(0.3, 0.2, 10))
     )
     t = table(priority, embeddings=embeddings)
-    chosen = select(t, SelectionPolicy(max_items=3))
+    chosen = select(t, SelectionPolicy(max_items=3, diversity_pool=30))
     assert sorted(k // 10 for k in keys(chosen.items)) == [0, 1, 2]
     assert keys(chosen.items)[0] == 0  # the first centre is the top priority
     without = select(table(priority), SelectionPolicy(max_items=3))
     assert keys(without.items) == [0, 1, 2]
+
+
+def test_the_default_pool_keeps_diversity_among_the_top_priorities() -> None:
+    rng = np.random.default_rng(1)
+    embeddings = np.vstack([rng.normal(c, 0.05, (10, 2)) for c in (0.0, 5.0, 10.0)])
+    priority = (
+        list(np.linspace(0.9, 0.8, 10))
+        + list(np.linspace(0.5, 0.4, 10))
+        + list(np.linspace(0.3, 0.2, 10))
+    )
+    # Pool = 4 x 3 = the 12 highest priorities: ten of cluster A and two of cluster B, so
+    # the low-priority cluster C is never chosen for its distance alone.
+    chosen = select(table(priority, embeddings=embeddings), SelectionPolicy(max_items=3))
+    assert SelectionPolicy(max_items=3).pool_size == 12
+    assert all(k < 12 for k in keys(chosen.items))
+    assert {k // 10 for k in keys(chosen.items)} == {0, 1}
 
 
 def test_items_carry_their_signals_without_nan_and_their_reason() -> None:
