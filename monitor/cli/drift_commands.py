@@ -121,10 +121,13 @@ def _checks_table(checks: list[StoredCheck]) -> Table:
 def _backfill(
     state: AppState, period: tuple[datetime, datetime], max_windows: int | None, as_json: bool
 ) -> None:
-    from monitor.drift.backfill import BackfillProgress, backfill_drift
+    from monitor.drift.backfill import BackfillProgress, backfill_drift, plan_windows
     from monitor.jobs.names import JobName
     from monitor.jobs.runs import run_job
 
+    settings = state.settings.drift
+    cap = settings.backfill_max_windows if max_windows is None else max_windows
+    plan_windows(settings.windows, *period, cap)  # a refused range touches no database
     clock = SystemClock()
     sessions = state.sessions()
     with progress_bar("drift backfill (windows)") as update:
