@@ -176,12 +176,56 @@ def report(
     out_path: Annotated[
         Path, typer.Option("--out", help="HTML file to write.", dir_okay=False)
     ] = Path("report.html"),
+    start: FromOption = None,
+    end: ToOption = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            "--window", help="With --from/--to: drift window length drawn (default: longest)."
+        ),
+    ] = None,
+    step: Annotated[
+        str, typer.Option("--step", help="With --from/--to: time between SLO evaluations.")
+    ] = "1h",
     as_json: JsonFlag = False,
 ) -> None:
-    """Write an HTML drift report: segmon's latest checks and an evidently data-drift report."""
+    """Write an HTML drift report: segmon's latest checks and an evidently data-drift report.
+
+    With --from and --to: the period looked back on, as plots (self-contained, no network
+    needed to view): per drift family and class each check's statistic against its
+    threshold over time with the windows that fired, quality per class, shadow agreement,
+    SLO burn rates with the alert factors and the alerts that would have fired, and
+    evidently's report of the most drifted window.
+    """
+    state = app_state(ctx)
+    period = time_range(start, end)
+    if period is not None:
+        from monitor.service.lookback import write_lookback_report
+
+        lookback = write_lookback_report(
+            state.sessions(),
+            state.settings,
+            SystemClock(),
+            period[0],
+            period[1],
+            out_path,
+            window=window,
+            step=step,
+        )
+        emit(
+            as_json,
+            lookback.as_dict(),
+            lambda: out.print(
+                f"wrote {lookback.path}: {lookback.drift_plots} drift plots over "
+                f"{lookback.drift_windows} windows ({lookback.flagged_windows} flagged), "
+                f"{lookback.quality_plots} quality, {lookback.slo_plots} SLO plots"
+            ),
+        )
+        return
+    if window is not None:
+        raise InvalidInputError("--window goes with --from and --to")
     from monitor.drift.report import write_report
 
-    state = app_state(ctx)
     summary = write_report(state.sessions(), state.settings.drift, SystemClock(), out_path)
     emit(
         as_json,
