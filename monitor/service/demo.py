@@ -194,7 +194,7 @@ def run_demo(
     days: list[dict[str, Any]] = []
     for name in ("day1", "day2"):
         clock.advance(day)
-        say(f"{name}: ingesting the production log, embedding, shadow scoring, drift checks")
+        say(f"{name}: ingesting the production log, embedding, shadow scoring")
         log = str(workdir / "log" / name)
         report, _ = run_job(
             sessions,

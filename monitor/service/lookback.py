@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ from monitor.storage.schema import (
     ShadowScore,
 )
 
-__all__ = ["Figure", "LookbackSummary", "write_lookback_report"]
+__all__ = ["Figure", "LookbackSummary", "read_figures", "write_lookback_report"]
 
 _ALERT_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 _ROW_HEIGHT = 170
@@ -531,3 +532,36 @@ def _window_label(pop: Population) -> str:
     """Say which window a population is, for the page."""
     assert pop.start is not None and pop.end is not None
     return f"{pop.start.isoformat()} to {pop.end.isoformat()}"
+
+
+_FIGURE = re.compile(
+    r'<script type="application/json" class="segmon-figure" data-target="[^"]*" '
+    r'data-kind="([^"]*)" data-family="([^"]*)" data-class="([^"]*)">(.*?)</script>',
+    re.S,
+)
+
+
+def read_figures(page: str) -> list[Figure]:
+    """Return the figures a look-back report embeds, in page order.
+
+    Examples
+    --------
+    >>> spec = {"data": [{"x": [1, 2], "y": [3, 4]}], "layout": {"title": {"text": "t"}}}
+    >>> page = _figure_html(0, Figure("drift", "t", spec, "mask_geometry", "box"))
+    >>> [(f.kind, f.family, f.class_name, f.spec["data"][0]["y"]) for f in read_figures(page)]
+    [('drift', 'mask_geometry', 'box', [3, 4])]
+    """
+    out = []
+    for kind, family, class_name, body in _FIGURE.findall(page):
+        spec = json.loads(body)
+        title = spec.get("layout", {}).get("title", {}).get("text", "")
+        out.append(
+            Figure(
+                html.unescape(kind),
+                title,
+                spec,
+                family=html.unescape(family),
+                class_name=html.unescape(class_name),
+            )
+        )
+    return out
