@@ -3,7 +3,8 @@
 The README's picture comes from the demo's report::
 
     segmon demo
-    python docs/render_plot.py var/demo/report.html docs/lookback-slo.png --kind slo
+    python docs/render_plot.py var/demo/report.html docs/lookback-slo.png --kind slo \
+        --family mask-quality-shadow
 
 Needs ``kaleido`` (the ``dev`` extra pins 0.2.1, which bundles its own browser and so
 renders offline).

@@ -202,7 +202,7 @@ def _quality_figures(session: Session, start: datetime, end: datetime) -> list[F
             ClassQualityRow.recall,
         )
         .join(ClassQualityRow, ClassQualityRow.quality_result_id == QualityResult.id)
-        .where(QualityResult.computed_at > start, QualityResult.computed_at <= end)
+        .where(QualityResult.computed_at >= start, QualityResult.computed_at <= end)
         .order_by(QualityResult.computed_at, ClassQualityRow.class_name)
     ).all()
     by_version: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
@@ -314,11 +314,13 @@ def _slo_figure(history: SLOHistory) -> Figure:
             annotation_position="top left",
         )
     colors = {"page": "rgba(214,39,40,0.18)", "ticket": "rgba(255,127,14,0.18)"}
-    last = history.points[-1].status.now if history.points else None
+    times = [p.status.now for p in history.points]
+    # An alert still firing at the end is drawn one step past the last point.
+    step = times[-1] - times[-2] if len(times) > 1 else timedelta(0)
     for episode in history.episodes:
         fig.add_vrect(
             x0=episode.started.isoformat(),
-            x1=(episode.ended or last or episode.started).isoformat(),
+            x1=(episode.ended or times[-1] + step).isoformat(),
             fillcolor=colors[episode.severity],
             line_width=0,
             annotation_text=episode.severity,
