@@ -110,7 +110,7 @@ def _slo_history(
     }
 
     def human() -> None:
-        table = Table("slo", "steps", "alert", "fired at", "until")
+        table = Table("slo", "steps", "alert", "fired at (UTC)", "until")
         for h in histories:
             if not h.episodes:
                 table.add_row(h.slo, str(len(h.points)), "none", "", "")
@@ -119,8 +119,8 @@ def _slo_history(
                     h.slo if i == 0 else "",
                     str(len(h.points)) if i == 0 else "",
                     e.severity,
-                    e.started.isoformat(),
-                    "still firing" if e.ended is None else e.ended.isoformat(),
+                    f"{e.started:%Y-%m-%d %H:%M}",
+                    "still firing" if e.ended is None else f"{e.ended:%Y-%m-%d %H:%M}",
                 )
         out.print(table)
 
