@@ -327,6 +327,16 @@ class DriftSettings(_Section):
         default=None, description="embedder of the embedding families; None: most rows"
     )
     detectors: DriftDetectors = DriftDetectors()
+    catch_up_windows: int = Field(
+        default=24,
+        ge=1,
+        description="missed windows (per length) a scheduled run computes after downtime",
+    )
+    backfill_max_windows: int = Field(
+        default=2000,
+        ge=1,
+        description="most windows `segmon drift --from --to` computes without --max-windows",
+    )
 
     @field_validator("windows")
     @classmethod
@@ -881,6 +891,9 @@ drift:
   windows: [1h, 1d]
   alpha: 0.05                   # false-alarm rate of each check (calibrated thresholds)
   min_samples: 30               # windows with fewer samples are skipped and counted
+  catch_up_windows: 24          # after downtime, missed windows a scheduled run computes
+                                # (per length; the next run goes on from there)
+  backfill_max_windows: 2000    # `segmon drift --from --to` refuses more (--max-windows)
   # embedder: backbone-v1       # unset: the embedder with the most stored vectors
   # detectors:                  # per family; each runs on the features it accepts
   #   image_embedding: [pca_js, mmd]

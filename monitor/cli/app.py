@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -126,6 +127,34 @@ PushgatewayOption = Annotated[
         help="Also push segmon's metrics to this Prometheus Pushgateway (e.g. http://host:9091).",
     ),
 ]
+
+FromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        metavar="TIME",
+        help="Start of a past period (ISO 8601 date or time; no zone means UTC). Needs --to.",
+    ),
+]
+ToOption = Annotated[
+    str | None,
+    typer.Option("--to", metavar="TIME", help="End of the period (as --from). Needs --from."),
+]
+
+
+def time_range(start: str | None, end: str | None) -> tuple[datetime, datetime] | None:
+    """Parse ``--from`` / ``--to``: both or neither; the start before the end."""
+    from monitor.clock import check_range, parse_instant
+    from monitor.errors import InvalidInputError
+
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        given, missing = ("--from", "--to") if end is None else ("--to", "--from")
+        raise InvalidInputError(f"{given} needs {missing} too (a period has two ends)")
+    parsed = (parse_instant(start, "--from"), parse_instant(end, "--to"))
+    check_range(*parsed)
+    return parsed
 
 
 @dataclass

@@ -408,6 +408,7 @@ def demo(
                 f"error budget left {slo['error_budget_remaining']}"
             )
         out.print(f"job runs: {st['job_runs']}")
+        out.print(f"look-back report with plots: {summary['report']['path']}")
 
     emit(as_json, summary, human)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +11,19 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from monitor.cli.app import JsonFlag, app, app_state, emit, err, out, progress_bar
+from monitor.cli.app import (
+    AppState,
+    FromOption,
+    JsonFlag,
+    ToOption,
+    app,
+    app_state,
+    emit,
+    err,
+    out,
+    progress_bar,
+    time_range,
+)
 from monitor.clock import SystemClock
 
 evaluate_app = typer.Typer(
@@ -132,6 +145,15 @@ def evaluate(
     iou_threshold: Annotated[
         float, typer.Option("--iou-threshold", help="IoU at which a prediction matches.")
     ] = 0.5,
+    start: FromOption = None,
+    end: ToOption = None,
+    window: Annotated[
+        str,
+        typer.Option("--window", help="With --from/--to: length of each capture window."),
+    ] = "1d",
+    max_windows: Annotated[
+        int, typer.Option("--max-windows", min=1, help="With --from/--to: most windows.")
+    ] = 2000,
     as_json: JsonFlag = False,
 ) -> None:
     """Score predictions against a holdout (golden requests by default) and store the result.
@@ -141,6 +163,9 @@ def evaluate(
     model's name (kind, checkpoint and file hash) is the model version. --json prints
     every stored figure: the 12 COCO figures (AP, AP50, ..., ARl), the per-class table,
     recall by size and the confusion matrix. `segmon evaluate show` prints a stored one.
+    With --from and --to: the golden requests captured in each --window of that period,
+    one stored result per window and model version, stamped with the window's end
+    (windows already stored are skipped).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -161,6 +186,14 @@ def evaluate(
         raise ConfigError("give --predictions or --model, not both")
     state = app_state(ctx)
     clock = SystemClock()
+    period = time_range(start, end)
+    if period is not None:
+        if model is not None or predictions is not None:
+            raise ConfigError(
+                "--from/--to evaluate golden requests per window; drop --model/--predictions"
+            )
+        _evaluate_windows(state, holdout, period, window, iou_threshold, max_windows, as_json)
+        return
     loaded = None
     if model is not None:
         from monitor.model.loading import load_named
@@ -193,6 +226,61 @@ def evaluate(
         counted = loaded.ignored if isinstance(loaded, CountsIgnored) else {}
         payload["ignored"] = dict(sorted(counted.items()))
     emit(as_json, payload, lambda: _print_documents(documents, details=False))
+
+
+def _evaluate_windows(
+    state: AppState,
+    holdout: str,
+    period: tuple[datetime, datetime],
+    window: str,
+    iou_threshold: float,
+    max_windows: int,
+    as_json: bool,
+) -> None:
+    from monitor.jobs.names import JobName
+    from monitor.jobs.runs import run_job
+    from monitor.quality.windows import evaluate_windows
+
+    clock = SystemClock()
+    sessions = state.sessions()
+    with progress_bar(f"evaluating {holdout} per {window}") as update:
+        report, _ = run_job(
+            sessions,
+            JobName.EVALUATE,
+            clock,
+            lambda run_id: evaluate_windows(
+                sessions,
+                holdout,
+                clock,
+                period[0],
+                period[1],
+                window=window,
+                iou_threshold=iou_threshold,
+                max_windows=max_windows,
+                run_id=run_id,
+                progress=update,
+            ),
+        )
+    payload = report.counts()
+
+    def human() -> None:
+        out.print(
+            f"{report.windows} windows of {window}: {len(report.per_window)} results stored, "
+            f"{report.already_stored} windows already stored, "
+            f"{report.without_golden} without golden requests",
+            highlight=False,
+        )
+        table = Table("window end", "model version", "images", "AP", "mean IoU", "recall")
+        for r in report.per_window:
+            table.add_row(
+                r["window_end"],
+                escape(r["model_version"]),
+                str(r["images"]),
+                *(_figure(r[k]) for k in ("ap", "mean_iou", "recall")),
+            )
+        out.print(table)
+
+    emit(as_json, payload, human)
 
 
 @evaluate_app.command("show")

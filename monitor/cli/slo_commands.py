@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from monitor.cli.app import JsonFlag, PushgatewayOption, app, app_state, emit, err, out
+from monitor.cli.app import (
+    AppState,
+    FromOption,
+    JsonFlag,
+    PushgatewayOption,
+    ToOption,
+    app,
+    app_state,
+    emit,
+    err,
+    out,
+    time_range,
+)
 from monitor.clock import SystemClock
+from monitor.errors import InvalidInputError
 from monitor.slo.burn import SLOStatus
+from monitor.slo.history import SLOHistory
 from monitor.slo.spec import SLOSpec
 
 
@@ -44,17 +58,101 @@ def _status_json(spec: SLOSpec, status: SLOStatus | None) -> dict[str, Any]:
     return doc
 
 
+def _history_json(history: SLOHistory) -> dict[str, Any]:
+    return {
+        "slo": history.slo,
+        "episodes": [
+            {
+                "severity": e.severity,
+                "started": e.started.isoformat(),
+                "ended": None if e.ended is None else e.ended.isoformat(),
+            }
+            for e in history.episodes
+        ],
+        "points": [
+            {
+                "at": p.status.now.isoformat(),
+                "firing": list(p.firing),
+                "error_budget_remaining": p.status.error_budget_remaining,
+                "windows": {
+                    w.window: {
+                        "events": w.events,
+                        "bad_events": w.bad_events,
+                        "raw_burn_rate": w.raw_burn_rate,
+                        "guarded": w.guarded,
+                    }
+                    for w in p.status.windows
+                },
+            }
+            for p in history.points
+        ],
+    }
+
+
+def _slo_history(
+    state: AppState, period: tuple[datetime, datetime], step: str, as_json: bool
+) -> None:
+    from monitor.slo.duration import parse_duration
+    from monitor.slo.events import read_slo_history
+
+    length = parse_duration(step)
+    with state.sessions()() as session:
+        histories = [
+            read_slo_history(session, s, period[0], period[1], length)
+            for s in state.settings.slos
+            if s.computed_by_segmon
+        ]
+    payload = {
+        "from": period[0].isoformat(),
+        "to": period[1].isoformat(),
+        "step": step,
+        "slos": [_history_json(h) for h in histories],
+    }
+
+    def human() -> None:
+        table = Table("slo", "steps", "alert", "fired at (UTC)", "until")
+        for h in histories:
+            if not h.episodes:
+                table.add_row(h.slo, str(len(h.points)), "none", "", "")
+            for i, e in enumerate(h.episodes):
+                table.add_row(
+                    h.slo if i == 0 else "",
+                    str(len(h.points)) if i == 0 else "",
+                    e.severity,
+                    f"{e.started:%Y-%m-%d %H:%M}",
+                    "still firing" if e.ended is None else f"{e.ended:%Y-%m-%d %H:%M}",
+                )
+        out.print(table)
+
+    emit(as_json, payload, human)
+
+
 @app.command()
 def slo(
     ctx: typer.Context,
+    start: FromOption = None,
+    end: ToOption = None,
+    step: Annotated[
+        str, typer.Option("--step", help="With --from/--to: time between evaluations.")
+    ] = "1h",
     as_json: JsonFlag = False,
     pushgateway: PushgatewayOption = None,
 ) -> None:
-    """Show every SLO's error ratio and burn rate per event-time window, and budget left."""
+    """Show every SLO's error ratio and burn rate per event-time window, and budget left.
+
+    With --from and --to: the burn rates as of every --step in that period and the
+    page and ticket alerts that would have fired, and when (the generated rules' logic).
+    """
     from monitor.prometheus.push import push_metrics
     from monitor.slo.events import read_slo_status
 
     state = app_state(ctx)
+    period = time_range(start, end)
+    if period is not None:
+        if pushgateway:
+            raise InvalidInputError("--pushgateway pushes the present, not a past period")
+        _slo_history(state, period, step, as_json)
+        return
     clock = SystemClock()
     now = clock.now()
     sessions = state.sessions()

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from detectors import DriftResult
@@ -57,12 +57,18 @@ from monitor.slo.duration import parse_duration
 from monitor.storage.schema import Category, Dataset, DriftResultRow
 
 __all__ = [
+    "DriftReference",
     "DriftReport",
     "StoredCheck",
     "aligned_window",
+    "catch_up_spans",
+    "check_window",
+    "newest_stored_end",
+    "read_reference",
     "resolve_reference",
     "run_drift",
     "stable_seed",
+    "store_checks",
 ]
 
 
@@ -182,6 +188,8 @@ class DriftReport:
     checks: list[StoredCheck] = field(default_factory=list)
     windows: list[dict[str, Any]] = field(default_factory=list)
     skipped_windows: int = 0
+    windows_behind: int = 0
+    """Missed windows a catch-up bound left for the next run."""
     skipped_checks: Counter[str] = field(default_factory=Counter)
 
     def counts(self) -> dict[str, Any]:
@@ -192,6 +200,7 @@ class DriftReport:
             "image_properties": self.properties.counts(),
             "windows": self.windows,
             "skipped_windows": self.skipped_windows,
+            "windows_behind": self.windows_behind,
             "skipped_checks": dict(sorted(self.skipped_checks.items())),
             "checks": len(self.checks),
             "drift_detected": sum(c.result.drift_detected for c in self.checks),
@@ -289,6 +298,123 @@ def _check(
     )
 
 
+@dataclass(frozen=True)
+class DriftReference:
+    """The reference side of every check of one run, read once.
+
+    Attributes
+    ----------
+    population
+        The holdout or production span (its ``label`` is ``drift_results.reference``).
+    embedder
+        Whose vectors the embedding families compare.
+    class_names
+        Category id to class name.
+    features
+        The reference's feature arrays.
+    """
+
+    population: Population
+    embedder: str | None
+    class_names: dict[int, str]
+    features: FeatureSet
+
+
+def read_reference(session: Session, settings: DriftSettings) -> DriftReference:
+    """Resolve ``drift.reference`` and the embedder, and read the reference's features."""
+    reference = resolve_reference(session, settings.reference)
+    embedder = settings.embedder or latest_embedder(session)
+    class_names = {c.id: c.name for c in session.scalars(select(Category))}
+    features = read_features(session, reference, FAMILIES, class_names, embedder)
+    return DriftReference(reference, embedder, class_names, features)
+
+
+def check_window(
+    session: Session,
+    settings: DriftSettings,
+    reference: DriftReference,
+    window: str,
+    span: tuple[datetime, datetime],
+    report: DriftReport,
+) -> list[StoredCheck] | None:
+    """Run every check of one window ``[start, end)``; None when it has too few images.
+
+    The window's size is appended to ``report.windows``; a skipped window counts in
+    ``report.skipped_windows`` and skipped checks in ``report.skipped_checks``.
+    """
+    start, end = span
+    pop = Population(label=window, start=start, end=end)
+    n_images = count_images(session, pop)
+    info = {"window": window, "start": start.isoformat(), "end": end.isoformat()}
+    report.windows.append({**info, "n_images": n_images})
+    if n_images < settings.min_samples:
+        report.skipped_windows += 1
+        return None
+    current = read_features(session, pop, FAMILIES, reference.class_names, reference.embedder)
+    return _checks(
+        settings,
+        reference.features,
+        current,
+        reference.population.label,
+        window,
+        span,
+        report.skipped_checks,
+        reference.embedder,
+    )
+
+
+def store_checks(
+    sessions: sessionmaker[Session],
+    checks: Sequence[StoredCheck],
+    computed_at: datetime,
+    run_id: int | None,
+) -> None:
+    """Upsert ``checks`` in one transaction (a window's rows land together or not at all)."""
+    if checks:
+        with sessions.begin() as session:
+            _upsert(session, [_row(c, computed_at, run_id) for c in checks])
+
+
+def newest_stored_end(
+    session: Session, reference: str, window: str, before: datetime
+) -> datetime | None:
+    """Return the newest stored ``window_end`` of ``window`` at or before ``before``."""
+    row = DriftResultRow
+    value = session.scalar(
+        select(func.max(row.window_end)).where(
+            row.reference == reference, row.window == window, row.window_end <= before
+        )
+    )
+    return None if value is None else value.astimezone(UTC)
+
+
+def catch_up_spans(
+    newest_stored: datetime | None, latest_end: datetime, length: timedelta
+) -> list[tuple[datetime, datetime]]:
+    """Return the windows a scheduled run owes, oldest first: the missed ones and the latest.
+
+    Windows after the newest stored one, up to the latest complete window; with nothing
+    stored yet, only the latest (history is the job of ``segmon drift --from --to``).
+
+    Examples
+    --------
+    >>> h = timedelta(hours=1)
+    >>> end = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    >>> [e.hour for _, e in catch_up_spans(end - 3 * h, end, h)]
+    [10, 11, 12]
+    >>> [e.hour for _, e in catch_up_spans(end, end, h)], len(catch_up_spans(None, end, h))
+    ([12], 1)
+    """
+    if newest_stored is None or newest_stored >= latest_end:
+        return [(latest_end - length, latest_end)]
+    spans = []
+    end = latest_end
+    while end > newest_stored:
+        spans.append((end - length, end))
+        end -= length
+    return spans[::-1]
+
+
 def run_drift(
     sessions: sessionmaker[Session],
     settings: DriftSettings,
@@ -298,6 +424,12 @@ def run_drift(
     access: ImageAccess | None = None,
 ) -> DriftReport:
     """Run every drift check for the current windows and upsert the results.
+
+    For each window length the run owes the latest complete window and, after downtime,
+    the windows missed since the newest stored one (:func:`catch_up_spans`), oldest
+    first. At most ``drift.catch_up_windows`` windows with enough images are computed
+    per length and run; the rest (``report.windows_behind``) are left to the next run,
+    which starts where this one stopped. Each window is stored in its own transaction.
 
     Parameters
     ----------
@@ -322,36 +454,23 @@ def run_drift(
     report.properties = fill_image_properties(sessions, clock, access)
     now = clock.now()
     with sessions() as session:
-        reference = resolve_reference(session, settings.reference)
-        report.reference = reference.label
-        embedder = settings.embedder or latest_embedder(session)
-        report.embedder = embedder
-        class_names = {c.id: c.name for c in session.scalars(select(Category))}
-        ref_features = read_features(session, reference, FAMILIES, class_names, embedder)
+        reference = read_reference(session, settings)
+        report.reference = reference.population.label
+        report.embedder = reference.embedder
         for window in settings.windows:
-            start, end = aligned_window(now, parse_duration(window))
-            pop = Population(label=window, start=start, end=end)
-            n_images = count_images(session, pop)
-            info = {"window": window, "start": start.isoformat(), "end": end.isoformat()}
-            report.windows.append({**info, "n_images": n_images})
-            if n_images < settings.min_samples:
-                report.skipped_windows += 1
-                continue
-            current = read_features(session, pop, FAMILIES, class_names, embedder)
-            report.checks.extend(
-                _checks(
-                    settings,
-                    ref_features,
-                    current,
-                    reference.label,
-                    window,
-                    (start, end),
-                    report.skipped_checks,
-                    embedder,
-                )
-            )
-    if report.checks:
-        computed_at = clock.now()
-        with sessions.begin() as session:
-            _upsert(session, [_row(c, computed_at, run_id) for c in report.checks])
+            length = parse_duration(window)
+            latest = aligned_window(now, length)
+            newest = newest_stored_end(session, reference.population.label, window, latest[1])
+            spans = catch_up_spans(newest, latest[1], length)
+            computed = 0
+            for i, span in enumerate(spans):
+                if computed >= settings.catch_up_windows:
+                    report.windows_behind += len(spans) - i
+                    break
+                checks = check_window(session, settings, reference, window, span, report)
+                if checks is None:
+                    continue
+                computed += 1
+                report.checks.extend(checks)
+                store_checks(sessions, checks, clock.now(), run_id)
     return report

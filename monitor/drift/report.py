@@ -145,7 +145,8 @@ def _summary_html(checks: list[DriftResultRow], summary: dict[str, str]) -> str:
     return f'<section id="segmon-summary"><h2>segmon drift summary</h2><dl>{facts}</dl>{table}</section>'
 
 
-def _evidently(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[str, int | None]:
+def evidently_html(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[str, int | None]:
+    """Return evidently's DataDriftPreset HTML of ``current`` vs ``reference``, drifted columns."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -215,8 +216,8 @@ def write_report(
         summary = _summary_html(checks, facts)
     drifted: int | None = None
     if min(len(ref_frame), len(cur_frame)) >= 2:
-        evidently_html, drifted = _evidently(ref_frame, cur_frame)
-        embedded = f'<iframe srcdoc="{html.escape(evidently_html, quote=True)}"></iframe>'
+        evidently_html_str, drifted = evidently_html(ref_frame, cur_frame)
+        embedded = f'<iframe srcdoc="{html.escape(evidently_html_str, quote=True)}"></iframe>'
     else:
         embedded = "<p>Too few images on one side for the tabular report.</p>"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,11 @@
 """Grafana dashboards generated from the metrics catalog.
 
 Four dashboards (overview, drift, quality, annotation queue) plus the provisioning files
-Grafana reads at start-up. Every panel queries ``${datasource}`` (a Prometheus data
-source variable) and only names from :mod:`monitor.prometheus.catalog`, series recorded by
-the generated rules (``slo:*``) and Prometheus's own ``ALERTS``.
+Grafana reads at start-up. Every Prometheus panel queries ``${datasource}`` (a Prometheus
+data source variable) and only names from :mod:`monitor.prometheus.catalog`, series
+recorded by the generated rules (``slo:*``) and Prometheus's own ``ALERTS``. The drift and
+quality dashboards also carry "History" panels: SQL over the results tables through the
+PostgreSQL data source ``${history}`` (:mod:`monitor.prometheus.history_panels`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,21 @@ from pathlib import Path
 from typing import Any, Final
 
 from monitor.prometheus import catalog as mc
+from monitor.prometheus.history_panels import (
+    HISTORY_DS_TYPE,
+    drift_history_panels,
+    history_datasource_var,
+    quality_history_panels,
+)
 
-__all__ = ["DASHBOARDS", "dashboard_queries", "dashboards", "provisioning", "write_dashboards"]
+__all__ = [
+    "DASHBOARDS",
+    "dashboard_queries",
+    "dashboard_sql",
+    "dashboards",
+    "provisioning",
+    "write_dashboards",
+]
 
 JSON = dict[str, Any]
 SCHEMA_VERSION: Final = 39
@@ -280,8 +295,9 @@ def _drift() -> JSON:
             [_target(f"min {by} ({mc.DRIFT_P_VALUE}{{{sel}}})", instant=True)],
             (12, 25, 12, 8),
         ),
+        *drift_history_panels(top=33),
     ]
-    return _dashboard("drift", "Drift", variables, panels)
+    return _dashboard("drift", "Drift", [*variables, history_datasource_var()], panels)
 
 
 def _quality() -> JSON:
@@ -367,8 +383,9 @@ def _quality() -> JSON:
             (0, 24, 24, 10),
             "percentunit",
         ),
+        *quality_history_panels(top=34),
     ]
-    return _dashboard("quality", "Quality", variables, panels)
+    return _dashboard("quality", "Quality", [*variables, history_datasource_var()], panels)
 
 
 def _queue() -> JSON:
@@ -478,7 +495,23 @@ def dashboard_queries(board: JSON) -> Iterator[str]:
             yield var["definition"]
     for panel in board["panels"]:
         for target in panel["targets"]:
-            yield target["expr"]
+            if "expr" in target:
+                yield target["expr"]
+
+
+def dashboard_sql(board: JSON) -> Iterator[tuple[str, str]]:
+    """Yield ``(panel title, SQL)`` of every PostgreSQL panel of a dashboard.
+
+    Examples
+    --------
+    >>> title, sql = next(dashboard_sql(dashboards()["drift"]))
+    >>> title, sql.split()[:3]
+    ('History: statistic / threshold of every stored check', ['SELECT', 'window_end', 'AS'])
+    """
+    for panel in board["panels"]:
+        for target in panel["targets"]:
+            if "rawSql" in target:
+                yield panel["title"], target["rawSql"]
 
 
 def provisioning(dashboards_path: str = "/var/lib/grafana/dashboards/segmon") -> dict[str, JSON]:
@@ -516,7 +549,25 @@ def provisioning(dashboards_path: str = "/var/lib/grafana/dashboards/segmon") ->
                     "url": "http://127.0.0.1:9090",
                     "isDefault": True,
                     "jsonData": {"timeInterval": "30s"},
-                }
+                },
+                {
+                    # segmon's own database, read-only: the "History" panels. Grant a
+                    # reader role SELECT on the results tables; the password comes from
+                    # Grafana's environment.
+                    "name": "segmon history",
+                    "uid": "segmon-history",
+                    "type": HISTORY_DS_TYPE,
+                    "access": "proxy",
+                    "url": "127.0.0.1:5432",
+                    "user": "segmon_reader",
+                    "jsonData": {
+                        "database": "segmon",
+                        "sslmode": "disable",
+                        "postgresVersion": 1500,
+                        "timescaledb": False,
+                    },
+                    "secureJsonData": {"password": "$SEGMON_GRAFANA_DB_PASSWORD"},
+                },
             ],
         },
     }

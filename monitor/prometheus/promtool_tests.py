@@ -32,7 +32,7 @@ from monitor.prometheus.rules import (
     number,
 )
 from monitor.slo.duration import ALERT_WINDOWS, format_duration, parse_duration
-from monitor.slo.policy import AlertPolicy, BurnRateAlert
+from monitor.slo.policy import AlertPolicy, BurnRateAlert, firing_alerts
 from monitor.slo.spec import AvailabilitySLI, LatencySLI, SLOSpec
 
 __all__ = ["rule_tests"]
@@ -59,18 +59,8 @@ def _expected(
     events: Mapping[str, float],
 ) -> list[BurnRateAlert]:
     """Return the alerts the policy says must fire for these window values."""
-
-    def ok(window: str, factor: float) -> bool:
-        return burn[window] > factor and events[window] >= slo.min_events
-
-    return [
-        alert
-        for alert in policy.alerts
-        if getattr(slo, alert.severity)
-        and any(
-            ok(c.long_window, c.factor) and ok(c.short_window, c.factor) for c in alert.conditions
-        )
-    ]
+    enabled = tuple(a.severity for a in policy.alerts if getattr(slo, a.severity))
+    return firing_alerts(policy, burn, events, min_events=slo.min_events, enabled=enabled)
 
 
 def _exp_alerts(slo: SLOSpec, alerts: Sequence[BurnRateAlert]) -> list[Doc]:

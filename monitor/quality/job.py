@@ -38,6 +38,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,17 +160,39 @@ def load_holdout(session: Session, name: str) -> Holdout:
     return Holdout(dataset.id, dataset.name, images, ground_truth, categories, dataset.kind)
 
 
-def golden_predictions(session: Session, holdout: Holdout) -> list[PredictionSet]:
-    """Production predictions on holdout images, one set per model version."""
+def golden_source(captured: tuple[datetime, datetime] | None = None) -> str:
+    """Return the ``prediction_source`` of golden requests (of one capture window, if any).
+
+    Examples
+    --------
+    >>> from datetime import UTC
+    >>> golden_source((datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC)))
+    'production:2026-11-23T00:00:00+00:00/2026-11-24T00:00:00+00:00'
+    """
+    if captured is None:
+        return "production"
+    return f"production:{captured[0].isoformat()}/{captured[1].isoformat()}"
+
+
+def golden_predictions(
+    session: Session, holdout: Holdout, captured: tuple[datetime, datetime] | None = None
+) -> list[PredictionSet]:
+    """Production predictions on holdout images, one set per model version.
+
+    With ``captured`` only the golden requests captured in ``[start, end)`` count.
+    """
     by_sha = {
         img.image_sha256: img.id for img in holdout.images.values() if img.image_sha256 is not None
     }
-    samples = session.execute(
+    stmt = (
         select(Sample.id, Sample.image_sha256, ModelVersion.name, Sample.captured_at)
         .join(ModelVersion, Sample.model_version_id == ModelVersion.id)
         .where(Sample.status == SampleStatus.OK, Sample.image_sha256.in_(list(by_sha)))
         .order_by(Sample.captured_at, Sample.id)
-    ).all()
+    )
+    if captured is not None:
+        stmt = stmt.where(Sample.captured_at >= captured[0], Sample.captured_at < captured[1])
+    samples = session.execute(stmt).all()
     latest: dict[tuple[str, int], int] = {}  # (version, holdout image) -> sample id
     for sample_id, sha, version, _ in samples:
         if sha is not None:
@@ -201,7 +224,8 @@ def golden_predictions(session: Session, holdout: Holdout) -> list[PredictionSet
             for image_id, sid in sorted(chosen.items())
             for inst in by_sample.get(sid, [])
         )
-        sets.append(PredictionSet(version, "production", tuple(sorted(chosen)), preds))
+        source = golden_source(captured)
+        sets.append(PredictionSet(version, source, tuple(sorted(chosen)), preds))
     return sets
 
 
@@ -399,11 +423,12 @@ def store_report(
     report: QualityReport,
     clock: Clock,
     run_id: int | None = None,
+    computed_at: datetime | None = None,
 ) -> QualityResult:
-    """Store one evaluation and its per-class rows."""
+    """Store one evaluation and its per-class rows (``computed_at``: default now)."""
     result = QualityResult(
         run_id=run_id,
-        computed_at=clock.now(),
+        computed_at=clock.now() if computed_at is None else computed_at,
         dataset_id=holdout.dataset_id,
         model_version=preds.model_version,
         prediction_source=preds.source,
@@ -439,6 +464,26 @@ def store_report(
     session.add(result)
     session.flush()
     return result
+
+
+def score_predictions(
+    holdout: Holdout, preds: PredictionSet, iou_threshold: float
+) -> QualityReport:
+    """Score one prediction set against the holdout images it covers.
+
+    The evaluator sees the holdout file's own image ids, so ties break as in COCOeval.
+    """
+    in_file = {image_id: img.source_image_id for image_id, img in holdout.images.items()}
+    image_set = set(preds.image_ids)
+    gts = [
+        dataclasses.replace(g, image_id=in_file[g.image_id])
+        for g in holdout.ground_truth
+        if g.image_id in image_set
+    ]
+    scored = [dataclasses.replace(p, image_id=in_file[p.image_id]) for p in preds.predictions]
+    return evaluate(
+        gts, scored, holdout.categories, [in_file[i] for i in preds.image_ids], iou_threshold
+    )
 
 
 def evaluate_holdout(
@@ -506,22 +551,8 @@ def evaluate_holdout(
             "matched by image sha256); pass --predictions RESULTS.json or --model"
         )
     out = EvaluateReport(holdout_name)
-    in_file = {image_id: img.source_image_id for image_id, img in holdout.images.items()}
     for preds in sets:
-        image_set = set(preds.image_ids)
-        gts = [
-            dataclasses.replace(g, image_id=in_file[g.image_id])
-            for g in holdout.ground_truth
-            if g.image_id in image_set
-        ]
-        scored = [dataclasses.replace(p, image_id=in_file[p.image_id]) for p in preds.predictions]
-        report = evaluate(
-            gts,
-            scored,
-            holdout.categories,
-            [in_file[i] for i in preds.image_ids],
-            iou_threshold,
-        )
+        report = score_predictions(holdout, preds, iou_threshold)
         with sessions.begin() as session:
             result = store_report(session, holdout, preds, report, clock, run_id=run_id)
             out.results.append((result.id, preds, report))

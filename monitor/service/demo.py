@@ -7,9 +7,12 @@ runs the jobs the scheduler runs, in simulated time:
 1. import the holdout; ingest the production model's predictions on the holdout images
    (golden requests) and evaluate them; evaluate the reference model over the holdout;
 2. per day: ingest the log (day 2 carries deliberately broken lines, which end in
-   quarantine), embed the new images with the reference model, shadow-score them, and
-   run the drift checks of that day's window against the holdout;
-3. report SLO burn rates and what the database holds.
+   quarantine), embed the new images with the reference model and shadow-score them;
+3. compute the drift checks of both days' windows against the holdout through the
+   backfill path (:func:`monitor.drift.backfill.backfill_drift`, what
+   ``segmon drift --from --to`` runs);
+4. write the look-back report with its plots (``report.html`` in the work folder) and
+   report SLO burn rates and what the database holds.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 
 from monitor.clock import ManualClock
 from monitor.config import DriftSettings, Settings
-from monitor.drift.job import run_drift
+from monitor.drift.backfill import backfill_drift
 from monitor.embed.job import embed_pending
 from monitor.errors import InvalidInputError
 from monitor.ingest.holdout import import_holdout
@@ -34,6 +37,7 @@ from monitor.jobs.runs import run_job
 from monitor.model.protocol import SegmentationModel
 from monitor.quality.job import evaluate_holdout
 from monitor.quality.shadow import shadow_pending
+from monitor.service.lookback import write_lookback_report
 from monitor.service.status import read_status
 from monitor.slo.burn import SLOStatus
 from monitor.slo.events import read_slo_status
@@ -190,7 +194,7 @@ def run_demo(
     days: list[dict[str, Any]] = []
     for name in ("day1", "day2"):
         clock.advance(day)
-        say(f"{name}: ingesting the production log, embedding, shadow scoring, drift checks")
+        say(f"{name}: ingesting the production log, embedding, shadow scoring")
         log = str(workdir / "log" / name)
         report, _ = run_job(
             sessions,
@@ -219,29 +223,41 @@ def run_demo(
                 batch_size=settings.shadow.batch_size,
             ),
         )
-        drift, _ = run_job(
-            sessions,
-            JobName.DRIFT,
-            clock,
-            lambda run: run_drift(sessions, drift_settings, clock, run_id=run),
-        )
-        flagged = sorted(
-            {
-                "/".join(filter(None, (c.family, c.class_name, c.result.feature)))
-                for c in drift.checks
-                if c.result.drift_detected
-            }
-        )
         days.append(
             {
                 "day": name,
                 "ingest": report.counts(),
                 "embedded_images": embedded.samples + embedded.holdout_images,
                 "shadow": shadowed.counts(),
-                "drift_checks": len(drift.checks),
-                "drift_flagged": flagged,
             }
         )
+    say("drift checks of both days through the backfill path")
+    period = (START, START + 2 * day)
+    backfill, _ = run_job(
+        sessions,
+        JobName.DRIFT,
+        clock,
+        lambda run: backfill_drift(sessions, drift_settings, clock, *period, run_id=run),
+    )
+    for k, entry in enumerate(days):
+        end = START + (k + 1) * day
+        checks = [c for c in backfill.drift.checks if c.window_end == end]
+        entry["drift_checks"] = len(checks)
+        entry["drift_flagged"] = sorted(
+            {
+                "/".join(filter(None, (c.family, c.class_name, c.result.feature)))
+                for c in checks
+                if c.result.drift_detected
+            }
+        )
+    say("writing the look-back report with its plots")
+    lookback = write_lookback_report(
+        sessions,
+        settings.model_copy(update={"drift": drift_settings}),
+        clock,
+        *period,
+        workdir / "report.html",
+    )
     with sessions() as session:
         status = read_status(session).to_dict()
         slos = {
@@ -258,4 +274,5 @@ def run_demo(
         "days": days,
         "slos": slos,
         "status": status,
+        "report": lookback.as_dict(),
     }

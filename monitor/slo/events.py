@@ -56,6 +56,8 @@ from detectors._typing import Float64Array, Int64Array
 from monitor.errors import InvalidInputError
 from monitor.slo.burn import SLOStatus, slo_status
 from monitor.slo.duration import parse_duration, slo_windows
+from monitor.slo.history import SLOHistory, history_steps, slo_history
+from monitor.slo.policy import DEFAULT_POLICY, AlertPolicy
 from monitor.slo.spec import DriftSLI, QualitySLI, SLOSpec
 from monitor.storage.schema import (
     Category,
@@ -72,7 +74,13 @@ from monitor.storage.trusted import LABELLED_KIND, trusted_sample
 
 _Query = Select[datetime | None, int, int]
 
-__all__ = ["SLIEvents", "read_sli_events", "read_slo_status", "read_slo_statuses"]
+__all__ = [
+    "SLIEvents",
+    "read_sli_events",
+    "read_slo_history",
+    "read_slo_status",
+    "read_slo_statuses",
+]
 
 _THRESHOLD_TOLERANCE = 1e-9
 
@@ -131,7 +139,9 @@ def _count_below_postgresql(element: _CountBelow, compiler: SQLCompiler, **kw: A
     )
 
 
-def _shadow_query(sli: QualitySLI, start: datetime, now: datetime) -> _Query:
+def _shadow_query(
+    sli: QualitySLI, start: datetime, now: datetime, arrived: datetime | None
+) -> _Query:
     row = ShadowClassScore
     below = _CountBelow(row.ious, literal(sli.iou_threshold, Float()))
     outside = row.production_only + row.reference_only
@@ -144,11 +154,7 @@ def _shadow_query(sli: QualitySLI, start: datetime, now: datetime) -> _Query:
         .select_from(row)
         .join(ShadowScore, ShadowScore.id == row.shadow_score_id)
         .join(Sample, Sample.id == ShadowScore.sample_id)
-        .where(
-            Sample.captured_at > start,
-            Sample.captured_at <= now,
-            ShadowScore.computed_at <= now,
-        )
+        .where(Sample.captured_at > start, Sample.captured_at <= now)
         .group_by(Sample.captured_at)
         .order_by(Sample.captured_at)
     )
@@ -156,10 +162,14 @@ def _shadow_query(sli: QualitySLI, start: datetime, now: datetime) -> _Query:
         stmt = stmt.join(Category, Category.id == row.category_id).where(
             Category.name == sli.class_name
         )
+    if arrived is not None:
+        stmt = stmt.where(ShadowScore.computed_at <= arrived)
     return stmt
 
 
-def _holdout_query(sli: QualitySLI, start: datetime, now: datetime) -> _Query:
+def _holdout_query(
+    sli: QualitySLI, start: datetime, now: datetime, arrived: datetime | None
+) -> _Query:
     row = ClassQualityRow
     bad = row.false_positives + row.false_negatives
     stmt = (
@@ -183,7 +193,9 @@ def _holdout_query(sli: QualitySLI, start: datetime, now: datetime) -> _Query:
     return stmt
 
 
-def _labelled_query(sli: QualitySLI, start: datetime, now: datetime) -> _Query:
+def _labelled_query(
+    sli: QualitySLI, start: datetime, now: datetime, arrived: datetime | None
+) -> _Query:
     row = LabelOutcome
     below = _CountBelow(row.ious, literal(sli.iou_threshold, Float()))
     pairs = func.json_array_length(row.ious)
@@ -199,7 +211,6 @@ def _labelled_query(sli: QualitySLI, start: datetime, now: datetime) -> _Query:
         .where(
             Sample.captured_at > start,
             Sample.captured_at <= now,
-            row.computed_at <= now,
             trusted_sample(row.sample_id),
         )
         .group_by(Sample.captured_at)
@@ -209,22 +220,22 @@ def _labelled_query(sli: QualitySLI, start: datetime, now: datetime) -> _Query:
         stmt = stmt.join(Category, Category.id == row.category_id).where(
             Category.name == sli.class_name
         )
+    if arrived is not None:
+        stmt = stmt.where(row.computed_at <= arrived)
     return stmt
 
 
-def _drift_query(sli: DriftSLI, start: datetime, now: datetime) -> _Query:
+def _drift_query(sli: DriftSLI, start: datetime, now: datetime, arrived: datetime | None) -> _Query:
     row = DriftResultRow
-    return (
+    stmt = (
         select(row.window_end, func.count(), func.sum(case((row.drift_detected, 1), else_=0)))
-        .where(
-            row.family == sli.feature_family,
-            row.window_end > start,
-            row.window_end <= now,
-            row.computed_at <= now,
-        )
+        .where(row.family == sli.feature_family, row.window_end > start, row.window_end <= now)
         .group_by(row.window_end)
         .order_by(row.window_end)
     )
+    if arrived is not None:
+        stmt = stmt.where(row.computed_at <= arrived)
+    return stmt
 
 
 def _aware(now: datetime) -> datetime:
@@ -235,7 +246,14 @@ def _longest_window(spec: SLOSpec) -> timedelta:
     return max(parse_duration(w) for w in slo_windows(spec.period))
 
 
-def read_sli_events(session: Session, spec: SLOSpec, now: datetime) -> SLIEvents:
+def read_sli_events(
+    session: Session,
+    spec: SLOSpec,
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    late: bool = False,
+) -> SLIEvents:
     """Read the events of ``spec`` from the database, aggregated per event time.
 
     Parameters
@@ -246,6 +264,11 @@ def read_sli_events(session: Session, spec: SLOSpec, now: datetime) -> SLIEvents
         A quality or drift SLO (``spec.computed_by_segmon``).
     now
         End of the windows; events after it, or computed after it, are left out.
+    since
+        Start of the events read (default: ``now`` less the SLO's longest window).
+    late
+        Also read results computed after ``now`` (a look back over history computed
+        later: backfilled drift windows, late shadow scores).
 
     Returns
     -------
@@ -259,16 +282,20 @@ def read_sli_events(session: Session, spec: SLOSpec, now: datetime) -> SLIEvents
         inference service's metrics.
     """
     now = _aware(now)
-    start = now - _longest_window(spec)
+    start = now - _longest_window(spec) if since is None else _aware(since)
+    arrived = None if late else now
     sli = spec.sli
     stmts: list[_Query]
     if isinstance(sli, QualitySLI):
         if sli.source == "shadow":
-            stmts = [_shadow_query(sli, start, now)]
+            stmts = [_shadow_query(sli, start, now, arrived)]
         else:
-            stmts = [_holdout_query(sli, start, now), _labelled_query(sli, start, now)]
+            stmts = [
+                _holdout_query(sli, start, now, arrived),
+                _labelled_query(sli, start, now, arrived),
+            ]
     elif isinstance(sli, DriftSLI):
-        stmts = [_drift_query(sli, start, now)]
+        stmts = [_drift_query(sli, start, now, arrived)]
     else:
         raise InvalidInputError(
             f"SLO {spec.name!r} has a {sli.kind} SLI: Prometheus computes it from the "
@@ -316,3 +343,38 @@ def read_slo_statuses(session: Session, slos: Sequence[SLOSpec], now: datetime) 
     Availability and latency SLOs are skipped: Prometheus evaluates them.
     """
     return [read_slo_status(session, s, now) for s in slos if s.computed_by_segmon]
+
+
+def read_slo_history(
+    session: Session,
+    spec: SLOSpec,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    policy: AlertPolicy = DEFAULT_POLICY,
+) -> SLOHistory:
+    """Look back on one SLO: its windows as of every step in ``(start, end]`` and its alerts.
+
+    Every stored result counts, also those computed later than the step (backfilled
+    drift windows, late shadow scores): the history says what the alerts would have
+    said had every result been there in time.
+
+    Parameters
+    ----------
+    session
+        An open session.
+    spec
+        A quality or drift SLO.
+    start, end
+        The period.
+    step
+        Time between evaluations (e.g. one hour).
+    policy
+        The page and ticket alerts (the generated rules' policy by default).
+    """
+    steps = history_steps(_aware(start), _aware(end), step)
+    since = _aware(start) - _longest_window(spec)
+    events = read_sli_events(session, spec, _aware(end), since=since, late=True)
+    return slo_history(
+        spec, events.event_times, steps, bad=events.bad, total=events.total, policy=policy
+    )

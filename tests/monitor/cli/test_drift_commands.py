@@ -181,3 +181,53 @@ def test_aa_split_of_clustered_scenes_raises_no_more_false_alarms_than_alpha_all
     flagged_objects = sum(r["drift_detected"] for r in per_object)
     assert flagged_objects <= binom.ppf(0.99, len(per_object), 0.05) == 5
     assert doc["drift_detected"] <= binom.ppf(0.99, len(results), 0.05) == 7
+
+
+def test_drift_range_errors_name_the_bad_value(sqlite_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "segmon.yaml"
+    config.write_text(yaml.safe_dump({"database_url": sqlite_url, "drift": {"windows": ["1h"]}}))
+    base = ["--config", str(config), "drift"]
+    cases = {
+        ("--from", "last tuesday", "--to", "2026-11-24"): "--from: 'last tuesday' is not",
+        ("--from", "2026-11-24", "--to", "2026-11-23"): "is not before --to 2026-11-23",
+        ("--from", "2026-11-24"): "--from needs --to",
+        ("--from", "2025-11-24", "--to", "2026-11-24"): "holds 8760 windows (1h: 8760)",
+        ("--max-windows", "5"): "--max-windows goes with --from and --to",
+    }
+    for args, message in cases.items():
+        result = runner.invoke(app, [*base, *args])
+        assert result.exit_code != 0, args
+        assert message in str(result.exception), (args, result.exception)
+
+
+def test_drift_backfill_json_through_the_command_line(
+    sqlite_drift_scenes: DriftScenes, sqlite_url: str, tmp_path: Path
+) -> None:
+    start = datetime(2026, 11, 22, tzinfo=UTC)
+    reference = (start - timedelta(days=2), start)
+    sqlite_drift_scenes.production(40, reference)
+    sqlite_drift_scenes.production(60, (start, start + timedelta(days=2)))
+    config = tmp_path / "segmon.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database_url": sqlite_url,
+                "drift": {
+                    "reference": {"start": reference[0], "end": reference[1]},
+                    "windows": ["1d"],
+                    "min_samples": 20,
+                    "backfill_max_windows": 1,
+                },
+            }
+        )
+    )
+    args = ["--config", str(config), "drift", "--from", "2026-11-22", "--to", "2026-11-24"]
+    refused = runner.invoke(app, [*args, "--json"])
+    assert "holds 2 windows (1d: 2), more than the cap of 1" in str(refused.exception)
+    result = runner.invoke(app, [*args, "--max-windows", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert (doc["planned_windows"], doc["computed_windows"]) == (2, 2)
+    assert doc["checks"] > 0 and doc["from"] == "2026-11-22T00:00:00+00:00"
+    rerun = json.loads(runner.invoke(app, [*args, "--max-windows", "2", "--json"]).stdout)
+    assert (rerun["computed_windows"], rerun["already_stored_windows"]) == (0, 2)

@@ -112,3 +112,32 @@ def test_rules_out_passes_promtool(tmp_path: Path) -> None:
             timeout=60,
         )
         assert am.returncode == 0, am.stdout + am.stderr
+
+
+def test_slo_over_a_past_period_says_when_alerts_would_have_fired(
+    database_url: str, rows: Rows, tmp_path: Path
+) -> None:
+    # disc at IoU >= 0.75: a bad hour (every pair below) in a day of good hours.
+    start = datetime(2026, 11, 23, tzinfo=UTC)
+    for hour in range(24):
+        captured = start + timedelta(hours=hour, minutes=30)
+        iou = 0.1 if hour == 12 else 0.9
+        rows.shadow(captured, captured + timedelta(minutes=5), {1: ([iou] * 5, 0, 0)})
+    rows.session.commit()
+    config = _config(tmp_path, database_url)
+    result = runner.invoke(
+        app,
+        ["--config", str(config), "slo", "--from", "2026-11-23", "--to", "2026-11-24", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    [disc] = doc["slos"]  # the availability SLO is Prometheus's
+    assert disc["slo"] == "disc-quality" and len(disc["points"]) == 24
+    # 5 bad of 5 in the hour ending 13:00 -> 1h burn 20 > 14.4, 5m window empty: no page;
+    # 6h/30m: the 30m window is empty at every whole hour. Ticket 1d/2h: 5/120 -> <3.
+    # 3d/6h: 1d (and 3d) ratio 5/65 at 13:00 = 1.5x > 1, 6h ratio 5/30 = 3.3x: ticket.
+    assert [e["severity"] for e in disc["episodes"]] == ["ticket"]
+    assert disc["episodes"][0]["started"] == "2026-11-23T13:00:00+00:00"
+    at_13 = disc["points"][12]
+    assert at_13["at"] == "2026-11-23T13:00:00+00:00" and at_13["firing"] == ["ticket"]
+    assert at_13["windows"]["1h"]["bad_events"] == 5

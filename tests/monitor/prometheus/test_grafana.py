@@ -47,8 +47,10 @@ def test_dashboards_have_datasource_and_model_version_variables() -> None:
         ds = board["templating"]["list"][0]
         assert (ds["name"], ds["type"], ds["query"]) == ("datasource", "datasource", "prometheus")
         for panel in board["panels"]:
-            assert panel["datasource"]["uid"] == "${datasource}", (name, panel["title"])
-            assert all(t["datasource"]["uid"] == "${datasource}" for t in panel["targets"])
+            # PromQL panels read ${datasource}; the SQL "History" panels ${history}.
+            uid = "${history}" if "rawSql" in panel["targets"][0] else "${datasource}"
+            assert panel["datasource"]["uid"] == uid, (name, panel["title"])
+            assert all(t["datasource"]["uid"] == uid for t in panel["targets"])
         ids = [p["id"] for p in board["panels"]]
         assert len(ids) == len(set(ids))
     mv = next(v for v in boards["quality"]["templating"]["list"] if v["name"] == "model_version")

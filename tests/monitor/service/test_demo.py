@@ -39,6 +39,13 @@ def test_demo_runs_the_pipeline_and_quarantines_the_broken_lines(tmp_path: Path)
     assert len(day2["drift_flagged"]) > len(day1["drift_flagged"])
     assert any(f.startswith("image_properties/") for f in day2["drift_flagged"])
     assert set(summary["slos"]) >= {"mask-quality-holdout", "mask-quality-shadow"}
+    # drift went through the backfill path, and the report has its plots
+    report = summary["report"]
+    assert report["drift_windows"] == 2  # the drifted day's window is the most drifted
+    assert report["most_drifted_window_end"] == "2026-11-25T00:00:00+00:00"
+    assert report["drift_plots"] > 5 and report["slo_plots"] >= 2
+    page = Path(report["path"]).read_text()
+    assert page.count('class="segmon-figure"') >= report["drift_plots"] + report["slo_plots"]
     # a second run starts afresh in the same folder and gives the same counts
     again = run_demo(tmp_path / "demo", Settings(), options)
     assert again["status"]["samples_ingested"] == 32 and again["days"] == summary["days"]
