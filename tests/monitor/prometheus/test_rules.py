@@ -74,8 +74,11 @@ def test_alerts_read_burn_rate_and_event_guard_for_segmon_slos(tmp_path: Path) -
         and r["labels"]["severity"] == "page"
     )
     expr = page["expr"]
-    assert 'segmon_slo_burn_rate{slo="mask-quality-holdout", window="1h"}) > 14.4' in expr
-    assert 'segmon_slo_burn_rate{slo="mask-quality-holdout", window="5m"}) > 14.4' in expr
+    # objective 0.9: burn rate at most 10, so the default config caps 14.4x to 9x
+    assert 'segmon_slo_burn_rate{slo="mask-quality-holdout", window="1h"}) > 9)' in expr
+    assert 'segmon_slo_burn_rate{slo="mask-quality-holdout", window="5m"}) > 9)' in expr
+    assert "14.4" not in expr
+    assert "capped from 14.4x to 9x" in page["annotations"]["adjusted_tiers"]
     assert 'segmon_slo_events{slo="mask-quality-holdout", window="6h"}) >= 20' in expr
     assert "> 6" in expr
     assert files.test_files == ()
@@ -121,7 +124,7 @@ def test_promtool_checks_and_unit_tests_pass(tmp_path: Path) -> None:
 @needs_promtool
 @pytest.mark.parametrize(
     ("severity", "index", "factor"),
-    [("page", 0, 1000.0), ("ticket", 1, 2.0), ("page", 0, 10.0)],
+    [("page", 0, 50.0), ("ticket", 1, 2.0), ("page", 0, 10.0), ("page", 1, 5.0)],
 )
 def test_promtool_tests_fail_when_a_threshold_changes(
     tmp_path: Path, severity: str, index: int, factor: float
@@ -144,7 +147,7 @@ def test_promtool_tests_fail_when_a_threshold_changes(
 @pytest.mark.prometheus
 @needs_promtool
 def test_promtool_tests_fail_without_the_event_guard(tmp_path: Path) -> None:
-    slo = SLOSpec(name="q", objective=0.9, sli=QualitySLI(), min_events=50)
+    slo = SLOSpec(name="q", objective=0.99, sli=QualitySLI(), min_events=50)
     files = write_rules([slo], {}, tmp_path)
     write_rules([replace_min_events(slo, 1)], {}, tmp_path, with_tests=False)
     assert files.slo_test is not None
