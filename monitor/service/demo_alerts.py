@@ -134,9 +134,7 @@ def alert_report(
                 {
                     "day": name,
                     "at": at.isoformat(),
-                    "firing": [
-                        {"slo": c.slo, "severity": sev} for c in checks for sev in c.firing
-                    ],
+                    "firing": [{"slo": c.slo, "severity": sev} for c in checks for sev in c.firing],
                     "slos": [c.to_dict() for c in checks],
                 }
             )

@@ -176,7 +176,9 @@ class TierAdjustment:
         """One line saying what was changed and why."""
         tier = f"{self.severity} tier {self.long_window}/{self.short_window}"
         if self.new_factor is None:
-            return f"{tier} ({self.factor:g}x) dropped: the burn rate is at most {_fmt(self.max_burn)}"
+            return (
+                f"{tier} ({self.factor:g}x) dropped: the burn rate is at most {_fmt(self.max_burn)}"
+            )
         return (
             f"{tier} capped from {self.factor:g}x to {_fmt(self.new_factor)}x "
             f"({CAP_FRACTION:g} of the maximum burn rate {_fmt(self.max_burn)})"
