@@ -118,7 +118,7 @@ def alert_report(
     instants: Mapping[str, datetime],
     policy: AlertPolicy = DEFAULT_POLICY,
 ) -> dict[str, Any]:
-    """The demo's alert section: per named instant (a simulated day's end), every SLO.
+    """Return the demo's alert section: per named instant (a simulated day's end), every SLO.
 
     Returns
     -------

@@ -112,7 +112,7 @@ DEFAULT_POLICY: Final = AlertPolicy(
 
 
 def max_burn_rate(objective: float) -> float:
-    """The highest burn rate an SLO can reach: every event bad, ``1 / (1 - objective)``.
+    """Return the highest burn rate an SLO can reach (every event bad): ``1 / (1 - objective)``.
 
     Examples
     --------
@@ -205,7 +205,7 @@ class ResolvedPolicy:
     max_burn: float
 
     def adjustments_of(self, severity: Severity) -> tuple[TierAdjustment, ...]:
-        """The adjustments of one severity's tiers."""
+        """Return the adjustments of one severity's tiers."""
         return tuple(a for a in self.adjustments if a.severity == severity)
 
 

@@ -241,7 +241,7 @@ class SLOSpec(_Frozen):
         return tuple(s for s in both if getattr(self, s))
 
     def alert_policy(self, policy: AlertPolicy = DEFAULT_POLICY) -> ResolvedPolicy:
-        """The page/ticket tiers of ``policy`` this SLO generates, checked against its objective.
+        """Return the page/ticket tiers of ``policy`` for this SLO, checked against its objective.
 
         Raises
         ------
