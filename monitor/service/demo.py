@@ -8,8 +8,11 @@ runs the jobs the scheduler runs, in simulated time:
    (golden requests) and evaluate them; evaluate the reference model over the holdout;
 2. per day: ingest the log (day 2 carries deliberately broken lines, which end in
    quarantine), embed the new images with the reference model, shadow-score them, and
-   run the drift checks of that day's window against the holdout;
-3. report SLO burn rates and what the database holds.
+   run the drift checks of that day's window against the holdout; the drifted day ends
+   with an outage (production answers its last requests with no masks,
+   :mod:`monitor.service.demo_outage`);
+3. report SLO burn rates, the burn-rate alerts that fire at the end of each day and why
+   (:mod:`monitor.service.demo_alerts`), and what the database holds.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from monitor.jobs.runs import run_job
 from monitor.model.protocol import SegmentationModel
 from monitor.quality.job import evaluate_holdout
 from monitor.quality.shadow import shadow_pending
+from monitor.service.demo_alerts import alert_report
+from monitor.service.demo_outage import add_outage
 from monitor.service.status import read_status
 from monitor.slo.burn import SLOStatus
 from monitor.slo.events import read_slo_status
@@ -52,6 +57,9 @@ class DemoOptions:
     images_per_day: int = 150
     seed: int = 7
     drift: dict[str, float] = field(default_factory=lambda: {"brightness": 0.6, "blur": 0.5})
+    outage_images: int = 48
+    """Requests answered with no masks at the end of the drifted day (0: no outage)."""
+    outage_minutes: float = 24.0
 
 
 def _prepare(workdir: Path) -> None:
@@ -147,6 +155,14 @@ def run_demo(
         ),
     )
     _break_some_lines(workdir / "log" / "day2")
+    if options.outage_images:
+        add_outage(
+            workdir / "log" / "day2",
+            end=START + 2 * day,
+            images=options.outage_images,
+            minutes=options.outage_minutes,
+            seed=options.seed + 3,
+        )
     engine = make_engine(f"sqlite:///{workdir / 'segmon.db'}")
     init_database(engine, settings.categories)
     sessions = session_factory(engine)
@@ -249,8 +265,11 @@ def run_demo(
             for spec in settings.slos
             if spec.computed_by_segmon
         }
+    day_ends = {d["day"]: START + (i + 1) * day for i, d in enumerate(days)}
+    alerts = alert_report(sessions, settings.slos, day_ends)
     engine.dispose()
     return {
+        "alerts": alerts,
         "workdir": str(workdir),
         "holdout": holdout.counts(),
         "quality": quality.counts()["results"] + reference_quality.counts()["results"],
