@@ -23,7 +23,9 @@ def print_alerts(alerts: Mapping[str, Any]) -> None:
                 if not tier["fires"]:
                     quiet += 1
                     continue
-                out.print(f"  {tier['severity'].upper()} {slo['slo']}: {tier['why']}", highlight=False)
+                out.print(
+                    f"  {tier['severity'].upper()} {slo['slo']}: {tier['why']}", highlight=False
+                )
             for note in slo["adjusted_tiers"] if slo["firing"] else ():
                 out.print(f"    ({note})", highlight=False)
         out.print(f"  ({quiet} other tiers quiet; --json lists every tier)", highlight=False)

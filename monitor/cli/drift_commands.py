@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from monitor.cli.app import JsonFlag, app, app_state, emit, out
+from monitor.cli.numbers import num
 from monitor.clock import SystemClock
 
 
@@ -65,8 +66,8 @@ def drift(ctx: typer.Context, as_json: JsonFlag = False) -> None:
                 c.class_name,
                 c.detector,
                 size,
-                f"{r.statistic:.4g}",
-                "-" if r.p_value is None else f"{r.p_value:.3g}",
+                num(r.statistic),
+                num(r.p_value, 3),
                 "yes" if r.drift_detected else "no",
             )
         out.print(table)

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from monitor.cli.app import JsonFlag, app, app_state, emit, err, out, progress_bar
+from monitor.cli.numbers import num
 from monitor.clock import SystemClock
 
 evaluate_app = typer.Typer(
@@ -22,7 +23,7 @@ app.add_typer(evaluate_app, name="evaluate")
 
 def _figure(value: Any, digits: int = 3) -> str:
     """Format a figure for people: rounded, ``-`` where undefined (JSON keeps all digits)."""
-    return "-" if value is None else f"{value:.{digits}f}"
+    return num(value, places=digits)
 
 
 def _print_documents(documents: Sequence[Mapping[str, Any]], *, details: bool) -> None:
@@ -61,7 +62,7 @@ def _print_documents(documents: Sequence[Mapping[str, Any]], *, details: bool) -
             "FP/image",
             "misses",
             "AP",
-            title=f"per class at IoU {doc['iou_threshold']:g}",
+            title=f"per class at IoU {num(doc['iou_threshold'])}",
         )
         for c in doc["classes"]:
             classes.add_row(

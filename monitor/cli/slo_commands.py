@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from monitor.cli.app import JsonFlag, PushgatewayOption, app, app_state, emit, err, out
+from monitor.cli.numbers import num, percent
 from monitor.clock import SystemClock
 from monitor.slo.burn import SLOStatus
 from monitor.slo.spec import SLOSpec
@@ -69,20 +70,20 @@ def slo(
         table = Table("slo", "objective", "window", "events", "bad", "error ratio", "burn rate")
         for spec, st in statuses:
             if st is None:
-                table.add_row(spec.name, f"{spec.objective:g}", "(Prometheus)", "", "", "", "")
+                table.add_row(spec.name, num(spec.objective), "(Prometheus)", "", "", "", "")
                 continue
             for i, w in enumerate(st.windows):
-                burn = f"{w.raw_burn_rate:.2f}" + (" (guarded)" if w.guarded else "")
+                burn = num(w.raw_burn_rate) + (" (guarded)" if w.guarded else "")
                 table.add_row(
                     spec.name if i == 0 else "",
-                    f"{spec.objective:g}" if i == 0 else "",
+                    num(spec.objective) if i == 0 else "",
                     w.window,
                     str(w.events),
                     str(w.bad_events),
-                    f"{w.error_ratio:.4f}",
+                    num(w.error_ratio),
                     burn,
                 )
-            table.add_row("", "", "budget left", "", "", f"{st.error_budget_remaining:.2%}", "")
+            table.add_row("", "", "budget left", "", "", percent(st.error_budget_remaining), "")
         out.print(table)
 
     emit(as_json, payload, human)

@@ -249,7 +249,7 @@ def burn_alert_rule(
             f"{slo.period_label}) burns its error budget {fast}er than the {sev} "
             "policy allows over both a long and a short window."
         ),
-        "tiers": f"{tiers} (burn rate at most {1 / slo.error_budget:.6g})",
+        "tiers": f"{tiers} (burn rate at most {1 / slo.error_budget:.4g})",
     }
     if adjustments:
         annotations["adjusted_tiers"] = (

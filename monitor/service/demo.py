@@ -162,6 +162,7 @@ def run_demo(
             images=options.outage_images,
             minutes=options.outage_minutes,
             seed=options.seed + 3,
+            drift=options.drift,  # type: ignore[arg-type]  # validated by SynthConfig
         )
     engine = make_engine(f"sqlite:///{workdir / 'segmon.db'}")
     init_database(engine, settings.categories)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitor.errors import InvalidInputError
-from monitor.synth import SynthConfig, generate_scenes
+from monitor.synth import DriftKnob, SynthConfig, generate_scenes
 from monitor.synth.writer import SAMPLES_FILE
 
 __all__ = ["OUTAGE_FILE", "add_outage"]
@@ -25,11 +26,20 @@ __all__ = ["OUTAGE_FILE", "add_outage"]
 OUTAGE_FILE = "outage.jsonl"
 
 
-def add_outage(log_dir: Path, *, end: datetime, images: int, minutes: float, seed: int) -> int:
+def add_outage(
+    log_dir: Path,
+    *,
+    end: datetime,
+    images: int,
+    minutes: float,
+    seed: int,
+    drift: Mapping[DriftKnob, float] | None = None,
+) -> int:
     """Add ``images`` requests answered with no instances over the ``minutes`` before ``end``.
 
     The images go to ``log_dir/images`` (request ids ``out-*``), their lines to
-    ``log_dir/outage.jsonl``, beside the day's own log, so one ingest reads both.
+    ``log_dir/outage.jsonl``, beside the day's own log, so one ingest reads both. Their
+    scenes carry the day's ``drift``: the world does not change because the model broke.
 
     Returns
     -------
@@ -37,7 +47,9 @@ def add_outage(log_dir: Path, *, end: datetime, images: int, minutes: float, see
         The number of lines written.
     """
     if images < 1 or minutes <= 0:
-        raise InvalidInputError(f"an outage needs images >= 1 and minutes > 0, got {images}, {minutes}")
+        raise InvalidInputError(
+            f"an outage needs images >= 1 and minutes > 0, got {images}, {minutes}"
+        )
     span = timedelta(minutes=minutes)
     scratch = log_dir / ".outage"
     generate_scenes(
@@ -48,6 +60,7 @@ def add_outage(log_dir: Path, *, end: datetime, images: int, minutes: float, see
             start=end - span,
             interval_s=span.total_seconds() / images,
             request_prefix="out-",
+            drift=dict(drift or {}),
         ),
     )
     (log_dir / "images").mkdir(exist_ok=True)

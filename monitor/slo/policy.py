@@ -125,7 +125,7 @@ def max_burn_rate(objective: float) -> float:
 
 
 def _fmt(value: float) -> str:
-    return format(value, ".6g")
+    return format(value, ".4g")
 
 
 class UnreachableTierError(ConfigError):
