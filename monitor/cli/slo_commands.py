@@ -134,15 +134,24 @@ def rules(
         "test_files": [str(p) for p in files.test_files],
         "alertmanager": str(alertmanager),
         "slos": [s.name for s in state.settings.slos],
+        # tiers that could never fire at their SLO's objective, capped or dropped as its
+        # unreachable_tiers says (an `error` SLO never loads)
+        "adjusted_tiers": {
+            s.name: [a.describe() for a in s.alert_policy().adjustments]
+            for s in state.settings.slos
+            if s.alert_policy().adjustments
+        },
         "jobs": {name: interval.total_seconds() for name, interval in sorted(jobs.items())},
     }
-    emit(
-        as_json,
-        payload,
-        lambda: out.print(
-            f"wrote {len(written)} files to {out_dir}: "
-            + ", ".join(p.name for p in written)
-            + f"\ncheck them with: promtool check rules {out_dir}/*.rules.yml && "
+
+    def human() -> None:
+        out.print(f"wrote {len(written)} files to {out_dir}: " + ", ".join(p.name for p in written))
+        for name, notes in payload["adjusted_tiers"].items():
+            for note in notes:
+                out.print(f"SLO {name}: {note}", highlight=False)
+        out.print(
+            f"check them with: promtool check rules {out_dir}/*.rules.yml && "
             f"promtool test rules {out_dir}/*.test.yml"
-        ),
-    )
+        )
+
+    emit(as_json, payload, human)
