@@ -57,9 +57,16 @@ class DemoOptions:
     images_per_day: int = 150
     seed: int = 7
     drift: dict[str, float] = field(default_factory=lambda: {"brightness": 0.6, "blur": 0.5})
-    outage_images: int = 48
-    """Requests answered with no masks at the end of the drifted day (0: no outage)."""
-    outage_minutes: float = 24.0
+    outage_images: int | None = None
+    """Requests answered with no masks at the end of the drifted day, two a minute
+    (0: no outage; None: a third of ``images_per_day``, at least 24)."""
+
+    @property
+    def outage(self) -> int:
+        """The number of outage requests."""
+        if self.outage_images is not None:
+            return self.outage_images
+        return max(24, self.images_per_day // 3)
 
 
 def _prepare(workdir: Path) -> None:
@@ -155,12 +162,12 @@ def run_demo(
         ),
     )
     _break_some_lines(workdir / "log" / "day2")
-    if options.outage_images:
+    if options.outage:
         add_outage(
             workdir / "log" / "day2",
             end=START + 2 * day,
-            images=options.outage_images,
-            minutes=options.outage_minutes,
+            images=options.outage,
+            minutes=options.outage / 2,
             seed=options.seed + 3,
             drift=options.drift,  # type: ignore[arg-type]  # validated by SynthConfig
         )

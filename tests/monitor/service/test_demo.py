@@ -10,7 +10,7 @@ from monitor.service.demo import DemoOptions, run_demo
 
 
 def test_demo_runs_the_pipeline_and_quarantines_the_broken_lines(tmp_path: Path) -> None:
-    options = DemoOptions(holdout_images=8, images_per_day=12, outage_images=24, outage_minutes=12)
+    options = DemoOptions(holdout_images=8, images_per_day=12)  # 24 outage requests
     summary = run_demo(tmp_path / "demo", Settings(), options)
     status = summary["status"]
     assert summary["holdout"]["images"] == 8 and summary["holdout"]["instances"] > 8
@@ -68,8 +68,8 @@ def test_demo_runs_the_pipeline_and_quarantines_the_broken_lines(tmp_path: Path)
     assert again["alerts"] == summary["alerts"]
 
 
-def test_demo_without_the_outage_tickets_but_does_not_page(tmp_path: Path) -> None:
-    options = DemoOptions(holdout_images=8, images_per_day=12, outage_images=0)
+def test_the_drifted_day_without_the_outage_does_not_page(tmp_path: Path) -> None:
+    options = DemoOptions(holdout_images=4, images_per_day=6, outage_images=0)
     summary = run_demo(tmp_path / "demo", Settings(), options)
     day1, day2 = summary["alerts"]["days"]
     assert day1["firing"] == []

@@ -20,11 +20,13 @@ import pytest
 
 from monitor.config import Settings
 from monitor.service.live import missing_binaries, run_live
+from tests.support.paths import REPO
 from tests.support.processes import binary
 
-# A float printed with five or more decimals, e.g. 19.999999999999982 or 0.16473317865429216;
-# ids, versions and timestamps are no such numbers.
-LONG_FLOAT = re.compile(r"(?<![\w.:-])-?\d+\.\d{5,}(?![\w.])")
+# A float printed with five or more significant decimals (leading zeros after the point
+# not counted: 0.05263 is fine), e.g. 19.999999999999982 or 0.16473317865429216; ids,
+# versions and timestamps are no such numbers.
+LONG_FLOAT = re.compile(r"(?<![\w.:-])-?\d+\.0*[1-9]\d{4,}(?![\w.])")
 
 
 def _segmon(workdir: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -33,6 +35,7 @@ def _segmon(workdir: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess
         "SEGMON_DATABASE_URL": f"sqlite:///{workdir / 'segmon.db'}",
         "TMPDIR": str(tmp),
         "COLUMNS": "200",
+        "PYTHONPATH": str(REPO),  # this checkout, whatever the virtualenv was installed from
     }
     return subprocess.run(
         [sys.executable, "-m", "monitor", *args],
