@@ -128,6 +128,11 @@ def rules(
     )
     alertmanager = write_alertmanager_config(out_dir / "alertmanager.yml")
     written = [*files.rule_files, *files.test_files, alertmanager]
+    adjusted = {
+        s.name: [a.describe() for a in s.alert_policy().adjustments]
+        for s in state.settings.slos
+        if s.alert_policy().adjustments
+    }
     payload = {
         "out": str(out_dir),
         "rule_files": [str(p) for p in files.rule_files],
@@ -136,17 +141,13 @@ def rules(
         "slos": [s.name for s in state.settings.slos],
         # tiers that could never fire at their SLO's objective, capped or dropped as its
         # unreachable_tiers says (an `error` SLO never loads)
-        "adjusted_tiers": {
-            s.name: [a.describe() for a in s.alert_policy().adjustments]
-            for s in state.settings.slos
-            if s.alert_policy().adjustments
-        },
+        "adjusted_tiers": adjusted,
         "jobs": {name: interval.total_seconds() for name, interval in sorted(jobs.items())},
     }
 
     def human() -> None:
         out.print(f"wrote {len(written)} files to {out_dir}: " + ", ".join(p.name for p in written))
-        for name, notes in payload["adjusted_tiers"].items():
+        for name, notes in adjusted.items():
             for note in notes:
                 out.print(f"SLO {name}: {note}", highlight=False)
         out.print(
