@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import queue
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -156,8 +157,6 @@ class _WebhookHandler(BaseHTTPRequestHandler):
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
