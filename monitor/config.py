@@ -934,13 +934,20 @@ queue:
 # its own metrics (`segmon rules --out DIR`). Per SLO: objective (fraction of good
 # events), period (the error-budget window, at least 1d), min_events (windows with
 # fewer events never alert), page / ticket (which burn-rate alerts to generate),
-# service (the sloth_service label).
+# service (the sloth_service label), unreachable_tiers (below).
+#
+# Page: 14.4x over 1h and 5m, or 6x over 6h and 30m; ticket: 3x over 1d and 2h, or
+# 1x over 3d and 6h. A burn rate is at most 1 / (1 - objective) (every event bad), so
+# at objective 0.9 the 14.4x tier could never fire. Such a tier is refused at load
+# time (unreachable_tiers: error, the default) unless the SLO says cap (the factor
+# becomes 0.9 x the maximum, named in the alert's adjusted_tiers annotation) or drop.
 slos:
   - name: mask-quality-holdout
     description: Labeled holdout instances matched at IoU >= 0.5.
     objective: 0.9
     period: 30d
     min_events: 20
+    unreachable_tiers: cap  # max burn 10: page at 9x over 1h/5m (90 % bad) or 6x over 6h/30m
     # source holdout: good = true positives, bad = false positives + false negatives
     # of every evaluation; add class_name: disc to follow one class.
     sli: {kind: quality, source: holdout, iou_threshold: 0.5}
@@ -948,6 +955,7 @@ slos:
     description: Production instances the reference model agrees with at IoU >= 0.5.
     objective: 0.85
     period: 30d
+    unreachable_tiers: cap  # max burn 6.67: page at 6x over 1h/5m or 6h/30m (90 % bad)
     # source shadow: good = matched pairs at IoU >= threshold; bad = pairs below it,
     # production-only and reference-only instances, at the sample's capture time.
     sli: {kind: quality, source: shadow, iou_threshold: 0.5}

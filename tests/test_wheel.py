@@ -115,8 +115,14 @@ def test_init_db_current_and_demo_run_from_the_wheel(installed: Path, tmp_path: 
     assert (tmp_path / "segmon.yaml").is_file()
     current = json.loads(_run([segmon, "db", "current", "--json"], cwd=tmp_path).stdout)
     assert current["revision"] == init["revision"] is not None
+    # small sizes: this checks the installed package runs the demo, not the demo's scale
+    small = ["--holdout-images", "8", "--images-per-day", "12"]
     demo = json.loads(
-        _run([segmon, "demo", "--workdir", str(tmp_path / "demo"), "--json"], cwd=tmp_path).stdout
+        _run(
+            [segmon, "demo", "--workdir", str(tmp_path / "demo"), *small, "--json"], cwd=tmp_path
+        ).stdout
     )
     assert [day["day"] for day in demo["days"]] == ["day1", "day2"]
     assert len(demo["days"][1]["drift_flagged"]) > len(demo["days"][0]["drift_flagged"])
+    assert demo["alerts"]["days"][0]["firing"] == []
+    assert {"slo": "mask-quality-shadow", "severity": "page"} in demo["alerts"]["days"][1]["firing"]

@@ -27,6 +27,9 @@ from monitor.cli.app import (
 from monitor.clock import SystemClock
 from monitor.config import EXAMPLE_CONFIG
 
+DEMO_HOLDOUT_IMAGES = 120
+DEMO_IMAGES_PER_DAY = 150
+
 
 @app.command()
 def init(
@@ -366,17 +369,49 @@ def demo(
         ),
     ] = Path("var/demo"),
     seed: Annotated[int, typer.Option("--seed")] = 7,
+    holdout_images: Annotated[
+        int, typer.Option("--holdout-images", min=2, help="Images in the generated holdout.")
+    ] = DEMO_HOLDOUT_IMAGES,
+    images_per_day: Annotated[
+        int, typer.Option("--images-per-day", min=2, help="Production requests per simulated day.")
+    ] = DEMO_IMAGES_PER_DAY,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Then page through a real Prometheus and Alertmanager on 127.0.0.1 (Debian's "
+            "prometheus, prometheus-alertmanager) and print what the webhook received.",
+        ),
+    ] = False,
+    live_timeout_s: Annotated[
+        float, typer.Option("--live-timeout", min=1.0, help="Seconds --live waits for the page.")
+    ] = 90.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Run the whole pipeline on generated data, in simulated time, in a fresh folder."""
-    from monitor.service.demo import DemoOptions, run_demo
+    from datetime import datetime
 
+    from monitor.cli.demo_output import print_alerts, print_live
+    from monitor.cli.numbers import num, percent
+    from monitor.service.demo import DemoOptions, run_demo
+    from monitor.service.live import run_live
+
+    settings = app_state(ctx).settings
     summary = run_demo(
         workdir,
-        app_state(ctx).settings,
-        DemoOptions(seed=seed),
+        settings,
+        DemoOptions(holdout_images=holdout_images, images_per_day=images_per_day, seed=seed),
         lambda m: err.print(m, style="dim"),
     )
+    if live:
+        last = datetime.fromisoformat(summary["alerts"]["days"][-1]["at"])
+        summary["live"] = run_live(
+            f"sqlite:///{workdir / 'segmon.db'}",
+            settings,
+            last,
+            timeout_s=live_timeout_s,
+            say=lambda m: err.print(m, style="dim"),
+        ).to_dict()
 
     def human() -> None:
         st = summary["status"]
@@ -390,8 +425,8 @@ def demo(
         )
         for q in summary["quality"]:
             out.print(
-                f"quality of {q['model_version']} on the holdout: AP {q['ap']:.3f}, AP50 {q['ap50']:.3f}, "
-                f"recall {q['recall']:.3f}"
+                f"quality of {q['model_version']} on the holdout: AP {num(q['ap'], places=3)}, "
+                f"AP50 {num(q['ap50'], places=3)}, recall {num(q['recall'], places=3)}"
             )
         for d in summary["days"]:
             sh = d["shadow"]
@@ -399,15 +434,18 @@ def demo(
             flagged = ", ".join(d["drift_flagged"]) or "none"
             out.print(
                 f"{d['day']}: {d['embedded_images']} images embedded; shadow agreement "
-                f"{agreement if agreement is None else round(agreement, 3)} over {sh['samples']} samples; "
+                f"{num(agreement, 3)} over {sh['samples']} samples; "
                 f"drift flagged by {len(d['drift_flagged'])} of {d['drift_checks']} checks: {flagged}"
             )
         for name, slo in summary["slos"].items():
             out.print(
-                f"SLO {name}: 1d burn rate {slo['burn_rate_1d']}, "
-                f"error budget left {slo['error_budget_remaining']}"
+                f"SLO {name}: 1d burn rate {num(slo['burn_rate_1d'])}, "
+                f"error budget left {percent(slo['error_budget_remaining'])}"
             )
-        out.print(f"job runs: {st['job_runs']}")
+        print_alerts(summary["alerts"])
+        if "live" in summary:
+            print_live(summary["live"])
+        out.print(f"job runs: {num(st['job_runs'])}")
         out.print(f"look-back report with plots: {summary['report']['path']}")
 
     emit(as_json, summary, human)

@@ -21,6 +21,7 @@ from monitor.cli.app import (
     progress_bar,
     time_range,
 )
+from monitor.cli.numbers import num
 from monitor.clock import SystemClock
 from monitor.errors import InvalidInputError
 
@@ -111,8 +112,8 @@ def _checks_table(checks: list[StoredCheck]) -> Table:
             c.class_name,
             c.detector,
             size,
-            f"{r.statistic:.4g}",
-            "-" if r.p_value is None else f"{r.p_value:.3g}",
+            num(r.statistic),
+            num(r.p_value, 3),
             "yes" if r.drift_detected else "no",
         )
     return table

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
 import typer
 
 from monitor.cli.app import JsonFlag, app, app_state, emit, out, progress_bar
+from monitor.cli.numbers import num
 from monitor.clock import SystemClock
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def shadow(
         report.counts(),
         lambda: out.print(
             f"scored {report.samples} samples with {report.reference_model}: mean agreement "
-            f"{'-' if agreement is None else f'{agreement:.3f}'}, {report.matched} matched, "
+            f"{num(agreement, places=3)}, {report.matched} matched, "
             f"{report.production_only} production-only, {report.reference_only} "
             f"reference-only, {report.class_disagreements} class disagreements"
         ),

@@ -10,6 +10,7 @@ import typer
 from rich.text import Text
 
 from monitor.cli.app import JsonFlag, app, app_state, emit, err, out, progress_bar
+from monitor.cli.numbers import num
 
 
 @app.command()
@@ -126,8 +127,8 @@ def train(
         as_json,
         payload,
         lambda: out.print(
-            f"wrote {weights} ({steps} steps, loss {payload['first_loss']} -> "
-            f"{training['final_loss']}, {payload['seconds']} s)"
+            f"wrote {weights} ({steps} steps, loss {num(payload['first_loss'])} -> "
+            f"{num(training['final_loss'])}, {num(payload['seconds'])} s)"
         ),
     )
 

@@ -24,6 +24,7 @@ from monitor.cli.app import (
     progress_bar,
     time_range,
 )
+from monitor.cli.numbers import num
 from monitor.clock import SystemClock
 
 evaluate_app = typer.Typer(
@@ -35,7 +36,7 @@ app.add_typer(evaluate_app, name="evaluate")
 
 def _figure(value: Any, digits: int = 3) -> str:
     """Format a figure for people: rounded, ``-`` where undefined (JSON keeps all digits)."""
-    return "-" if value is None else f"{value:.{digits}f}"
+    return num(value, places=digits)
 
 
 def _print_documents(documents: Sequence[Mapping[str, Any]], *, details: bool) -> None:
@@ -74,7 +75,7 @@ def _print_documents(documents: Sequence[Mapping[str, Any]], *, details: bool) -
             "FP/image",
             "misses",
             "AP",
-            title=f"per class at IoU {doc['iou_threshold']:g}",
+            title=f"per class at IoU {num(doc['iou_threshold'])}",
         )
         for c in doc["classes"]:
             classes.add_row(

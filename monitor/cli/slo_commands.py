@@ -22,6 +22,7 @@ from monitor.cli.app import (
     out,
     time_range,
 )
+from monitor.cli.numbers import num, percent
 from monitor.clock import SystemClock
 from monitor.errors import InvalidInputError
 from monitor.slo.burn import SLOStatus
@@ -167,20 +168,20 @@ def slo(
         table = Table("slo", "objective", "window", "events", "bad", "error ratio", "burn rate")
         for spec, st in statuses:
             if st is None:
-                table.add_row(spec.name, f"{spec.objective:g}", "(Prometheus)", "", "", "", "")
+                table.add_row(spec.name, num(spec.objective), "(Prometheus)", "", "", "", "")
                 continue
             for i, w in enumerate(st.windows):
-                burn = f"{w.raw_burn_rate:.2f}" + (" (guarded)" if w.guarded else "")
+                burn = num(w.raw_burn_rate) + (" (guarded)" if w.guarded else "")
                 table.add_row(
                     spec.name if i == 0 else "",
-                    f"{spec.objective:g}" if i == 0 else "",
+                    num(spec.objective) if i == 0 else "",
                     w.window,
                     str(w.events),
                     str(w.bad_events),
-                    f"{w.error_ratio:.4f}",
+                    num(w.error_ratio),
                     burn,
                 )
-            table.add_row("", "", "budget left", "", "", f"{st.error_budget_remaining:.2%}", "")
+            table.add_row("", "", "budget left", "", "", percent(st.error_budget_remaining), "")
         out.print(table)
 
     emit(as_json, payload, human)
@@ -225,21 +226,31 @@ def rules(
     )
     alertmanager = write_alertmanager_config(out_dir / "alertmanager.yml")
     written = [*files.rule_files, *files.test_files, alertmanager]
+    adjusted = {
+        s.name: [a.describe() for a in s.alert_policy().adjustments]
+        for s in state.settings.slos
+        if s.alert_policy().adjustments
+    }
     payload = {
         "out": str(out_dir),
         "rule_files": [str(p) for p in files.rule_files],
         "test_files": [str(p) for p in files.test_files],
         "alertmanager": str(alertmanager),
         "slos": [s.name for s in state.settings.slos],
+        # tiers that could never fire at their SLO's objective, capped or dropped as its
+        # unreachable_tiers says (an `error` SLO never loads)
+        "adjusted_tiers": adjusted,
         "jobs": {name: interval.total_seconds() for name, interval in sorted(jobs.items())},
     }
-    emit(
-        as_json,
-        payload,
-        lambda: out.print(
-            f"wrote {len(written)} files to {out_dir}: "
-            + ", ".join(p.name for p in written)
-            + f"\ncheck them with: promtool check rules {out_dir}/*.rules.yml && "
+
+    def human() -> None:
+        out.print(f"wrote {len(written)} files to {out_dir}: " + ", ".join(p.name for p in written))
+        for name, notes in adjusted.items():
+            for note in notes:
+                out.print(f"SLO {name}: {note}", highlight=False)
+        out.print(
+            f"check them with: promtool check rules {out_dir}/*.rules.yml && "
             f"promtool test rules {out_dir}/*.test.yml"
-        ),
-    )
+        )
+
+    emit(as_json, payload, human)

@@ -1,13 +1,17 @@
 """``promtool test rules`` unit tests for the generated rule files.
 
-For each SLO the tests feed input series that must make the page (and ticket) alert
-fire, and series that must not: a burn on the short window only, burn rates just below
-the factors, too few events, and zero traffic (where the SLI recording must be 0 or
-absent, never NaN). Drift and job-freshness alerts get firing and pending cases too.
+For each SLO and each tier that can fire at its objective (capped tiers at their
+capped factor) the tests feed input series that must make the page (and ticket) alert
+fire, just above the tier's factor, and series that must not: exactly at the factor
+(the rule compares strictly), just below it, a burn on the short window only, too few
+events, and zero traffic (where the SLI recording must be 0 or absent, never NaN).
+Drift and job-freshness alerts get firing and pending cases too.
 
-The expected alerts are derived from the alert *policy* the tests are generated with,
-so generating the rules with a different policy (say a page factor of 1000 instead of
-14.4) and running these tests against them makes ``promtool test rules`` fail.
+The expected alerts come from :func:`monitor.slo.policy.evaluate_tiers`, the alert
+logic ``segmon demo`` uses too, over the *policy* the tests are generated with: so
+``promtool test rules`` checks that the generated PromQL and that function agree, and
+generating the rules with a different policy (say a page factor of 12 instead of 14.4)
+and running these tests against them fails.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from monitor.prometheus.rules import (
     number,
 )
 from monitor.slo.duration import ALERT_WINDOWS, format_duration, parse_duration
-from monitor.slo.policy import AlertPolicy, BurnRateAlert, firing_alerts
+from monitor.slo.policy import AlertPolicy, BurnRateAlert, evaluate_tiers
 from monitor.slo.spec import AvailabilitySLI, LatencySLI, SLOSpec
 
 __all__ = ["rule_tests"]
@@ -59,14 +63,17 @@ def _expected(
     events: Mapping[str, float],
 ) -> list[BurnRateAlert]:
     """Return the alerts the policy says must fire for these window values."""
-    enabled = tuple(a.severity for a in policy.alerts if getattr(slo, a.severity))
-    return firing_alerts(policy, burn, events, min_events=slo.min_events, enabled=enabled)
+    alerts = slo.alert_policy(policy).alerts
+    verdicts = evaluate_tiers(alerts, burn, events, slo.min_events)
+    firing = {v.severity for v in verdicts if v.fires}
+    return [a for a in alerts if a.severity in firing]
 
 
-def _exp_alerts(slo: SLOSpec, alerts: Sequence[BurnRateAlert]) -> list[Doc]:
+def _exp_alerts(slo: SLOSpec, policy: AlertPolicy, alerts: Sequence[BurnRateAlert]) -> list[Doc]:
+    adjusted = slo.alert_policy(policy)
     out = []
     for alert in alerts:
-        rule = burn_alert_rule(slo, alert)
+        rule = burn_alert_rule(slo, alert, adjusted.adjustments_of(alert.severity))
         out.append({"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]})
     return out
 
@@ -89,7 +96,11 @@ def _segmon_case(
         "interval": "1m",
         "input_series": series,
         "alert_rule_test": [
-            {"eval_time": _EVAL, "alertname": BURN_ALERT, "exp_alerts": _exp_alerts(slo, fired)}
+            {
+                "eval_time": _EVAL,
+                "alertname": BURN_ALERT,
+                "exp_alerts": _exp_alerts(slo, policy, fired),
+            }
         ],
     }
 
@@ -97,31 +108,26 @@ def _segmon_case(
 def _segmon_cases(slo: SLOSpec, policy: AlertPolicy) -> list[Doc]:
     plenty = max(10 * slo.min_events, 100)
     cases = []
-    for alert in policy.alerts:
-        if not getattr(slo, alert.severity):
-            continue
+    resolved = slo.alert_policy(policy)
+    for alert in resolved.alerts:
         for c in alert.conditions:
-            above = c.factor * 1.05
-            below = c.factor * 0.95
+            above = c.factor * 1.001
+            below = c.factor * 0.999
             both = f"{c.long_window} and {c.short_window}"
-            cases.append(
-                _segmon_case(
-                    slo,
-                    policy,
-                    f"{alert.severity} fires at {number(above)}x over {both}",
-                    {c.long_window: above, c.short_window: above},
-                    plenty,
+            for what, value in (
+                (f"{alert.severity} fires at {number(above)}x", above),
+                (f"no {alert.severity} at exactly {number(c.factor)}x", c.factor),
+                (f"no {alert.severity} at {number(below)}x", below),
+            ):
+                cases.append(
+                    _segmon_case(
+                        slo,
+                        policy,
+                        f"{what} over {both}",
+                        {c.long_window: value, c.short_window: value},
+                        plenty,
+                    )
                 )
-            )
-            cases.append(
-                _segmon_case(
-                    slo,
-                    policy,
-                    f"no {alert.severity} at {number(below)}x over {both}",
-                    {c.long_window: below, c.short_window: below},
-                    plenty,
-                )
-            )
             cases.append(
                 _segmon_case(
                     slo,
@@ -131,7 +137,7 @@ def _segmon_cases(slo: SLOSpec, policy: AlertPolicy) -> list[Doc]:
                     plenty,
                 )
             )
-    top = 1.05 * max(c.factor for a in policy.alerts for c in a.conditions)
+    top = 1.05 * max((c.factor for a in resolved.alerts for c in a.conditions), default=1.0)
     everywhere = dict.fromkeys((*ALERT_WINDOWS, slo.period_label), top)
     cases.append(
         _segmon_case(
@@ -234,7 +240,7 @@ def _service_case(
             {
                 "eval_time": f"{minutes}m",
                 "alertname": BURN_ALERT,
-                "exp_alerts": _exp_alerts(slo, fired),
+                "exp_alerts": _exp_alerts(slo, policy, fired),
             }
         ],
     }
@@ -242,7 +248,10 @@ def _service_case(
 
 def _service_cases(slo: SLOSpec, policy: AlertPolicy) -> list[Doc]:
     ratio = min(20 * slo.error_budget, 1.0)
-    top = max(c.factor for a in policy.alerts for c in a.conditions)
+    factors = [c.factor for a in slo.alert_policy(policy).alerts for c in a.conditions]
+    if not factors:
+        return []
+    top = max(factors)
     cases = [
         _service_case(slo, policy, f"alerts at error ratio {number(ratio)}", 100.0, ratio),
         _service_case(
@@ -250,7 +259,7 @@ def _service_cases(slo: SLOSpec, policy: AlertPolicy) -> list[Doc]:
             policy,
             "no alert just below the lowest factor",
             100.0,
-            0.9 * slo.error_budget * min(c.factor for a in policy.alerts for c in a.conditions),
+            0.9 * slo.error_budget * min(factors),
         ),
         _service_case(
             slo,
@@ -417,9 +426,10 @@ def rule_tests(
     >>> from monitor.slo.spec import default_slos
     >>> docs = rule_tests(default_slos()[:1], {"slo": timedelta(minutes=5)}, DEFAULT_POLICY,
     ...                   timedelta(minutes=30), 3.0)
-    >>> [t["name"] for t in docs["slo"]["tests"]][:2]
-    ['mask-quality-holdout: page fires at 15.12x over 1h and 5m', \
-'mask-quality-holdout: no page at 13.68x over 1h and 5m']
+    >>> [t["name"] for t in docs["slo"]["tests"]][:3]
+    ['mask-quality-holdout: page fires at 9.009x over 1h and 5m', \
+'mask-quality-holdout: no page at exactly 9x over 1h and 5m', \
+'mask-quality-holdout: no page at 8.991x over 1h and 5m']
     """
     cases: list[Doc] = []
     for slo in slos:

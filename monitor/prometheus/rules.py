@@ -25,6 +25,10 @@ Every burn-rate alert (``SLOErrorBudgetBurn``) carries ``sloth_severity`` and
 ``severity`` (``page`` or ``ticket``, for Alertmanager routing); its value is the burn
 rate over the long window. A window only counts when it holds at least ``min_events``
 events, and a window without traffic yields no series (never NaN), so neither fires.
+Its ``tiers`` annotation lists the tiers it fires on; only tiers that can fire at the
+SLO's objective are generated (:meth:`monitor.slo.spec.SLOSpec.alert_policy`), and a
+tier capped or dropped by ``unreachable_tiers`` is named in its ``adjusted_tiers``
+annotation.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from monitor.errors import ConfigError
 from monitor.jobs.names import JobName
 from monitor.prometheus import catalog as mc
 from monitor.slo.duration import ALERT_WINDOWS, format_duration
-from monitor.slo.policy import DEFAULT_POLICY, AlertPolicy, BurnRateAlert
+from monitor.slo.policy import DEFAULT_POLICY, AlertPolicy, BurnRateAlert, TierAdjustment
 from monitor.slo.spec import AvailabilitySLI, LatencySLI, SLOSpec
 
 __all__ = [
@@ -214,32 +218,49 @@ def _alert_expr(slo: SLOSpec, alert: BurnRateAlert) -> str:
     return "\nor on()\n".join(branches)
 
 
-def burn_alert_rule(slo: SLOSpec, alert: BurnRateAlert) -> Rule:
+def burn_alert_rule(
+    slo: SLOSpec, alert: BurnRateAlert, adjustments: Sequence[TierAdjustment] = ()
+) -> Rule:
     """Return the multiwindow burn-rate alerting rule of one severity for one SLO.
+
+    ``adjustments`` are the tiers of this severity that ``unreachable_tiers`` capped or
+    dropped; they are named in the ``adjusted_tiers`` annotation.
 
     Examples
     --------
-    >>> from monitor.slo.policy import DEFAULT_POLICY
     >>> from monitor.slo.spec import DriftSLI, SLOSpec
-    >>> slo = SLOSpec(name="d", objective=0.9, sli=DriftSLI(feature_family="image"))
-    >>> rule = burn_alert_rule(slo, DEFAULT_POLICY.page)
+    >>> slo = SLOSpec(name="d", objective=0.95, sli=DriftSLI(feature_family="image"))
+    >>> page = slo.alert_policy().alerts[0]
+    >>> rule = burn_alert_rule(slo, page)
     >>> rule["labels"]["severity"], rule["expr"].count("segmon_slo_events")
     ('page', 4)
+    >>> rule["annotations"]["tiers"]
+    '14.4x over 1h and 5m, or 6x over 6h and 30m (burn rate at most 20)'
     """
     sev = alert.severity
     fast = "fast" if sev == "page" else "slow"
+    tiers = ", or ".join(
+        f"{number(c.factor)}x over {c.long_window} and {c.short_window}" for c in alert.conditions
+    )
+    annotations = {
+        "summary": f"{slo.service} {slo.name} SLO error budget burn rate is too {fast}.",
+        "description": (
+            f"{slo.name} (objective {number(slo.objective * 100)}% over "
+            f"{slo.period_label}) burns its error budget {fast}er than the {sev} "
+            "policy allows over both a long and a short window."
+        ),
+        "tiers": f"{tiers} (burn rate at most {1 / slo.error_budget:.4g})",
+    }
+    if adjustments:
+        annotations["adjusted_tiers"] = (
+            "; ".join(a.describe() for a in adjustments)
+            + f" (unreachable_tiers: {slo.unreachable_tiers})"
+        )
     return {
         "alert": BURN_ALERT,
         "expr": _alert_expr(slo, alert),
         "labels": {**_sloth_labels(slo), "sloth_severity": sev, "severity": sev},
-        "annotations": {
-            "summary": f"{slo.service} {slo.name} SLO error budget burn rate is too {fast}.",
-            "description": (
-                f"{slo.name} (objective {number(slo.objective * 100)}% over "
-                f"{slo.period_label}) burns its error budget {fast}er than the {sev} "
-                "policy allows over both a long and a short window."
-            ),
-        },
+        "annotations": annotations,
     }
 
 
@@ -251,7 +272,8 @@ def slo_rule_groups(slo: SLOSpec, policy: AlertPolicy = DEFAULT_POLICY) -> list[
     slo
         The SLO.
     policy
-        Burn-rate factors and windows of the page and ticket alerts.
+        Burn-rate factors and windows of the page and ticket alerts, resolved against
+        the SLO's objective (:meth:`~monitor.slo.spec.SLOSpec.alert_policy`).
 
     Returns
     -------
@@ -279,11 +301,12 @@ def slo_rule_groups(slo: SLOSpec, policy: AlertPolicy = DEFAULT_POLICY) -> list[
             "rules": _with_labels(_meta_recordings(slo), _sloth_labels(slo)),
         },
     ]
-    enabled = [a for a in policy.alerts if getattr(slo, a.severity)]
-    if enabled:
-        groups.append(
-            {"name": f"sloth-slo-alerts-{sid}", "rules": [burn_alert_rule(slo, a) for a in enabled]}
-        )
+    resolved = slo.alert_policy(policy)
+    if resolved.alerts:
+        rules = [
+            burn_alert_rule(slo, a, resolved.adjustments_of(a.severity)) for a in resolved.alerts
+        ]
+        groups.append({"name": f"sloth-slo-alerts-{sid}", "rules": rules})
     return groups
 
 

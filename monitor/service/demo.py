@@ -8,11 +8,14 @@ runs the jobs the scheduler runs, in simulated time:
    (golden requests) and evaluate them; evaluate the reference model over the holdout;
 2. per day: ingest the log (day 2 carries deliberately broken lines, which end in
    quarantine), embed the new images with the reference model and shadow-score them;
+   the drifted day ends with an outage (production answers its last requests with no
+   masks, :mod:`monitor.service.demo_outage`);
 3. compute the drift checks of both days' windows against the holdout through the
    backfill path (:func:`monitor.drift.backfill.backfill_drift`, what
    ``segmon drift --from --to`` runs);
-4. write the look-back report with its plots (``report.html`` in the work folder) and
-   report SLO burn rates and what the database holds.
+4. write the look-back report with its plots (``report.html`` in the work folder),
+   report SLO burn rates, the burn-rate alerts that fire at the end of each day and why
+   (:mod:`monitor.service.demo_alerts`), and what the database holds.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from monitor.jobs.runs import run_job
 from monitor.model.protocol import SegmentationModel
 from monitor.quality.job import evaluate_holdout
 from monitor.quality.shadow import shadow_pending
+from monitor.service.demo_alerts import alert_report
+from monitor.service.demo_outage import add_outage
 from monitor.service.lookback import write_lookback_report
 from monitor.service.status import read_status
 from monitor.slo.burn import SLOStatus
@@ -56,6 +61,16 @@ class DemoOptions:
     images_per_day: int = 150
     seed: int = 7
     drift: dict[str, float] = field(default_factory=lambda: {"brightness": 0.6, "blur": 0.5})
+    outage_images: int | None = None
+    """Requests answered with no masks at the end of the drifted day, two a minute
+    (0: no outage; None: a third of ``images_per_day``, at least 24)."""
+
+    @property
+    def outage(self) -> int:
+        """The number of outage requests."""
+        if self.outage_images is not None:
+            return self.outage_images
+        return max(24, self.images_per_day // 3)
 
 
 def _prepare(workdir: Path) -> None:
@@ -151,6 +166,15 @@ def run_demo(
         ),
     )
     _break_some_lines(workdir / "log" / "day2")
+    if options.outage:
+        add_outage(
+            workdir / "log" / "day2",
+            end=START + 2 * day,
+            images=options.outage,
+            minutes=options.outage / 2,
+            seed=options.seed + 3,
+            drift=options.drift,  # type: ignore[arg-type]  # validated by SynthConfig
+        )
     engine = make_engine(f"sqlite:///{workdir / 'segmon.db'}")
     init_database(engine, settings.categories)
     sessions = session_factory(engine)
@@ -265,8 +289,11 @@ def run_demo(
             for spec in settings.slos
             if spec.computed_by_segmon
         }
+    day_ends = {d["day"]: START + (i + 1) * day for i, d in enumerate(days)}
+    alerts = alert_report(sessions, settings.slos, day_ends)
     engine.dispose()
     return {
+        "alerts": alerts,
         "workdir": str(workdir),
         "holdout": holdout.counts(),
         "quality": quality.counts()["results"] + reference_quality.counts()["results"],

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from detectors._typing import Float64Array, Int64Array
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.slo.duration import parse_duration, slo_windows
+from monitor.slo.policy import DEFAULT_POLICY, AlertPolicy, TierVerdict, evaluate_tiers
 
 if TYPE_CHECKING:
     from monitor.slo.spec import SLOSpec
@@ -39,7 +40,14 @@ if TYPE_CHECKING:
 Times = npt.ArrayLike | Sequence[datetime]
 """Event or arrival times: ``datetime`` (naive means UTC), ``datetime64`` or epoch seconds."""
 
-__all__ = ["BurnRate", "SLOStatus", "burn_rates", "slo_status", "window_seconds"]
+__all__ = [
+    "BurnRate",
+    "SLOStatus",
+    "alert_verdicts",
+    "burn_rates",
+    "slo_status",
+    "window_seconds",
+]
 
 
 @dataclass(frozen=True)
@@ -295,7 +303,8 @@ def slo_status(
     Examples
     --------
     >>> from monitor.slo.spec import QualitySLI, SLOSpec
-    >>> spec = SLOSpec(name="q", objective=0.9, period="30d", sli=QualitySLI(), min_events=5)
+    >>> spec = SLOSpec(name="q", objective=0.9, period="30d", sli=QualitySLI(), min_events=5,
+    ...                unreachable_tiers="cap")
     >>> rng = np.random.default_rng(0)
     >>> t = np.sort(rng.uniform(0, 30 * 86400, 1000))
     >>> bad = rng.random(1000) < 0.15                  # 15 % bad vs. 10 % allowed
@@ -339,3 +348,28 @@ def window_seconds(label: str) -> float:
     21600.0
     """
     return parse_duration(label).total_seconds()
+
+
+def alert_verdicts(
+    spec: SLOSpec, status: SLOStatus, policy: AlertPolicy = DEFAULT_POLICY
+) -> tuple[TierVerdict, ...]:
+    """Evaluate the SLO's burn-rate alerts over its windows, as the generated rules do.
+
+    The tiers are the SLO's :meth:`~monitor.slo.spec.SLOSpec.alert_policy` (enabled
+    severities, unreachable tiers handled); each reads the guarded ``burn_rate`` and the
+    ``events`` of its two windows, which is what ``segmon_slo_burn_rate`` and
+    ``segmon_slo_events`` export and the rules compare.
+
+    Examples
+    --------
+    >>> from monitor.slo.spec import QualitySLI, SLOSpec
+    >>> spec = SLOSpec(name="q", objective=0.95, period="30d", sli=QualitySLI(), min_events=5)
+    >>> t = np.arange(0.0, 3600.0, 10.0)                # one event every 10 s for an hour
+    >>> st = slo_status(spec, t, 3600.0, bad=np.ones(t.size, bool))  # all bad: an outage
+    >>> [(v.severity, v.long_window, v.fires) for v in alert_verdicts(spec, st)]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('page', '1h', True), ('page', '6h', True), ('ticket', '1d', True), ('ticket', '3d', True)]
+    """
+    burn = {w.window: w.burn_rate for w in status.windows}
+    events = {w.window: float(w.events) for w in status.windows}
+    return evaluate_tiers(spec.alert_policy(policy).alerts, burn, events, spec.min_events)

@@ -2,7 +2,7 @@
 
 Pure arithmetic, like :mod:`monitor.slo.burn`: :func:`slo_history` evaluates
 :func:`monitor.slo.burn.slo_status` at every step end of a period and asks
-:func:`monitor.slo.policy.firing_alerts` -- the logic of the generated alerting rules --
+:func:`monitor.slo.policy.evaluate_tiers` -- the logic of the generated alerting rules --
 which alerts would have fired then. Consecutive steps with the same alert firing make
 one :class:`AlertEpisode` (when it started, when it stopped).
 """
@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from monitor.errors import InvalidInputError
 from monitor.slo.burn import SLOStatus, Times, slo_status
-from monitor.slo.policy import DEFAULT_POLICY, AlertPolicy, Severity, firing_alerts
+from monitor.slo.policy import DEFAULT_POLICY, AlertPolicy, Severity, evaluate_tiers
 
 if TYPE_CHECKING:
     from monitor.slo.spec import SLOSpec
@@ -104,7 +104,8 @@ def slo_history(
     >>> [(e.severity, e.started.hour, e.ended.hour if e.ended else None) for e in h.episodes]
     [('page', 7, 10), ('ticket', 7, 15)]
     """
-    enabled = tuple(a.severity for a in policy.alerts if getattr(spec, a.severity))
+    alerts = spec.alert_policy(policy).alerts  # the tiers the generated rules hold
+    enabled = tuple(a.severity for a in alerts)
     points: list[HistoryPoint] = []
     open_since: dict[Severity, datetime] = {}
     episodes: list[AlertEpisode] = []
@@ -112,12 +113,9 @@ def slo_history(
         status = slo_status(spec, event_times, at, bad=bad, total=total)
         burn = {w.window: w.raw_burn_rate for w in status.windows}
         events = {w.window: float(w.events) for w in status.windows}
-        firing = tuple(
-            a.severity
-            for a in firing_alerts(
-                policy, burn, events, min_events=spec.min_events, enabled=enabled
-            )
-        )
+        verdicts = evaluate_tiers(alerts, burn, events, spec.min_events)
+        fired = {v.severity for v in verdicts if v.fires}
+        firing = tuple(s for s in enabled if s in fired)
         points.append(HistoryPoint(status, firing))
         for severity in enabled:
             if severity in firing and severity not in open_since:

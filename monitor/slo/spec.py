@@ -23,6 +23,14 @@ from pydantic import (
 
 from monitor.errors import NotFoundError
 from monitor.slo.duration import format_duration, parse_duration
+from monitor.slo.policy import (
+    DEFAULT_POLICY,
+    AlertPolicy,
+    ResolvedPolicy,
+    Severity,
+    UnreachableTiers,
+    resolve_tiers,
+)
 
 __all__ = [
     "SLI",
@@ -164,6 +172,11 @@ class SLOSpec(_Frozen):
         Whether the page (fast burn) and ticket (slow burn) alerts are generated.
     service
         The ``sloth_service`` label; ``segmon`` for segmon's own SLIs.
+    unreachable_tiers
+        A page or ticket tier whose factor is at least the highest burn rate the
+        objective allows (``1 / (1 - objective)``) can never fire. ``error`` (default)
+        refuses the SLO, naming the tier; ``cap`` lowers the factor to 0.9 of the
+        maximum (the alert's annotations say so); ``drop`` leaves the tier out.
 
     Examples
     --------
@@ -176,6 +189,14 @@ class SLOSpec(_Frozen):
     pydantic_core._pydantic_core.ValidationError: 1 validation error for SLOSpec
     period
       Value error, invalid duration '1 month': expected e.g. '5m', '6h', '30d' ...
+    >>> SLOSpec(name="x", objective=0.9, sli=QualitySLI())
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for SLOSpec
+      Value error, SLO 'x': the page tier 14.4x over 1h and 5m can never fire: at objective 0.9 ...
+    >>> capped = SLOSpec(name="x", objective=0.9, sli=QualitySLI(), unreachable_tiers="cap")
+    >>> [a.describe() for a in capped.alert_policy().adjustments]
+    ['page tier 1h/5m capped from 14.4x to 9x (0.9 of the maximum burn rate 10)']
     """
 
     name: str = Field(pattern=_NAME, max_length=63)
@@ -187,6 +208,7 @@ class SLOSpec(_Frozen):
     page: bool = True
     ticket: bool = True
     service: str = Field(default="segmon", pattern=_NAME)
+    unreachable_tiers: UnreachableTiers = "error"
 
     @field_validator("period", mode="before")
     @classmethod
@@ -206,6 +228,33 @@ class SLOSpec(_Frozen):
     @field_serializer("period")
     def _write_period(self, value: timedelta) -> str:
         return format_duration(value)
+
+    @model_validator(mode="after")
+    def _tiers_can_fire(self) -> Self:
+        self.alert_policy()  # raises UnreachableTierError (a ValueError) under "error"
+        return self
+
+    @property
+    def severities(self) -> tuple[Severity, ...]:
+        """The burn-rate alerts this SLO generates: ``page`` and/or ``ticket``."""
+        both: tuple[Severity, Severity] = ("page", "ticket")
+        return tuple(s for s in both if getattr(self, s))
+
+    def alert_policy(self, policy: AlertPolicy = DEFAULT_POLICY) -> ResolvedPolicy:
+        """Return the page/ticket tiers of ``policy`` for this SLO, checked against its objective.
+
+        Raises
+        ------
+        UnreachableTierError
+            When a tier can never fire and ``unreachable_tiers`` is ``error``.
+        """
+        return resolve_tiers(
+            policy,
+            slo=self.name,
+            objective=self.objective,
+            severities=self.severities,
+            unreachable=self.unreachable_tiers,
+        )
 
     @property
     def error_budget(self) -> float:
@@ -248,12 +297,17 @@ def default_slos() -> list[SLOSpec]:
             description="Labeled holdout instances matched at IoU >= 0.5.",
             objective=0.9,
             sli=QualitySLI(source="holdout", iou_threshold=0.5),
+            # Quality budgets are wide (a good model still misses ~8 % of instances), so
+            # the burn rate tops out at 10: the 14.4x page tier is capped to 9x (90 % of
+            # the events bad over 1h and 5m, a real outage); 6x over 6h and 30m stays.
+            unreachable_tiers="cap",
         ),
         SLOSpec(
             name="mask-quality-shadow",
             description="Production instances the reference model agrees with at IoU >= 0.5.",
             objective=0.85,
             sli=QualitySLI(source="shadow", iou_threshold=0.5),
+            unreachable_tiers="cap",  # max burn 6.67: 14.4x becomes 6x (90 % bad)
         ),
         SLOSpec(
             name="image-drift",

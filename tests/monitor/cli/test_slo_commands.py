@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from monitor.cli.main import app
+from monitor.errors import ConfigError
 from tests.support.result_rows import Rows
 
 runner = CliRunner()
@@ -141,3 +142,44 @@ def test_slo_over_a_past_period_says_when_alerts_would_have_fired(
     at_13 = disc["points"][12]
     assert at_13["at"] == "2026-11-23T13:00:00+00:00" and at_13["firing"] == ["ticket"]
     assert at_13["windows"]["1h"]["bad_events"] == 5
+
+
+LOOSE = """
+database_url: sqlite:///{db}
+slos:
+  - name: loose-quality
+    objective: 0.8
+    sli: {{kind: quality, source: shadow}}
+"""
+
+
+def test_rules_refuse_an_unreachable_tier_and_report_the_ones_dropped(tmp_path: Path) -> None:
+    config = tmp_path / "segmon.yaml"
+    config.write_text(LOOSE.format(db=tmp_path / "x.db"))
+    refused = runner.invoke(app, ["--config", str(config), "rules", "--out", str(tmp_path / "r")])
+    # the entry point prints a ConfigError as one line on stderr, exit status 2
+    assert isinstance(refused.exception, ConfigError)
+    message = str(refused.exception)
+    assert message.startswith("invalid setting slos.0 = ")
+    assert "SLO 'loose-quality': the page tier 14.4x over 1h and 5m can never fire" in message
+    assert "burn rate is at most 5 (every event bad)" in message
+    assert not (tmp_path / "r").exists()
+    config.write_text(LOOSE.format(db=tmp_path / "x.db") + "    unreachable_tiers: drop\n")
+    out = tmp_path / "rules"
+    result = runner.invoke(app, ["--config", str(config), "rules", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["adjusted_tiers"] == {
+        "loose-quality": [
+            "page tier 1h/5m (14.4x) dropped: the burn rate is at most 5",
+            "page tier 6h/30m (6x) dropped: the burn rate is at most 5",
+        ]
+    }
+    severities = [
+        r["labels"]["severity"]
+        for g in yaml.safe_load((out / "slo.rules.yml").read_text())["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    ]
+    assert severities == ["ticket"]
+    human = runner.invoke(app, ["--config", str(config), "rules", "--out", str(out)])
+    assert "SLO loose-quality: page tier 6h/30m (6x) dropped" in human.stdout.replace("\n", " ")

@@ -67,7 +67,13 @@ def _fill(rows: Rows, now: datetime) -> None:
 def test_collector_exports_results_and_slos(sessions: sessionmaker[Session], rows: Rows) -> None:
     now = NOW
     _fill(rows, now)
-    slo = SLOSpec(name="shadow", objective=0.85, sli=QualitySLI(source="shadow"), min_events=3)
+    slo = SLOSpec(
+        name="shadow",
+        objective=0.85,
+        sli=QualitySLI(source="shadow"),
+        min_events=3,
+        unreachable_tiers="cap",
+    )
     settings = Settings(slos=(slo,))
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(sessions, settings, ManualClock(now)))

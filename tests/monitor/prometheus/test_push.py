@@ -52,7 +52,13 @@ def test_push_and_read_back(
     rows.job("ingest", now - timedelta(minutes=2))
     rows.job("drift", now - timedelta(minutes=3))
     rows.session.commit()
-    slo = SLOSpec(name="shadow", objective=0.9, sli=QualitySLI(source="shadow"), min_events=1)
+    slo = SLOSpec(
+        name="shadow",
+        objective=0.9,
+        sli=QualitySLI(source="shadow"),
+        min_events=1,
+        unreachable_tiers="cap",
+    )
     groups = push_metrics(url, sessions, Settings(slos=(slo,)), ManualClock(now))
     assert groups == ["segmon", "drift", "ingest"]
     got = _read(url)

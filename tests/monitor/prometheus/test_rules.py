@@ -74,8 +74,11 @@ def test_alerts_read_burn_rate_and_event_guard_for_segmon_slos(tmp_path: Path) -
         and r["labels"]["severity"] == "page"
     )
     expr = page["expr"]
-    assert 'segmon_slo_burn_rate{slo="mask-quality-holdout", window="1h"}) > 14.4' in expr
-    assert 'segmon_slo_burn_rate{slo="mask-quality-holdout", window="5m"}) > 14.4' in expr
+    # objective 0.9: burn rate at most 10, so the default config caps 14.4x to 9x
+    assert 'segmon_slo_burn_rate{slo="mask-quality-holdout", window="1h"}) > 9)' in expr
+    assert 'segmon_slo_burn_rate{slo="mask-quality-holdout", window="5m"}) > 9)' in expr
+    assert "14.4" not in expr
+    assert "capped from 14.4x to 9x" in page["annotations"]["adjusted_tiers"]
     assert 'segmon_slo_events{slo="mask-quality-holdout", window="6h"}) >= 20' in expr
     assert "> 6" in expr
     assert files.test_files == ()
@@ -121,7 +124,7 @@ def test_promtool_checks_and_unit_tests_pass(tmp_path: Path) -> None:
 @needs_promtool
 @pytest.mark.parametrize(
     ("severity", "index", "factor"),
-    [("page", 0, 1000.0), ("ticket", 1, 2.0), ("page", 0, 10.0)],
+    [("page", 0, 50.0), ("ticket", 1, 2.0), ("page", 0, 10.0), ("page", 1, 5.0)],
 )
 def test_promtool_tests_fail_when_a_threshold_changes(
     tmp_path: Path, severity: str, index: int, factor: float
@@ -144,7 +147,7 @@ def test_promtool_tests_fail_when_a_threshold_changes(
 @pytest.mark.prometheus
 @needs_promtool
 def test_promtool_tests_fail_without_the_event_guard(tmp_path: Path) -> None:
-    slo = SLOSpec(name="q", objective=0.9, sli=QualitySLI(), min_events=50)
+    slo = SLOSpec(name="q", objective=0.99, sli=QualitySLI(), min_events=50)
     files = write_rules([slo], {}, tmp_path)
     write_rules([replace_min_events(slo, 1)], {}, tmp_path, with_tests=False)
     assert files.slo_test is not None
@@ -187,3 +190,41 @@ def test_alertmanager_example_is_valid_and_routes_by_severity(tmp_path: Path) ->
     cfg = _load(path)
     urls = [c["url"] for r in cfg["receivers"] for c in r["webhook_configs"]]
     assert all(u.startswith("http://127.0.0.1:") for u in urls)
+
+
+@pytest.mark.prometheus
+@needs_promtool
+def test_promtool_shows_each_tier_firing_at_its_threshold_not_below_with_cap_and_drop(
+    tmp_path: Path,
+) -> None:
+    capped = SLOSpec(name="capped", objective=0.9, sli=QualitySLI(), unreachable_tiers="cap")
+    dropped = SLOSpec(name="dropped", objective=0.85, sli=QualitySLI(), unreachable_tiers="drop")
+    files = write_rules([capped, dropped], {}, tmp_path)
+    assert files.slo_test is not None
+    result = _run("promtool", "test", "rules", files.slo_test.name, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    cases = {
+        c["name"]: c["alert_rule_test"][0]["exp_alerts"] for c in _load(files.slo_test)["tests"]
+    }
+
+    def severities(name: str) -> list[str]:
+        return [a["exp_labels"]["severity"] for a in cases[name]]
+
+    # the capped 1h/5m page tier: 9x (0.9 x max burn 10), fires just above, not at or below
+    assert severities("capped: page fires at 9.009x over 1h and 5m") == ["page"]
+    assert severities("capped: no page at exactly 9x over 1h and 5m") == []
+    assert severities("capped: no page at 8.991x over 1h and 5m") == []
+    assert severities("capped: page fires at 6.006x over 6h and 30m") == ["page"]
+    # 0.85: max burn 6.67; 14.4x dropped, 6x kept; the ticket tiers as in the policy
+    assert not any(n.startswith("dropped: ") and "1h and 5m" in n and "page" in n for n in cases)
+    assert severities("dropped: page fires at 6.006x over 6h and 30m") == ["page"]
+    assert severities("dropped: no page at exactly 6x over 6h and 30m") == []
+    assert severities("dropped: ticket fires at 3.003x over 1d and 2h") == ["ticket"]
+    assert severities("dropped: no ticket at 2.997x over 1d and 2h") == []
+    # a capped rule that is generated uncapped (14.4x) fails the cases written for 9x
+    write_rules(
+        [capped.model_copy(update={"objective": 0.99}), dropped], {}, tmp_path, with_tests=False
+    )
+    assert "> 14.4" in files.slo.read_text()
+    again = _run("promtool", "test", "rules", files.slo_test.name, cwd=tmp_path)
+    assert again.returncode != 0 and "FAILED" in again.stdout + again.stderr

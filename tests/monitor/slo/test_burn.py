@@ -18,7 +18,12 @@ DAY = 86400.0
 
 def spec(objective: float = 0.9, min_events: int = 1, period: str = "30d") -> SLOSpec:
     return SLOSpec(
-        name="q", objective=objective, period=period, sli=QualitySLI(), min_events=min_events
+        name="q",
+        objective=objective,
+        period=period,
+        sli=QualitySLI(),
+        min_events=min_events,
+        unreachable_tiers="cap",
     )
 
 

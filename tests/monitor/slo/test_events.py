@@ -25,6 +25,7 @@ def _shadow(name: str = "shadow", class_name: str | None = None, min_events: int
         period="30d",
         sli=QualitySLI(source="shadow", class_name=class_name, iou_threshold=0.5),
         min_events=min_events,
+        unreachable_tiers="cap",  # 0.85: max burn 6.7, below the 14.4x page tier
     )
 
 
@@ -73,7 +74,13 @@ def test_holdout_events_are_every_evaluation_at_the_slo_threshold(
     rows.quality(now - timedelta(hours=3), [(DISC, "disc", 1, 9, 9)], iou_threshold=0.75)
     rows.quality(now - timedelta(days=2), [(DISC, "disc", 10, 0, 0)])
     rows.session.commit()
-    spec = SLOSpec(name="holdout", objective=0.9, sli=QualitySLI(source="holdout"), min_events=1)
+    spec = SLOSpec(
+        name="holdout",
+        objective=0.9,
+        sli=QualitySLI(source="holdout"),
+        min_events=1,
+        unreachable_tiers="cap",
+    )
     with sessions() as session:
         status = read_slo_status(session, spec, now)
         disc = read_slo_status(
@@ -111,8 +118,8 @@ def test_drift_events_per_check_of_the_family(sessions: sessionmaker[Session], r
 def test_empty_database_gives_zeros_not_nan(sessions: sessionmaker[Session]) -> None:
     slos = [
         _shadow(),
-        SLOSpec(name="h", objective=0.9, sli=QualitySLI()),
-        SLOSpec(name="d", objective=0.9, sli=DriftSLI(feature_family="x")),
+        SLOSpec(name="h", objective=0.99, sli=QualitySLI()),
+        SLOSpec(name="d", objective=0.99, sli=DriftSLI(feature_family="x")),
         SLOSpec(name="svc", objective=0.99, sli=AvailabilitySLI(), service="inference"),
     ]
     with sessions() as session:

@@ -49,7 +49,7 @@ def test_sli_is_chosen_by_kind_from_plain_config() -> None:
                     "objective": 0.95,
                     "sli": {"kind": "quality", "source": "shadow", "class_name": "car"},
                 },
-                {"name": "d", "objective": 0.9, "sli": {"kind": "drift", "feature_family": "x"}},
+                {"name": "d", "objective": 0.99, "sli": {"kind": "drift", "feature_family": "x"}},
                 {"name": "av", "objective": 0.999, "sli": {"kind": "availability"}},
                 {
                     "name": "lat",
@@ -77,7 +77,7 @@ def test_unknown_sli_kind_and_bad_selector_are_rejected() -> None:
 
 
 def test_duplicate_names_and_missing_lookup() -> None:
-    a = SLOSpec(name="a", objective=0.9, sli=QualitySLI())
+    a = SLOSpec(name="a", objective=0.99, sli=QualitySLI())
     with pytest.raises(ValidationError, match="duplicate SLO name 'a'"):
         SLOConfig(slos=[a, a])
     with pytest.raises(NotFoundError, match="'zzz'"):
