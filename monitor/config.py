@@ -230,6 +230,61 @@ class ShadowSettings(_Section):
     )
 
 
+ExecutorKind = Literal["local", "dask", "local-cluster"]
+
+
+class ExecutorSettings(_Section):
+    """Where the per-image stages (embed, shadow) run their batches.
+
+    ``local`` (default) runs them in this process; ``dask`` sends them to the Dask
+    scheduler at ``address``; ``local-cluster`` starts a Dask cluster of ``n_workers``
+    processes on this machine for the run.
+
+    Examples
+    --------
+    >>> ExecutorSettings(kind="dask", address="tcp://scheduler:8786").address
+    'tcp://scheduler:8786'
+    >>> ExecutorSettings(kind="dask")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for ExecutorSettings
+    ...executor kind 'dask' needs an address (e.g. tcp://scheduler:8786)...
+    """
+
+    kind: ExecutorKind = Field(default="local", description="local, dask or local-cluster")
+    address: str | None = Field(
+        default=None, description="the Dask scheduler (kind dask), e.g. tcp://scheduler:8786"
+    )
+    n_workers: int = Field(default=2, ge=1, le=1024, description="worker processes (local-cluster)")
+    threads_per_worker: int = Field(
+        default=1, ge=1, le=256, description="threads per worker process (local-cluster)"
+    )
+    max_in_flight: int = Field(
+        default=0, ge=0, le=100_000, description="batches in flight; 0: twice the worker threads"
+    )
+    retries: int = Field(default=3, ge=0, le=100, description="resubmissions of a failed batch")
+    connect_timeout_s: float = Field(
+        default=10.0, gt=0.0, le=600.0, description="time to reach the scheduler before failing"
+    )
+
+    @model_validator(mode="after")
+    def _address_matches_kind(self) -> ExecutorSettings:
+        if self.kind == "dask":
+            if not self.address:
+                raise ValueError(
+                    f"executor kind {self.kind!r} needs an address (e.g. tcp://scheduler:8786)"
+                )
+            if "://" not in self.address:
+                raise ValueError(
+                    f"executor address {self.address!r} needs a protocol, e.g. tcp://{self.address}"
+                )
+        elif self.address is not None:
+            raise ValueError(
+                f"executor address {self.address!r} is only for kind 'dask', not {self.kind!r}"
+            )
+        return self
+
+
 class ScheduleSettings(_Section):
     """How often ``segmon run`` runs each job, in seconds."""
 
@@ -403,6 +458,7 @@ class Settings(_Section):
     models: ModelsSettings = ModelsSettings()
     embed: EmbedSettings = EmbedSettings()
     shadow: ShadowSettings = ShadowSettings()
+    executor: ExecutorSettings = ExecutorSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     server: ServerSettings = ServerSettings()
     leader: LeaderSettings = LeaderSettings()
@@ -708,6 +764,15 @@ shadow:                 # the shadow job: reference predictions vs production's
   batch_size: 16        # images per model call
   limit: null           # samples per run; null scores everything pending
   min_iou: 0.1          # a production/reference pair below this IoU is no match
+
+executor:               # where embed and shadow run their batches (README: "Scaling out")
+  kind: local           # local (this process), dask (a scheduler), local-cluster
+  # address: tcp://scheduler:8786   # kind dask: the Dask scheduler
+  n_workers: 2          # local-cluster: worker processes
+  threads_per_worker: 1 # local-cluster: threads per worker
+  max_in_flight: 0      # batches in flight; 0: twice the worker threads
+  retries: 3            # resubmissions of a batch that failed (e.g. its worker died)
+  connect_timeout_s: 10.0
 
 schedule:               # seconds between runs of each job under `segmon run`
   ingest_s: 300
