@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -223,7 +224,8 @@ class ShadowReport:
     production_only: int = 0
     reference_only: int = 0
     class_disagreements: int = 0
-    agreement_sum: float = 0.0
+    agreement_sum: Fraction = Fraction(0)
+    """Exact sum (a fraction), so the mean does not depend on the order batches return in."""
     quarantined: Counter[str] = field(default_factory=Counter)
     reference_ignored: Counter[str] = field(default_factory=Counter)
     """Reference instances of classes its ``classes_map`` leaves out, by its class name."""
@@ -231,7 +233,7 @@ class ShadowReport:
     @property
     def mean_agreement(self) -> float | None:
         """Mean image agreement of the scored samples (None when none was scored)."""
-        return self.agreement_sum / self.samples if self.samples else None
+        return float(self.agreement_sum / self.samples) if self.samples else None
 
     def counts(self) -> dict[str, Any]:
         """Return the counts as a JSON-ready dict."""
@@ -254,7 +256,7 @@ class ShadowReport:
         self.samples += 1
         self.production_instances += comparison.n_production
         self.reference_instances += comparison.n_reference
-        self.agreement_sum += comparison.agreement
+        self.agreement_sum += Fraction(comparison.agreement)
         for c in comparison.classes.values():
             self.matched += c.matched
             self.production_only += c.production_only
