@@ -361,6 +361,16 @@ class DriftSettings(_Section):
         default=None, description="embedder of the embedding families; None: most rows"
     )
     detectors: DriftDetectors = DriftDetectors()
+    max_vectors: int = Field(
+        default=20_000,
+        ge=100,
+        le=10_000_000,
+        description="embedding vectors per feature and side; larger windows are sampled",
+    )
+    chunk_rows: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="rows read from the database at a time"
+    )
+    sample_seed: int = Field(default=0, ge=0, description="which rows a sampled window keeps")
 
     @field_validator("windows")
     @classmethod
@@ -802,6 +812,9 @@ drift:
   windows: [1h, 1d]
   alpha: 0.05                   # false-alarm rate of each check (calibrated thresholds)
   min_samples: 30               # windows with fewer samples are skipped and counted
+  max_vectors: 20000            # embedding vectors per feature and side; more: a seeded sample
+  chunk_rows: 10000             # rows read from the database at a time
+  sample_seed: 0                # which rows a sampled window keeps
   # embedder: backbone-v1       # unset: the embedder with the most stored vectors
   # detectors:                  # per family; each runs on the features it accepts
   #   image_embedding: [pca_js, mmd]

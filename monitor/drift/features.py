@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from detectors._typing import Float64Array, Int64Array
 from detectors.registry import FeatureKind
+from monitor.drift.chunked import BoundedSample, stream_chunks
 from monitor.drift.properties import PROPERTY_NAMES
 from monitor.errors import InvalidInputError
 from monitor.storage.schema import (
@@ -213,56 +214,82 @@ def read_instances(session: Session, pop: Population) -> list[InstanceRow]:
     return [InstanceRow(i, c, s, w, h, a, r) for i, c, s, w, h, a, r in session.execute(stmt)]
 
 
-def _vectors(rows: list[tuple[int, bytes]]) -> Float64Array:
-    dims = {dim for dim, _ in rows}
+@dataclass(frozen=True)
+class VectorBudget:
+    """How the embedding families of one side are read: streamed, bounded, seeded.
+
+    Attributes
+    ----------
+    max_rows
+        Vectors kept per feature and side (a window with more is sampled:
+        :class:`~monitor.drift.chunked.BoundedSample`).
+    chunk_rows
+        Rows read from the database at a time.
+    seed
+        Seeds which rows a sampled window keeps.
+    """
+
+    max_rows: int = 20_000
+    chunk_rows: int = 10_000
+    seed: int = 0
+
+
+def _decode(rows: list[Any], dim_at: int, vector_at: int) -> Float64Array:
+    dims = {int(r[dim_at]) for r in rows}
     if len(dims) != 1:
         raise ValueError(f"embeddings of one embedder have different dims {sorted(dims)}")
-    vectors: Float64Array = vectors_from_bytes([v for _, v in rows], dims.pop()).astype(np.float64)
-    return vectors
+    return vectors_from_bytes([bytes(r[vector_at]) for r in rows], dims.pop()).astype(np.float64)
 
 
-def _image_embeddings(session: Session, pop: Population, embedder: str) -> Float64Array | None:
+def _image_embeddings(
+    session: Session, pop: Population, embedder: str, budget: VectorBudget
+) -> Float64Array | None:
     emb = ImageEmbedding
     if pop.is_holdout:
         owner = DatasetImage
-        stmt = select(emb.dim, emb.vector).join(owner, owner.id == emb.dataset_image_id)
+        stmt = select(emb.id, emb.dim, emb.vector).join(owner, owner.id == emb.dataset_image_id)
     else:
-        stmt = select(emb.dim, emb.vector).join(Sample, Sample.id == emb.sample_id)
-    rows = session.execute(stmt.where(emb.embedder == embedder, image_filter(pop))).all()
-    return _vectors([(int(d), bytes(v)) for d, v in rows]) if rows else None
+        stmt = select(emb.id, emb.dim, emb.vector).join(Sample, Sample.id == emb.sample_id)
+    stmt = stmt.where(emb.embedder == embedder, image_filter(pop)).order_by(emb.id)
+    sample = BoundedSample(budget.max_rows, budget.seed)
+    for rows in stream_chunks(session, stmt, budget.chunk_rows):
+        ids = np.asarray([int(r[0]) for r in rows], dtype=np.int64)
+        sample.add(ids, _decode(rows, 1, 2))
+    return sample.vectors() if sample.seen else None
 
 
 def _instance_embeddings(
-    session: Session, pop: Population, embedder: str
+    session: Session, pop: Population, embedder: str, budget: VectorBudget
 ) -> dict[int, tuple[Float64Array, Int64Array]]:
-    """Per class: the instance vectors and the image id of each."""
+    """Per class: the instance vectors and the image id of each (a bounded sample)."""
     emb = InstanceEmbedding
     stmt: Any
     if pop.is_holdout:
         gt = GroundTruthInstance
         stmt = (
-            select(emb.category_id, emb.dim, emb.vector, gt.image_id)
+            select(emb.id, emb.category_id, emb.dim, emb.vector, gt.image_id)
             .join(gt, gt.id == emb.ground_truth_instance_id)
             .join(DatasetImage, DatasetImage.id == gt.image_id)
         )
     else:
         pi = PredictedInstance
         stmt = (
-            select(emb.category_id, emb.dim, emb.vector, pi.sample_id)
+            select(emb.id, emb.category_id, emb.dim, emb.vector, pi.sample_id)
             .join(pi, pi.id == emb.predicted_instance_id)
             .join(Sample, Sample.id == pi.sample_id)
         )
-    grouped: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
-    images: dict[int, list[int]] = defaultdict(list)
-    for cat, dim, vec, image_id in session.execute(
-        stmt.where(emb.embedder == embedder, image_filter(pop)).order_by(emb.id)
-    ):
-        grouped[int(cat)].append((int(dim), bytes(vec)))
-        images[int(cat)].append(int(image_id))
-    return {
-        cat: (_vectors(rows), np.asarray(images[cat], dtype=np.int64))
-        for cat, rows in grouped.items()
-    }
+    stmt = stmt.where(emb.embedder == embedder, image_filter(pop)).order_by(emb.id)
+    samples: dict[int, BoundedSample] = {}
+    for rows in stream_chunks(session, stmt, budget.chunk_rows):
+        by_class: dict[int, list[Any]] = defaultdict(list)
+        for row in rows:
+            by_class[int(row[1])].append(row)
+        for cat, items in by_class.items():
+            sample = samples.setdefault(cat, BoundedSample(budget.max_rows, budget.seed + 1 + cat))
+            ids = np.asarray([int(r[0]) for r in items], dtype=np.int64)
+            images = np.asarray([int(r[4]) for r in items], dtype=np.int64)
+            sample.add(ids, _decode(items, 2, 3), images)
+    return {cat: (sample.vectors(), sample.groups()) for cat, sample in samples.items()}
 
 
 def _properties(session: Session, pop: Population) -> dict[str, Float64Array]:
@@ -331,6 +358,7 @@ def read_features(
     families: Collection[str],
     class_names: Mapping[int, str],
     embedder: str | None,
+    budget: VectorBudget | None = None,
 ) -> FeatureSet:
     """Read every feature array of ``families`` for ``pop``.
 
@@ -346,6 +374,8 @@ def read_features(
         Category id to class name (``class_name`` of per-class features).
     embedder
         Embedder of the embedding families; None skips them.
+    budget
+        How embedding vectors are streamed and bounded (default :class:`VectorBudget`).
 
     Returns
     -------
@@ -353,6 +383,7 @@ def read_features(
         Arrays keyed by :class:`FeatureKey`, and the image of each row of the
         per-object arrays; a class absent from ``pop`` has no key.
     """
+    budget = budget or VectorBudget()
     images = _images(session, pop)
     result = FeatureSet(n_images=len(images))
     if not images:
@@ -364,11 +395,13 @@ def read_features(
         for name, values in _properties(session, pop).items():
             result.add(FeatureKey("image_properties", name, "", "numeric"), values)
     if embedder is not None and "image_embedding" in families:
-        vectors = _image_embeddings(session, pop, embedder)
+        vectors = _image_embeddings(session, pop, embedder, budget)
         if vectors is not None:
             result.add(FeatureKey("image_embedding", "embedding", "", "embedding"), vectors)
     if embedder is not None and "instance_embedding" in families:
-        for cat, (vectors, image_ids) in _instance_embeddings(session, pop, embedder).items():
+        for cat, (vectors, image_ids) in _instance_embeddings(
+            session, pop, embedder, budget
+        ).items():
             key = FeatureKey(
                 "instance_embedding", "embedding", class_names.get(cat, str(cat)), "embedding"
             )

@@ -46,6 +46,7 @@ from monitor.drift.features import (
     FeatureKey,
     FeatureSet,
     Population,
+    VectorBudget,
     count_images,
     latest_embedder,
     read_features,
@@ -323,7 +324,8 @@ def run_drift(
         embedder = settings.embedder or latest_embedder(session)
         report.embedder = embedder
         class_names = {c.id: c.name for c in session.scalars(select(Category))}
-        ref_features = read_features(session, reference, FAMILIES, class_names, embedder)
+        budget = VectorBudget(settings.max_vectors, settings.chunk_rows, settings.sample_seed)
+        ref_features = read_features(session, reference, FAMILIES, class_names, embedder, budget)
         for window in settings.windows:
             start, end = aligned_window(now, parse_duration(window))
             pop = Population(label=window, start=start, end=end)
@@ -333,7 +335,7 @@ def run_drift(
             if n_images < settings.min_samples:
                 report.skipped_windows += 1
                 continue
-            current = read_features(session, pop, FAMILIES, class_names, embedder)
+            current = read_features(session, pop, FAMILIES, class_names, embedder, budget)
             report.checks.extend(
                 _checks(
                     settings,
