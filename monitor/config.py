@@ -362,7 +362,7 @@ class DriftSettings(_Section):
     )
     detectors: DriftDetectors = DriftDetectors()
     max_vectors: int = Field(
-        default=20_000,
+        default=5_000,
         ge=100,
         le=10_000_000,
         description="embedding vectors per feature and side; larger windows are sampled",
@@ -812,7 +812,7 @@ drift:
   windows: [1h, 1d]
   alpha: 0.05                   # false-alarm rate of each check (calibrated thresholds)
   min_samples: 30               # windows with fewer samples are skipped and counted
-  max_vectors: 20000            # embedding vectors per feature and side; more: a seeded sample
+  max_vectors: 5000             # embedding vectors per feature and side; more: a seeded sample
   chunk_rows: 10000             # rows read from the database at a time
   sample_seed: 0                # which rows a sampled window keeps
   # embedder: backbone-v1       # unset: the embedder with the most stored vectors

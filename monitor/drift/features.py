@@ -229,7 +229,7 @@ class VectorBudget:
         Seeds which rows a sampled window keeps.
     """
 
-    max_rows: int = 20_000
+    max_rows: int = 5_000
     chunk_rows: int = 10_000
     seed: int = 0
 

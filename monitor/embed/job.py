@@ -74,6 +74,8 @@ class EmbedReport:
     holdout_unreadable: Counter[str] = field(default_factory=Counter)
     holdout_without_pixels: int = 0
     """Holdout images imported without their files (``--no-images``): never embedded."""
+    executor: dict[str, Any] = field(default_factory=dict)
+    """Where the batches ran: the executor's stats at the end of the run."""
 
     def counts(self) -> dict[str, Any]:
         """Return the counts as a JSON-ready dict."""
@@ -86,6 +88,7 @@ class EmbedReport:
             "quarantined": dict(sorted(self.quarantined.items())),
             "holdout_unreadable": dict(sorted(self.holdout_unreadable.items())),
             "holdout_without_pixels": self.holdout_without_pixels,
+            "executor": self.executor,
         }
 
 
@@ -405,4 +408,5 @@ def embed_pending(
             done += len(batch.tasks)
             if progress:
                 progress(done, total)
+    report.executor = executor.stats().as_dict()
     return report

@@ -504,6 +504,47 @@ def open_executor(settings: ExecutorSettings) -> Executor:
     )
 
 
+class SharedExecutor:
+    """The executor of a long-running service: opened on first use, then kept open.
+
+    A failure to open (the scheduler is down) leaves it closed, so the next job run
+    tries again. :meth:`stats` never opens it.
+    """
+
+    def __init__(self, settings: ExecutorSettings) -> None:
+        self.settings = settings
+        self._executor: Executor | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Executor:
+        """Return the open executor, opening it the first time.
+
+        Raises
+        ------
+        ExecutorUnavailableError
+            If the Dask scheduler does not answer.
+        """
+        with self._lock:
+            if self._executor is None:
+                self._executor = open_executor(self.settings)
+            return self._executor
+
+    def stats(self) -> ExecutorStats:
+        """Return the executor's stats (the configured kind, no workers, until opened)."""
+        with self._lock:
+            executor = self._executor
+        if executor is not None:
+            return executor.stats()
+        return ExecutorStats(self.settings.kind, self.settings.address, 0, 0, 0, 0, 0)
+
+    def close(self) -> None:
+        """Close the executor if open."""
+        with self._lock:
+            if self._executor is not None:
+                self._executor.close()
+                self._executor = None
+
+
 @contextmanager
 def opened(settings: ExecutorSettings, executor: Executor | None = None) -> Iterator[Executor]:
     """Open the configured executor for a ``with`` block, or lend one already open.

@@ -229,6 +229,8 @@ class ShadowReport:
     quarantined: Counter[str] = field(default_factory=Counter)
     reference_ignored: Counter[str] = field(default_factory=Counter)
     """Reference instances of classes its ``classes_map`` leaves out, by its class name."""
+    executor: dict[str, Any] = field(default_factory=dict)
+    """Where the batches ran: the executor's stats at the end of the run."""
 
     @property
     def mean_agreement(self) -> float | None:
@@ -249,6 +251,7 @@ class ShadowReport:
             "mean_agreement": self.mean_agreement,
             "quarantined": dict(sorted(self.quarantined.items())),
             "reference_ignored": dict(sorted(self.reference_ignored.items())),
+            "executor": self.executor,
         }
 
     def add(self, comparison: ShadowComparison) -> None:
@@ -463,6 +466,7 @@ def shadow_pending(
         done += len(batch.tasks)
         if progress:
             progress(done, total)
+    report.executor = executor.stats().as_dict()
     return report
 
 

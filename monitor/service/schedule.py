@@ -16,7 +16,7 @@ from monitor.config import Settings
 from monitor.drift.job import run_drift
 from monitor.errors import SegmonError
 from monitor.ingest.job import ingest_log
-from monitor.jobs.executor import Executor, opened
+from monitor.jobs.executor import Executor, SharedExecutor, opened
 from monitor.jobs.names import JobName
 from monitor.jobs.scheduler import JobSpec
 from monitor.secrets import redact
@@ -204,8 +204,21 @@ def shadow_job(
         )
 
 
-def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> list[JobSpec]:
-    """Return the scheduled jobs for these settings."""
+def build_jobs(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    executor: SharedExecutor | None = None,
+) -> list[JobSpec]:
+    """Return the scheduled jobs for these settings.
+
+    Embed and shadow run their batches on ``executor`` (kept open between runs), else
+    on one opened from ``settings.executor`` for each run.
+    """
+
+    def running() -> Executor | None:
+        return executor.get() if executor is not None else None
+
     grace = timedelta(seconds=settings.schedule.misfire_grace_s)
     schedule = settings.schedule
     model = LazyModel(settings)
@@ -219,13 +232,13 @@ def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock
         JobSpec(
             JobName.EMBED,
             timedelta(seconds=schedule.embed_s),
-            lambda _run: embed_job(sessions, settings, clock, model.embedder()),
+            lambda _run: embed_job(sessions, settings, clock, model.embedder(), executor=running()),
             grace,
         ),
         JobSpec(
             JobName.SHADOW,
             timedelta(seconds=schedule.shadow_s),
-            lambda _run: shadow_job(sessions, settings, clock, model.get()),
+            lambda _run: shadow_job(sessions, settings, clock, model.get(), executor=running()),
             grace,
         ),
         JobSpec(
