@@ -25,7 +25,7 @@ from monitor.config import Settings
 from monitor.jobs.executor import SharedExecutor
 from monitor.jobs.leader import leader_lock
 from monitor.jobs.scheduler import Service
-from monitor.prometheus.executor import ExecutorCollector
+from monitor.prometheus.executor_collector import ExecutorCollector
 from monitor.service.httpd import ServerLimits
 from monitor.service.schedule import build_jobs
 from monitor.service.server import MonitorServer, admin_token_from_env

@@ -5,7 +5,7 @@ from prometheus_client import CollectorRegistry
 from monitor.config import ExecutorSettings
 from monitor.jobs.executor import SharedExecutor
 from monitor.prometheus.catalog import METRICS
-from monitor.prometheus.executor import ExecutorCollector
+from monitor.prometheus.executor_collector import ExecutorCollector
 
 
 class Halves:
