@@ -327,3 +327,24 @@ def test_unreachable_scheduler_fails_the_run_and_the_next_run_resumes(
     assert report.samples == N_IMAGES
     with sessions() as s:
         assert len(s.scalars(select(Sample.id).join(ImageEmbedding)).all()) == N_IMAGES
+
+
+def test_a_local_cluster_executor_runs_the_configured_job_and_shuts_down(
+    sqlite_sessions: sessionmaker[Session], scenes: Path
+) -> None:
+    """``executor: {kind: local-cluster}`` through the embed job as ``segmon embed`` runs it."""
+    sessions = ingested(sqlite_sessions, scenes)
+    settings = Settings(executor=ExecutorSettings(kind="local-cluster", n_workers=1))
+    executor = open_executor(settings.executor)
+    try:
+        assert (executor.kind, executor.remote, executor.stats().workers) == (
+            "local-cluster",
+            True,
+            1,
+        )
+        model = load_embedder_model(settings)
+        report = embed_job(sessions, settings, ManualClock(START), model, executor=executor)
+    finally:
+        executor.close()
+    assert report.samples == N_IMAGES and report.executor["kind"] == "local-cluster"
+    assert isinstance(executor, DaskExecutor) and executor.cluster.status.name == "closed"
