@@ -171,13 +171,35 @@ def count_images(session: Session, pop: Population) -> int:
     return int(found or 0)
 
 
-def _images(session: Session, pop: Population) -> list[tuple[int, int, int]]:
+@dataclass(frozen=True)
+class ImageTable:
+    """The images of a population as arrays, sorted by id (8 bytes per value, no rows)."""
+
+    ids: Int64Array
+    heights: Int64Array
+    widths: Int64Array
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def index(self, image_ids: Int64Array) -> Int64Array:
+        """Return the position of each of ``image_ids`` in the table."""
+        found: Int64Array = np.searchsorted(self.ids, image_ids).astype(np.int64)
+        return found
+
+
+def _images(session: Session, pop: Population, chunk_rows: int = 10_000) -> ImageTable:
     if pop.is_holdout:
         stmt = select(DatasetImage.id, DatasetImage.height, DatasetImage.width)
     else:
         stmt = select(Sample.id, Sample.height, Sample.width)
-    rows = session.execute(stmt.where(image_filter(pop))).all()
-    return [(int(i), int(h or 0), int(w or 0)) for i, h, w in rows]
+    parts = [
+        np.asarray([(int(i), int(h or 0), int(w or 0)) for i, h, w in rows], dtype=np.int64)
+        for rows in stream_chunks(session, stmt.where(image_filter(pop)), chunk_rows)
+    ]
+    table = np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.int64)
+    table = table[np.argsort(table[:, 0], kind="stable")]
+    return ImageTable(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy())
 
 
 @dataclass
@@ -292,56 +314,65 @@ def _instance_embeddings(
     return {cat: (sample.vectors(), sample.groups()) for cat, sample in samples.items()}
 
 
-def _properties(session: Session, pop: Population) -> dict[str, Float64Array]:
+def _properties(
+    session: Session, pop: Population, chunk_rows: int = 10_000
+) -> dict[str, Float64Array]:
     cols = [getattr(ImageProperties, name) for name in PROPERTY_NAMES]
     if pop.is_holdout:
         stmt = select(*cols).join(DatasetImage, DatasetImage.id == ImageProperties.dataset_image_id)
     else:
         stmt = select(*cols).join(Sample, Sample.id == ImageProperties.sample_id)
-    rows = np.asarray(session.execute(stmt.where(image_filter(pop))).all(), dtype=np.float64)
-    if rows.size == 0:
+    parts = [
+        np.asarray(rows, dtype=np.float64)
+        for rows in stream_chunks(session, stmt.where(image_filter(pop)), chunk_rows)
+    ]
+    if not parts:
         return {}
-    return {name: rows[:, k] for k, name in enumerate(PROPERTY_NAMES)}
+    values = np.concatenate(parts)
+    return {name: values[:, k] for k, name in enumerate(PROPERTY_NAMES)}
 
 
 def _object_features(
     pop: Population,
-    images: list[tuple[int, int, int]],
+    images: ImageTable,
     instances: list[InstanceRow],
     class_names: Mapping[int, str],
     families: Collection[str],
     out: FeatureSet,
 ) -> None:
-    size = {i: (h, w) for i, h, w in images}
     by_class: dict[int, list[InstanceRow]] = defaultdict(list)
     for inst in instances:
         by_class[inst.category_id].append(inst)
-    image_index = {i: k for k, (i, _, _) in enumerate(images)}
 
     def image_ids(items: list[InstanceRow]) -> Int64Array:
         return np.asarray([i.image_id for i in items], dtype=np.int64)
 
+    def per_image(items: list[InstanceRow]) -> Float64Array:
+        counts = np.bincount(images.index(image_ids(items)), minlength=len(images))
+        return counts.astype(np.float64)
+
     if "mask_geometry" in families:
         for cat, items in by_class.items():
             name = class_names.get(cat, str(cat))
-            per_image = np.zeros(len(images))
-            for inst in items:
-                per_image[image_index[inst.image_id]] += 1
+            where = images.index(image_ids(items))
+            sizes = zip(images.heights[where].tolist(), images.widths[where].tolist(), strict=True)
             geometry = {
                 "area": [float(i.area) for i in items],
                 "aspect": [i.bbox_w / max(i.bbox_h, 1.0) for i in items],
-                "boundary": [float(_rle_boundary(i.counts, *size[i.image_id])) for i in items],
+                "boundary": [
+                    float(_rle_boundary(i.counts, h, w))
+                    for i, (h, w) in zip(items, sizes, strict=True)
+                ],
             }
             for feature, values in geometry.items():
                 key = FeatureKey("mask_geometry", feature, name, "numeric")
                 out.add(key, np.asarray(values, dtype=np.float64), image_ids(items))
             # One value per image (zeros included): images are already the unit.
-            out.add(FeatureKey("mask_geometry", "count", name, "numeric"), per_image)
+            out.add(FeatureKey("mask_geometry", "count", name, "numeric"), per_image(items))
     if "prediction" in families:
-        per_image = np.zeros(len(images))
-        for inst in instances:
-            per_image[image_index[inst.image_id]] += 1
-        out.add(FeatureKey("prediction", "instances_per_image", "", "numeric"), per_image)
+        out.add(
+            FeatureKey("prediction", "instances_per_image", "", "numeric"), per_image(instances)
+        )
         mix = np.asarray([i.category_id for i in instances], dtype=np.float64)
         key = FeatureKey("prediction", "class_mix", "", "categorical")
         out.add(key, mix, image_ids(instances))
@@ -384,15 +415,15 @@ def read_features(
         per-object arrays; a class absent from ``pop`` has no key.
     """
     budget = budget or VectorBudget()
-    images = _images(session, pop)
+    images = _images(session, pop, budget.chunk_rows)
     result = FeatureSet(n_images=len(images))
-    if not images:
+    if not len(images):
         return result
     if {"mask_geometry", "prediction"} & set(families):
         instances = read_instances(session, pop)
         _object_features(pop, images, instances, class_names, families, result)
     if "image_properties" in families:
-        for name, values in _properties(session, pop).items():
+        for name, values in _properties(session, pop, budget.chunk_rows).items():
             result.add(FeatureKey("image_properties", name, "", "numeric"), values)
     if embedder is not None and "image_embedding" in families:
         vectors = _image_embeddings(session, pop, embedder, budget)
