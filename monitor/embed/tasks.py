@@ -1,7 +1,7 @@
 """Image tasks of the model jobs (embed, shadow): paged from the database, decoded ahead.
 
 A job pages through what is pending (:func:`paged`, keyset by owner id), and
-:func:`prefetch` decodes each page's images (PIL via fsspec) and stored masks (RLE) in
+:func:`~monitor.jobs.executor.prefetch` decodes each page's images (PIL via fsspec) and stored masks (RLE) in
 a thread pool, a bounded number of pages ahead, while the model works on the current
 one. An image that cannot be read becomes a :class:`LoadedImage` with a ``problem``
 (never an exception), so one bad file cannot stop a job; for a production sample the

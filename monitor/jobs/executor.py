@@ -27,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -287,6 +287,14 @@ class LocalExecutor:
         """Nothing to release."""
 
 
+def _failure(future: Any) -> BaseException:
+    """Return why a Dask future did not finish (a cancelled one: ``CancelledError``)."""
+    if future.status == "cancelled":
+        return CancelledError(f"Dask task {future.key} was cancelled")
+    error: BaseException = future.exception()
+    return error
+
+
 def run_batch(work: BatchWork[T, U, R], batch: Sequence[T]) -> R:
     """Load and compute one batch where it runs (the task a Dask worker executes)."""
     return work.compute([work.load(item) for item in batch])
@@ -384,7 +392,7 @@ class DaskExecutor:
                 with self._lock:
                     self._in_flight -= 1
                 if future.status != "finished":
-                    error = future.exception()
+                    error = _failure(future)
                     if isinstance(error, SegmonError) or attempt >= self.retries:
                         raise error
                     with self._lock:
