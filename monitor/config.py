@@ -250,6 +250,61 @@ class LabelsSettings(_Section):
     batch_size: int = Field(default=16, ge=1, le=4096, description="images per reference call")
 
 
+ExecutorKind = Literal["local", "dask", "local-cluster"]
+
+
+class ExecutorSettings(_Section):
+    """Where the per-image stages (embed, shadow) run their batches.
+
+    ``local`` (default) runs them in this process; ``dask`` sends them to the Dask
+    scheduler at ``address``; ``local-cluster`` starts a Dask cluster of ``n_workers``
+    processes on this machine for the run.
+
+    Examples
+    --------
+    >>> ExecutorSettings(kind="dask", address="tcp://scheduler:8786").address
+    'tcp://scheduler:8786'
+    >>> ExecutorSettings(kind="dask")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for ExecutorSettings
+    ...executor kind 'dask' needs an address (e.g. tcp://scheduler:8786)...
+    """
+
+    kind: ExecutorKind = Field(default="local", description="local, dask or local-cluster")
+    address: str | None = Field(
+        default=None, description="the Dask scheduler (kind dask), e.g. tcp://scheduler:8786"
+    )
+    n_workers: int = Field(default=2, ge=1, le=1024, description="worker processes (local-cluster)")
+    threads_per_worker: int = Field(
+        default=1, ge=1, le=256, description="threads per worker process (local-cluster)"
+    )
+    max_in_flight: int = Field(
+        default=0, ge=0, le=100_000, description="batches in flight; 0: twice the worker threads"
+    )
+    retries: int = Field(default=3, ge=0, le=100, description="resubmissions of a failed batch")
+    connect_timeout_s: float = Field(
+        default=10.0, gt=0.0, le=600.0, description="time to reach the scheduler before failing"
+    )
+
+    @model_validator(mode="after")
+    def _address_matches_kind(self) -> ExecutorSettings:
+        if self.kind == "dask":
+            if not self.address:
+                raise ValueError(
+                    f"executor kind {self.kind!r} needs an address (e.g. tcp://scheduler:8786)"
+                )
+            if "://" not in self.address:
+                raise ValueError(
+                    f"executor address {self.address!r} needs a protocol, e.g. tcp://{self.address}"
+                )
+        elif self.address is not None:
+            raise ValueError(
+                f"executor address {self.address!r} is only for kind 'dask', not {self.kind!r}"
+            )
+        return self
+
+
 class ScheduleSettings(_Section):
     """How often ``segmon run`` runs each job, in seconds."""
 
@@ -337,6 +392,16 @@ class DriftSettings(_Section):
         ge=1,
         description="most windows `segmon drift --from --to` computes without --max-windows",
     )
+    max_vectors: int = Field(
+        default=5_000,
+        ge=100,
+        le=10_000_000,
+        description="embedding vectors per feature and side; larger windows are sampled",
+    )
+    chunk_rows: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="rows read from the database at a time"
+    )
+    sample_seed: int = Field(default=0, ge=0, description="which rows a sampled window keeps")
 
     @field_validator("windows")
     @classmethod
@@ -541,6 +606,7 @@ class Settings(_Section):
     embed: EmbedSettings = EmbedSettings()
     shadow: ShadowSettings = ShadowSettings()
     labels: LabelsSettings = LabelsSettings()
+    executor: ExecutorSettings = ExecutorSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     server: ServerSettings = ServerSettings()
     leader: LeaderSettings = LeaderSettings()
@@ -861,6 +927,14 @@ labels:                 # labels returned from the annotation queue (segmon queu
   review_below: 0.3     # flag labels whose image agreement with production AND with
                         # the reference model is below this (possible label error)
   batch_size: 16        # images per reference-model call while reviewing
+executor:               # where embed and shadow run their batches (README: "Scaling out")
+  kind: local           # local (this process), dask (a scheduler), local-cluster
+  # address: tcp://scheduler:8786   # kind dask: the Dask scheduler
+  n_workers: 2          # local-cluster: worker processes
+  threads_per_worker: 1 # local-cluster: threads per worker
+  max_in_flight: 0      # batches in flight; 0: twice the worker threads
+  retries: 3            # resubmissions of a batch that failed (e.g. its worker died)
+  connect_timeout_s: 10.0
 
 schedule:               # seconds between runs of each job under `segmon run`
   ingest_s: 300
@@ -894,6 +968,9 @@ drift:
   catch_up_windows: 24          # after downtime, missed windows a scheduled run computes
                                 # (per length; the next run goes on from there)
   backfill_max_windows: 2000    # `segmon drift --from --to` refuses more (--max-windows)
+  max_vectors: 5000             # embedding vectors per feature and side; more: a seeded sample
+  chunk_rows: 10000             # rows read from the database at a time
+  sample_seed: 0                # which rows a sampled window keeps
   # embedder: backbone-v1       # unset: the embedder with the most stored vectors
   # detectors:                  # per family; each runs on the features it accepts
   #   image_embedding: [pca_js, mmd]

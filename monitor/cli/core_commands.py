@@ -303,7 +303,7 @@ def status(
 
     state = app_state(ctx)
     with state.sessions()() as session:
-        result = read_status(session)
+        result = read_status(session, state.settings.executor)
     if pushgateway:
         from monitor.prometheus.push import push_metrics
 
@@ -321,6 +321,14 @@ def status(
                 f"dataset {name}", f"{counts['images']} images, {counts['instances']} instances"
             )
         table.add_row("job runs", str(result.job_runs))
+        where = result.executor.get("address") or ""
+        table.add_row("executor", f"{result.executor.get('kind', '-')} {where}".strip())
+        for job, stats in result.executor.get("last_runs", {}).items():
+            table.add_row(
+                f"  last {job} run",
+                f"{stats.get('kind')}: {stats.get('workers')} workers, "
+                f"{stats.get('batches')} batches, {stats.get('retries')} retries",
+            )
         out.print(table)
 
     emit(as_json, result.to_dict(), human)

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from detectors._typing import Float64Array, Int64Array
 from detectors.registry import FeatureKind
+from monitor.drift.chunked import BoundedSample, stream_chunks
 from monitor.drift.properties import PROPERTY_NAMES
 from monitor.errors import InvalidInputError
 from monitor.storage.schema import (
@@ -170,13 +171,35 @@ def count_images(session: Session, pop: Population) -> int:
     return int(found or 0)
 
 
-def _images(session: Session, pop: Population) -> list[tuple[int, int, int]]:
+@dataclass(frozen=True)
+class ImageTable:
+    """The images of a population as arrays, sorted by id (8 bytes per value, no rows)."""
+
+    ids: Int64Array
+    heights: Int64Array
+    widths: Int64Array
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def index(self, image_ids: Int64Array) -> Int64Array:
+        """Return the position of each of ``image_ids`` in the table."""
+        found: Int64Array = np.searchsorted(self.ids, image_ids).astype(np.int64)
+        return found
+
+
+def _images(session: Session, pop: Population, chunk_rows: int = 10_000) -> ImageTable:
     if pop.is_holdout:
         stmt = select(DatasetImage.id, DatasetImage.height, DatasetImage.width)
     else:
         stmt = select(Sample.id, Sample.height, Sample.width)
-    rows = session.execute(stmt.where(image_filter(pop))).all()
-    return [(int(i), int(h or 0), int(w or 0)) for i, h, w in rows]
+    parts = [
+        np.asarray([(int(i), int(h or 0), int(w or 0)) for i, h, w in rows], dtype=np.int64)
+        for rows in stream_chunks(session, stmt.where(image_filter(pop)), chunk_rows)
+    ]
+    table = np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.int64)
+    table = table[np.argsort(table[:, 0], kind="stable")]
+    return ImageTable(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy())
 
 
 @dataclass
@@ -213,108 +236,143 @@ def read_instances(session: Session, pop: Population) -> list[InstanceRow]:
     return [InstanceRow(i, c, s, w, h, a, r) for i, c, s, w, h, a, r in session.execute(stmt)]
 
 
-def _vectors(rows: list[tuple[int, bytes]]) -> Float64Array:
-    dims = {dim for dim, _ in rows}
+@dataclass(frozen=True)
+class VectorBudget:
+    """How the embedding families of one side are read: streamed, bounded, seeded.
+
+    Attributes
+    ----------
+    max_rows
+        Vectors kept per feature and side (a window with more is sampled:
+        :class:`~monitor.drift.chunked.BoundedSample`).
+    chunk_rows
+        Rows read from the database at a time.
+    seed
+        Seeds which rows a sampled window keeps.
+    """
+
+    max_rows: int = 5_000
+    chunk_rows: int = 10_000
+    seed: int = 0
+
+
+def _decode(rows: list[Any], dim_at: int, vector_at: int) -> Float64Array:
+    dims = {int(r[dim_at]) for r in rows}
     if len(dims) != 1:
         raise ValueError(f"embeddings of one embedder have different dims {sorted(dims)}")
-    vectors: Float64Array = vectors_from_bytes([v for _, v in rows], dims.pop()).astype(np.float64)
-    return vectors
+    return vectors_from_bytes([bytes(r[vector_at]) for r in rows], dims.pop()).astype(np.float64)
 
 
-def _image_embeddings(session: Session, pop: Population, embedder: str) -> Float64Array | None:
+def _image_embeddings(
+    session: Session, pop: Population, embedder: str, budget: VectorBudget
+) -> Float64Array | None:
     emb = ImageEmbedding
     if pop.is_holdout:
         owner = DatasetImage
-        stmt = select(emb.dim, emb.vector).join(owner, owner.id == emb.dataset_image_id)
+        stmt = select(emb.id, emb.dim, emb.vector).join(owner, owner.id == emb.dataset_image_id)
     else:
-        stmt = select(emb.dim, emb.vector).join(Sample, Sample.id == emb.sample_id)
-    rows = session.execute(stmt.where(emb.embedder == embedder, image_filter(pop))).all()
-    return _vectors([(int(d), bytes(v)) for d, v in rows]) if rows else None
+        stmt = select(emb.id, emb.dim, emb.vector).join(Sample, Sample.id == emb.sample_id)
+    stmt = stmt.where(emb.embedder == embedder, image_filter(pop)).order_by(emb.id)
+    sample = BoundedSample(budget.max_rows, budget.seed)
+    for rows in stream_chunks(session, stmt, budget.chunk_rows):
+        ids = np.asarray([int(r[0]) for r in rows], dtype=np.int64)
+        sample.add(ids, _decode(rows, 1, 2))
+    return sample.vectors() if sample.seen else None
 
 
 def _instance_embeddings(
-    session: Session, pop: Population, embedder: str
+    session: Session, pop: Population, embedder: str, budget: VectorBudget
 ) -> dict[int, tuple[Float64Array, Int64Array]]:
-    """Per class: the instance vectors and the image id of each."""
+    """Per class: the instance vectors and the image id of each (a bounded sample)."""
     emb = InstanceEmbedding
     stmt: Any
     if pop.is_holdout:
         gt = GroundTruthInstance
         stmt = (
-            select(emb.category_id, emb.dim, emb.vector, gt.image_id)
+            select(emb.id, emb.category_id, emb.dim, emb.vector, gt.image_id)
             .join(gt, gt.id == emb.ground_truth_instance_id)
             .join(DatasetImage, DatasetImage.id == gt.image_id)
         )
     else:
         pi = PredictedInstance
         stmt = (
-            select(emb.category_id, emb.dim, emb.vector, pi.sample_id)
+            select(emb.id, emb.category_id, emb.dim, emb.vector, pi.sample_id)
             .join(pi, pi.id == emb.predicted_instance_id)
             .join(Sample, Sample.id == pi.sample_id)
         )
-    grouped: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
-    images: dict[int, list[int]] = defaultdict(list)
-    for cat, dim, vec, image_id in session.execute(
-        stmt.where(emb.embedder == embedder, image_filter(pop)).order_by(emb.id)
-    ):
-        grouped[int(cat)].append((int(dim), bytes(vec)))
-        images[int(cat)].append(int(image_id))
-    return {
-        cat: (_vectors(rows), np.asarray(images[cat], dtype=np.int64))
-        for cat, rows in grouped.items()
-    }
+    stmt = stmt.where(emb.embedder == embedder, image_filter(pop)).order_by(emb.id)
+    samples: dict[int, BoundedSample] = {}
+    for rows in stream_chunks(session, stmt, budget.chunk_rows):
+        by_class: dict[int, list[Any]] = defaultdict(list)
+        for row in rows:
+            by_class[int(row[1])].append(row)
+        for cat, items in by_class.items():
+            sample = samples.setdefault(cat, BoundedSample(budget.max_rows, budget.seed + 1 + cat))
+            ids = np.asarray([int(r[0]) for r in items], dtype=np.int64)
+            images = np.asarray([int(r[4]) for r in items], dtype=np.int64)
+            sample.add(ids, _decode(items, 2, 3), images)
+    return {cat: (sample.vectors(), sample.groups()) for cat, sample in samples.items()}
 
 
-def _properties(session: Session, pop: Population) -> dict[str, Float64Array]:
+def _properties(
+    session: Session, pop: Population, chunk_rows: int = 10_000
+) -> dict[str, Float64Array]:
     cols = [getattr(ImageProperties, name) for name in PROPERTY_NAMES]
     if pop.is_holdout:
         stmt = select(*cols).join(DatasetImage, DatasetImage.id == ImageProperties.dataset_image_id)
     else:
         stmt = select(*cols).join(Sample, Sample.id == ImageProperties.sample_id)
-    rows = np.asarray(session.execute(stmt.where(image_filter(pop))).all(), dtype=np.float64)
-    if rows.size == 0:
+    parts = [
+        np.asarray(rows, dtype=np.float64)
+        for rows in stream_chunks(session, stmt.where(image_filter(pop)), chunk_rows)
+    ]
+    if not parts:
         return {}
-    return {name: rows[:, k] for k, name in enumerate(PROPERTY_NAMES)}
+    values = np.concatenate(parts)
+    return {name: values[:, k] for k, name in enumerate(PROPERTY_NAMES)}
 
 
 def _object_features(
     pop: Population,
-    images: list[tuple[int, int, int]],
+    images: ImageTable,
     instances: list[InstanceRow],
     class_names: Mapping[int, str],
     families: Collection[str],
     out: FeatureSet,
 ) -> None:
-    size = {i: (h, w) for i, h, w in images}
     by_class: dict[int, list[InstanceRow]] = defaultdict(list)
     for inst in instances:
         by_class[inst.category_id].append(inst)
-    image_index = {i: k for k, (i, _, _) in enumerate(images)}
 
     def image_ids(items: list[InstanceRow]) -> Int64Array:
         return np.asarray([i.image_id for i in items], dtype=np.int64)
 
+    def per_image(items: list[InstanceRow]) -> Float64Array:
+        counts = np.bincount(images.index(image_ids(items)), minlength=len(images))
+        return counts.astype(np.float64)
+
     if "mask_geometry" in families:
         for cat, items in by_class.items():
             name = class_names.get(cat, str(cat))
-            per_image = np.zeros(len(images))
-            for inst in items:
-                per_image[image_index[inst.image_id]] += 1
+            where = images.index(image_ids(items))
+            sizes = zip(images.heights[where].tolist(), images.widths[where].tolist(), strict=True)
             geometry = {
                 "area": [float(i.area) for i in items],
                 "aspect": [i.bbox_w / max(i.bbox_h, 1.0) for i in items],
-                "boundary": [float(_rle_boundary(i.counts, *size[i.image_id])) for i in items],
+                "boundary": [
+                    float(_rle_boundary(i.counts, h, w))
+                    for i, (h, w) in zip(items, sizes, strict=True)
+                ],
             }
             for feature, values in geometry.items():
                 key = FeatureKey("mask_geometry", feature, name, "numeric")
                 out.add(key, np.asarray(values, dtype=np.float64), image_ids(items))
             # One value per image (zeros included): images are already the unit.
-            out.add(FeatureKey("mask_geometry", "count", name, "numeric"), per_image)
+            out.add(FeatureKey("mask_geometry", "count", name, "numeric"), per_image(items))
     if "prediction" in families:
-        per_image = np.zeros(len(images))
-        for inst in instances:
-            per_image[image_index[inst.image_id]] += 1
-        out.add(FeatureKey("prediction", "instances_per_image", "", "numeric"), per_image)
+        out.add(
+            FeatureKey("prediction", "instances_per_image", "", "numeric"), per_image(instances)
+        )
         mix = np.asarray([i.category_id for i in instances], dtype=np.float64)
         key = FeatureKey("prediction", "class_mix", "", "categorical")
         out.add(key, mix, image_ids(instances))
@@ -331,6 +389,7 @@ def read_features(
     families: Collection[str],
     class_names: Mapping[int, str],
     embedder: str | None,
+    budget: VectorBudget | None = None,
 ) -> FeatureSet:
     """Read every feature array of ``families`` for ``pop``.
 
@@ -346,6 +405,8 @@ def read_features(
         Category id to class name (``class_name`` of per-class features).
     embedder
         Embedder of the embedding families; None skips them.
+    budget
+        How embedding vectors are streamed and bounded (default :class:`VectorBudget`).
 
     Returns
     -------
@@ -353,22 +414,25 @@ def read_features(
         Arrays keyed by :class:`FeatureKey`, and the image of each row of the
         per-object arrays; a class absent from ``pop`` has no key.
     """
-    images = _images(session, pop)
+    budget = budget or VectorBudget()
+    images = _images(session, pop, budget.chunk_rows)
     result = FeatureSet(n_images=len(images))
-    if not images:
+    if not len(images):
         return result
     if {"mask_geometry", "prediction"} & set(families):
         instances = read_instances(session, pop)
         _object_features(pop, images, instances, class_names, families, result)
     if "image_properties" in families:
-        for name, values in _properties(session, pop).items():
+        for name, values in _properties(session, pop, budget.chunk_rows).items():
             result.add(FeatureKey("image_properties", name, "", "numeric"), values)
     if embedder is not None and "image_embedding" in families:
-        vectors = _image_embeddings(session, pop, embedder)
+        vectors = _image_embeddings(session, pop, embedder, budget)
         if vectors is not None:
             result.add(FeatureKey("image_embedding", "embedding", "", "embedding"), vectors)
     if embedder is not None and "instance_embedding" in families:
-        for cat, (vectors, image_ids) in _instance_embeddings(session, pop, embedder).items():
+        for cat, (vectors, image_ids) in _instance_embeddings(
+            session, pop, embedder, budget
+        ).items():
             key = FeatureKey(
                 "instance_embedding", "embedding", class_names.get(cat, str(cat)), "embedding"
             )

@@ -46,6 +46,7 @@ from monitor.drift.features import (
     FeatureKey,
     FeatureSet,
     Population,
+    VectorBudget,
     count_images,
     latest_embedder,
     read_features,
@@ -318,6 +319,8 @@ class DriftReference:
     embedder: str | None
     class_names: dict[int, str]
     features: FeatureSet
+    budget: VectorBudget
+    """How many vectors per feature and side, read in chunks of how many rows."""
 
 
 def read_reference(session: Session, settings: DriftSettings) -> DriftReference:
@@ -325,8 +328,9 @@ def read_reference(session: Session, settings: DriftSettings) -> DriftReference:
     reference = resolve_reference(session, settings.reference)
     embedder = settings.embedder or latest_embedder(session)
     class_names = {c.id: c.name for c in session.scalars(select(Category))}
-    features = read_features(session, reference, FAMILIES, class_names, embedder)
-    return DriftReference(reference, embedder, class_names, features)
+    budget = VectorBudget(settings.max_vectors, settings.chunk_rows, settings.sample_seed)
+    features = read_features(session, reference, FAMILIES, class_names, embedder, budget)
+    return DriftReference(reference, embedder, class_names, features, budget)
 
 
 def check_window(
@@ -350,7 +354,9 @@ def check_window(
     if n_images < settings.min_samples:
         report.skipped_windows += 1
         return None
-    current = read_features(session, pop, FAMILIES, reference.class_names, reference.embedder)
+    current = read_features(
+        session, pop, FAMILIES, reference.class_names, reference.embedder, reference.budget
+    )
     return _checks(
         settings,
         reference.features,

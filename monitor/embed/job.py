@@ -9,15 +9,17 @@ embedder is (its ``describe()``: source file and hash, how instance vectors are 
 preprocessing) and when it was last used, which the drift job reads to compare only
 the vectors of the embedder in use.
 
-Images are decoded in a thread pool a batch ahead of the model
-(:mod:`monitor.embed.tasks`); each batch's rows commit in one transaction, so a killed
-run loses at most one batch and a rerun embeds only what is still missing. A sample
+Batches run on the configured executor (:mod:`monitor.jobs.executor`): in this process,
+images decoded in a thread pool a batch ahead of the model, or as tasks on a Dask
+cluster whose workers read the images and load the model themselves. The driver writes
+each batch's rows in one transaction, skipping images already embedded (so a batch
+computed twice stores nothing twice); a killed run loses at most the batches in flight
+and a rerun embeds only what is still missing. A sample
 whose image cannot be read is quarantined with its reason and counted.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -36,12 +38,12 @@ from monitor.embed.tasks import (
     max_side,
     paged,
     pending_sample_tasks,
-    prefetch,
-    quarantine_unreadable,
+    quarantine_samples,
     tasks_with_masks,
 )
 from monitor.errors import InvalidInputError
-from monitor.images import ImageAccess
+from monitor.images import ImageAccess, ImageProblem
+from monitor.jobs.executor import Cached, Executor, LocalExecutor, ModelSource, model_source
 from monitor.model.protocol import Described, Embedder, Embeddings
 from monitor.storage.schema import (
     Dataset,
@@ -72,6 +74,8 @@ class EmbedReport:
     holdout_unreadable: Counter[str] = field(default_factory=Counter)
     holdout_without_pixels: int = 0
     """Holdout images imported without their files (``--no-images``): never embedded."""
+    executor: dict[str, Any] = field(default_factory=dict)
+    """Where the batches ran: the executor's stats at the end of the run."""
 
     def counts(self) -> dict[str, Any]:
         """Return the counts as a JSON-ready dict."""
@@ -84,6 +88,7 @@ class EmbedReport:
             "quarantined": dict(sorted(self.quarantined.items())),
             "holdout_unreadable": dict(sorted(self.holdout_unreadable.items())),
             "holdout_without_pixels": self.holdout_without_pixels,
+            "executor": self.executor,
         }
 
 
@@ -192,56 +197,119 @@ def _count_without_pixels(sessions: sessionmaker[Session]) -> int:
     return int(n or 0)
 
 
+@dataclass(frozen=True)
+class EmbeddedBatch:
+    """One batch's embeddings, as a worker returns them to the driver (no pixels).
+
+    Attributes
+    ----------
+    tasks
+        The batch's tasks, in order.
+    problems
+        Per task, why its image could not be used (None: embedded).
+    embeddings
+        The readable tasks' embeddings, in order (None when none was readable).
+    """
+
+    tasks: tuple[ImageTask, ...]
+    problems: tuple[ImageProblem | None, ...]
+    embeddings: Embeddings | None
+
+
+@dataclass(frozen=True)
+class EmbedWork:
+    """The embed job's batch work: read each image and its masks, embed the batch.
+
+    Runs in the driver's process (local executor) or on a Dask worker, which gets the
+    model from its per-process cache (``model`` is then a
+    :class:`~monitor.jobs.executor.Cached` recipe).
+    """
+
+    model: ModelSource[Embedder]
+    access: ImageAccess | None = None
+    side: int | None = None
+
+    def load(self, task: ImageTask) -> LoadedImage:
+        """Decode one task's image and masks (never raises)."""
+        return load_image(task, self.access, self.side)
+
+    def compute(self, loaded: list[LoadedImage]) -> EmbeddedBatch:
+        """Embed the readable images of a batch."""
+        readable = [item for item in loaded if item.problem is None]
+        result = run_embed(self.model.get(), readable) if readable else None
+        return EmbeddedBatch(
+            tuple(item.task for item in loaded), tuple(item.problem for item in loaded), result
+        )
+
+
 class _Writer:
-    """Stores one batch's embeddings (and quarantines) in one transaction."""
+    """Stores one batch's embeddings (and quarantines) in one transaction, by key."""
 
     def __init__(self, sessions: sessionmaker[Session], model: Embedder, clock: Clock) -> None:
         self.sessions = sessions
         self.model = model
         self.clock = clock
 
-    def write(self, loaded: Sequence[LoadedImage], *, holdout: bool) -> tuple[int, int]:
-        """Embed and store a batch (quarantining unreadable samples); return the row counts."""
-        readable = [item for item in loaded if item.problem is None]
-        result = run_embed(self.model, readable) if readable else None
+    def write(self, batch: EmbeddedBatch, *, holdout: bool) -> tuple[int, int]:
+        """Store a computed batch (quarantining unreadable samples); return the row counts.
+
+        Idempotent by key: an image this embedder already has a vector for (a batch
+        computed twice, a run racing another) is skipped with its instances.
+        """
+        readable = [t for t, p in zip(batch.tasks, batch.problems, strict=True) if p is None]
+        result = batch.embeddings
         owner, instance_owner = (
             ("dataset_image_id", "ground_truth_instance_id")
             if holdout
             else ("sample_id", "predicted_instance_id")
         )
+        owner_column = ImageEmbedding.dataset_image_id if holdout else ImageEmbedding.sample_id
         now, name, dim = self.clock.now(), self.model.name, self.model.embedding_dim
         image_rows: list[dict[str, Any]] = []
         instance_rows: list[dict[str, Any]] = []
-        if result is not None:
-            blobs = vectors_to_bytes(result.images)
-            for item, blob, vectors in zip(readable, blobs, result.instances, strict=True):
-                image_rows.append(
-                    {
-                        "embedder": name,
-                        owner: item.task.owner_id,
-                        "dim": dim,
-                        "vector": blob,
-                        "created_at": now,
-                    }
+        with self.sessions.begin() as session:
+            stored = set(
+                session.scalars(
+                    select(owner_column).where(
+                        ImageEmbedding.embedder == name,
+                        owner_column.in_([t.owner_id for t in readable]),
+                    )
                 )
-                for mask, vector in zip(item.task.masks, vectors_to_bytes(vectors), strict=True):
-                    instance_rows.append(
+            )
+            if result is not None:
+                blobs = vectors_to_bytes(result.images)
+                for task, blob, vectors in zip(readable, blobs, result.instances, strict=True):
+                    if task.owner_id in stored:
+                        continue
+                    image_rows.append(
                         {
                             "embedder": name,
-                            instance_owner: mask.instance_id,
-                            "category_id": mask.category_id,
+                            owner: task.owner_id,
                             "dim": dim,
-                            "vector": vector,
+                            "vector": blob,
                             "created_at": now,
                         }
                     )
-        with self.sessions.begin() as session:
+                    for mask, vector in zip(task.masks, vectors_to_bytes(vectors), strict=True):
+                        instance_rows.append(
+                            {
+                                "embedder": name,
+                                instance_owner: mask.instance_id,
+                                "category_id": mask.category_id,
+                                "dim": dim,
+                                "vector": vector,
+                                "created_at": now,
+                            }
+                        )
             if image_rows:
                 session.execute(insert(ImageEmbedding), image_rows)
             if instance_rows:
                 session.execute(insert(InstanceEmbedding), instance_rows)
             if not holdout:
-                quarantine_unreadable(session, loaded, "embed")
+                problems = {
+                    t.owner_id: p for t, p in zip(batch.tasks, batch.problems, strict=True) if p
+                }
+                quarantine_samples(session, problems, "embed")
         return len(image_rows), len(instance_rows)
 
 
@@ -255,6 +323,8 @@ def embed_pending(
     progress: ProgressFn | None = None,
     workers: int = 4,
     access: ImageAccess | None = None,
+    executor: Executor | None = None,
+    recipe: Cached[Embedder] | None = None,
 ) -> EmbedReport:
     """Embed every accepted sample and holdout image that this model has not embedded yet.
 
@@ -278,6 +348,12 @@ def embed_pending(
         Byte and pixel caps of the image reader (an image beyond them is quarantined as
         ``image_too_large``); images larger than the model needs are shrunk on decode
         (:func:`~monitor.embed.tasks.max_side`).
+    executor
+        Where batches run (:mod:`monitor.jobs.executor`); None: in this process, with
+        ``workers`` loader threads.
+    recipe
+        How a remote executor's workers build the model (each once); required when
+        ``executor`` is remote.
 
     Returns
     -------
@@ -290,7 +366,11 @@ def embed_pending(
     ------
     InvalidInputError
         If the model returns embeddings of the wrong shape.
+    ConfigError
+        If ``executor`` is remote and no ``recipe`` says how its workers load the model.
     """
+    executor = executor or LocalExecutor(workers=workers)
+    work = EmbedWork(model_source(model, executor, recipe), access, max_side(model))
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
     report = EmbedReport(embedder=model.name)
@@ -313,21 +393,20 @@ def embed_pending(
 
     for holdout, fetch in ((False, fetch_samples), (True, fetch_holdout)):
         left = None if limit is None else limit - done
-        pages = paged(fetch, batch_size, left)
-        load = functools.partial(load_image, access=access, side=max_side(model))
-        for loaded in prefetch(pages, load, workers=workers):
-            images, instances = writer.write(loaded, holdout=holdout)
-            for item in loaded:
-                if item.problem is not None:
+        for batch in executor.map_batches(work, paged(fetch, batch_size, left)):
+            images, instances = writer.write(batch, holdout=holdout)
+            for problem in batch.problems:
+                if problem is not None:
                     counter = report.holdout_unreadable if holdout else report.quarantined
-                    counter[item.problem.reason.value] += 1
+                    counter[problem.reason.value] += 1
             if holdout:
                 report.holdout_images += images
                 report.holdout_instances += instances
             else:
                 report.samples += images
                 report.sample_instances += instances
-            done += len(loaded)
+            done += len(batch.tasks)
             if progress:
                 progress(done, total)
+    report.executor = executor.stats().as_dict()
     return report

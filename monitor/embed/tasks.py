@@ -1,7 +1,7 @@
 """Image tasks of the model jobs (embed, shadow): paged from the database, decoded ahead.
 
 A job pages through what is pending (:func:`paged`, keyset by owner id), and
-:func:`prefetch` decodes each page's images (PIL via fsspec) and stored masks (RLE) in
+:func:`~monitor.jobs.executor.prefetch` decodes each page's images (PIL via fsspec) and stored masks (RLE) in
 a thread pool, a bounded number of pages ahead, while the model works on the current
 one. An image that cannot be read becomes a :class:`LoadedImage` with a ``problem``
 (never an exception), so one bad file cannot stop a job; for a production sample the
@@ -11,9 +11,7 @@ as ingest does, so it is not retried forever and not lost.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -132,43 +130,6 @@ def paged(
         after = tasks[-1].owner_id
         if left is not None:
             left -= len(tasks)
-
-
-def prefetch(
-    batches: Iterable[Sequence[T]],
-    load: Callable[[T], U],
-    *,
-    workers: int = 4,
-    depth: int = 2,
-) -> Iterator[list[U]]:
-    """Load batches in a thread pool, up to ``depth`` batches ahead of the consumer.
-
-    ``batches`` is advanced in the calling thread (so it may query the database); each
-    item is loaded by ``load`` in the pool. At most ``depth`` batches are in flight.
-
-    Examples
-    --------
-    >>> [b for b in prefetch([[1, 2], [3]], lambda x: x * 10, workers=2)]
-    [[10, 20], [30]]
-    """
-    source = iter(batches)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segmon-load")
-    pending: deque[list[Future[U]]] = deque()
-
-    def submit() -> None:
-        batch = next(source, None)
-        if batch is not None:
-            pending.append([pool.submit(load, item) for item in batch])
-
-    try:
-        for _ in range(depth):
-            submit()
-        while pending:
-            futures = pending.popleft()
-            submit()
-            yield [f.result() for f in futures]
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def tasks_with_masks(

@@ -9,6 +9,8 @@ preprocessing and output convention, or a Python plugin, with the reference's
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Collection
 from importlib import resources
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 from monitor.config import ModelSpec, ModelsSettings
 from monitor.errors import ConfigError, NotFoundError
+from monitor.jobs.executor import Cached
 from monitor.model.adapters import BuiltinModel
 from monitor.model.classmap import ClassMappedModel
 from monitor.model.hosting import file_format, open_embedder, open_segmenter
@@ -221,3 +224,28 @@ def load_named(
     if device is not None and spec.python is None:
         spec = spec.model_copy(update={"device": device})
     return load_reference(spec, categories, batch_size=batch_size)
+
+
+def _key(role: str, spec: Any, categories: Collection[str], batch_size: int) -> str:
+    settings = spec.model_dump(mode="json") if spec is not None else None
+    return json.dumps([role, settings, sorted(categories), batch_size], sort_keys=True)
+
+
+def reference_recipe(
+    spec: ModelSpec, categories: Collection[str] = (), *, batch_size: int = 16
+) -> Cached[InstanceSegmenter]:
+    """How a Dask worker loads the reference model once (:func:`load_reference`).
+
+    The recipe pickles the settings, not the model; its key is those settings, so a
+    worker reuses its model until the config changes.
+    """
+    build = functools.partial(load_reference, spec, tuple(categories), batch_size=batch_size)
+    return Cached(_key("reference", spec, categories, batch_size), build)
+
+
+def embedder_recipe(
+    models: ModelsSettings, categories: Collection[str] = (), *, batch_size: int = 16
+) -> Cached[Embedder]:
+    """How a Dask worker loads the embedder once (:func:`load_embedder`)."""
+    build = functools.partial(load_embedder, models, None, tuple(categories), batch_size=batch_size)
+    return Cached(_key("embedder", models, categories, batch_size), build)

@@ -66,6 +66,12 @@ QUEUE_BUDGET_USED: Final = "segmon_annotation_queue_budget_used_ratio"
 JOB_LAST_SUCCESS: Final = "segmon_job_last_success_timestamp_seconds"
 JOB_DURATION: Final = "segmon_job_duration_seconds"
 JOB_RUNS: Final = "segmon_job_runs_total"
+# Executor (where embed and shadow run their batches)
+EXECUTOR_INFO: Final = "segmon_executor_info"
+EXECUTOR_WORKERS: Final = "segmon_executor_workers"
+EXECUTOR_IN_FLIGHT: Final = "segmon_executor_tasks_in_flight"
+EXECUTOR_RETRIES: Final = "segmon_executor_retries_total"
+EXECUTOR_BATCHES: Final = "segmon_executor_batches_total"
 # Ingest
 SAMPLES_INGESTED: Final = "segmon_samples_ingested_total"
 SAMPLES_REJECTED: Final = "segmon_samples_rejected_total"
@@ -262,6 +268,20 @@ CATALOG: Final[tuple[MetricSpec, ...]] = (
     ),
     _m(JOB_DURATION, "gauge", "Wall-clock duration of the latest run of a segmon job.", "job"),
     _m(JOB_RUNS, "counter", "Runs of a segmon job by final status.", "job", "status"),
+    _m(
+        EXECUTOR_INFO,
+        "gauge",
+        "1, labelled with the executor embed and shadow run on (local, dask, local-cluster).",
+        "kind",
+    ),
+    _m(EXECUTOR_WORKERS, "gauge", "Worker processes of the executor (0 until first used)."),
+    _m(EXECUTOR_IN_FLIGHT, "gauge", "Batches submitted to the executor and not yet returned."),
+    _m(
+        EXECUTOR_RETRIES,
+        "counter",
+        "Batches submitted again after their task failed (e.g. its worker died).",
+    ),
+    _m(EXECUTOR_BATCHES, "counter", "Batches the executor returned."),
     _m(SAMPLES_INGESTED, "counter", "Samples stored by the ingest job per source.", "source"),
     _m(
         SAMPLES_REJECTED,

@@ -16,11 +16,11 @@ name, compares with the stored production masks and stores a ``ShadowScore`` wit
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -39,11 +39,11 @@ from monitor.embed.tasks import (
     max_side,
     paged,
     pending_sample_tasks,
-    prefetch,
-    quarantine_unreadable,
+    quarantine_samples,
 )
 from monitor.errors import InvalidInputError
-from monitor.images import ImageAccess
+from monitor.images import ImageAccess, ImageProblem
+from monitor.jobs.executor import Cached, Executor, LocalExecutor, ModelSource, model_source
 from monitor.model.protocol import CountsIgnored, InstanceSegmenter, category_ids_by_name
 from monitor.storage.schema import Category, Sample, SampleStatus, ShadowClassScore, ShadowScore
 
@@ -224,15 +224,18 @@ class ShadowReport:
     production_only: int = 0
     reference_only: int = 0
     class_disagreements: int = 0
-    agreement_sum: float = 0.0
+    agreement_sum: Fraction = Fraction(0)
+    """Exact sum (a fraction), so the mean does not depend on the order batches return in."""
     quarantined: Counter[str] = field(default_factory=Counter)
     reference_ignored: Counter[str] = field(default_factory=Counter)
     """Reference instances of classes its ``classes_map`` leaves out, by its class name."""
+    executor: dict[str, Any] = field(default_factory=dict)
+    """Where the batches ran: the executor's stats at the end of the run."""
 
     @property
     def mean_agreement(self) -> float | None:
         """Mean image agreement of the scored samples (None when none was scored)."""
-        return self.agreement_sum / self.samples if self.samples else None
+        return float(self.agreement_sum / self.samples) if self.samples else None
 
     def counts(self) -> dict[str, Any]:
         """Return the counts as a JSON-ready dict."""
@@ -248,6 +251,7 @@ class ShadowReport:
             "mean_agreement": self.mean_agreement,
             "quarantined": dict(sorted(self.quarantined.items())),
             "reference_ignored": dict(sorted(self.reference_ignored.items())),
+            "executor": self.executor,
         }
 
     def add(self, comparison: ShadowComparison) -> None:
@@ -255,7 +259,7 @@ class ShadowReport:
         self.samples += 1
         self.production_instances += comparison.n_production
         self.reference_instances += comparison.n_reference
-        self.agreement_sum += comparison.agreement
+        self.agreement_sum += Fraction(comparison.agreement)
         for c in comparison.classes.values():
             self.matched += c.matched
             self.production_only += c.production_only
@@ -305,6 +309,67 @@ def _reference_instances(
     return out
 
 
+@dataclass(frozen=True)
+class ShadowBatch:
+    """One batch's comparisons, as a worker returns them to the driver (no pixels).
+
+    Attributes
+    ----------
+    tasks
+        The batch's tasks, in order.
+    problems
+        Per task, why its image could not be used (None: scored).
+    comparisons
+        The readable tasks' comparisons, in order.
+    ignored
+        Reference instances of classes its ``classes_map`` leaves out, by class name.
+    """
+
+    tasks: tuple[ImageTask, ...]
+    problems: tuple[ImageProblem | None, ...]
+    comparisons: tuple[ShadowComparison, ...]
+    ignored: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class ShadowWork:
+    """The shadow job's batch work: read each image, predict, compare with production.
+
+    Runs in the driver's process or on a Dask worker (``model`` is then a
+    :class:`~monitor.jobs.executor.Cached` recipe the worker builds once).
+    """
+
+    model: ModelSource[InstanceSegmenter]
+    categories: Mapping[int, int]
+    min_iou: float = 0.1
+    access: ImageAccess | None = None
+    side: int | None = None
+
+    def load(self, task: ImageTask) -> LoadedImage:
+        """Decode one task's image and masks (never raises)."""
+        return load_image(task, self.access, self.side)
+
+    def compute(self, loaded: list[LoadedImage]) -> ShadowBatch:
+        """Predict the readable images of a batch and compare with production's masks."""
+        model = self.model.get()
+        readable = [item for item in loaded if item.problem is None]
+        before = Counter(model.ignored) if isinstance(model, CountsIgnored) else Counter()
+        references = _reference_instances(model, readable, self.categories) if readable else []
+        after = Counter(model.ignored) if isinstance(model, CountsIgnored) else Counter()
+        comparisons = []
+        for item, found in zip(readable, references, strict=True):
+            production = [
+                (m.category_id, mask) for m, mask in zip(item.task.masks, item.masks, strict=True)
+            ]
+            comparisons.append(compare_instances(production, found, min_iou=self.min_iou))
+        return ShadowBatch(
+            tuple(item.task for item in loaded),
+            tuple(item.problem for item in loaded),
+            tuple(comparisons),
+            after - before,
+        )
+
+
 def shadow_pending(
     sessions: sessionmaker[Session],
     reference_model: InstanceSegmenter,
@@ -316,6 +381,8 @@ def shadow_pending(
     progress: ProgressFn | None = None,
     workers: int = 4,
     access: ImageAccess | None = None,
+    executor: Executor | None = None,
+    recipe: Cached[InstanceSegmenter] | None = None,
 ) -> ShadowReport:
     """Score every accepted sample the reference model has not scored yet.
 
@@ -341,6 +408,12 @@ def shadow_pending(
         Byte and pixel caps of the image reader (beyond them: quarantined as
         ``image_too_large``); images larger than the reference needs are compared
         shrunk (:func:`~monitor.embed.tasks.max_side`).
+    executor
+        Where batches run (:mod:`monitor.jobs.executor`); None: in this process, with
+        ``workers`` loader threads.
+    recipe
+        How a remote executor's workers build the reference model (each once);
+        required when ``executor`` is remote.
 
     Returns
     -------
@@ -352,6 +425,8 @@ def shadow_pending(
     InvalidInputError
         If a class of the reference model is not a configured category, or the model
         returns predictions that break the protocol.
+    ConfigError
+        If ``executor`` is remote and no ``recipe`` says how its workers load the model.
     """
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
@@ -370,45 +445,56 @@ def shadow_pending(
         with sessions() as session:
             return pending_sample_tasks(session, _done(name), after, n)
 
-    ignored_before = (
-        Counter(reference_model.ignored) if isinstance(reference_model, CountsIgnored) else None
-    )
+    executor = executor or LocalExecutor(workers=workers)
+    source = model_source(reference_model, executor, recipe)
+    work = ShadowWork(source, categories, min_iou, access, max_side(reference_model))
     done = 0
-    load = functools.partial(load_image, access=access, side=max_side(reference_model))
-    for loaded in prefetch(paged(fetch, batch_size, limit), load, workers=workers):
-        readable = [item for item in loaded if item.problem is None]
-        references = _reference_instances(reference_model, readable, categories) if readable else []
-        now = clock.now()
-        comparisons = []
-        for item, found in zip(readable, references, strict=True):
-            production = [
-                (m.category_id, mask) for m, mask in zip(item.task.masks, item.masks, strict=True)
-            ]
-            comparisons.append(compare_instances(production, found, min_iou=min_iou))
+    for batch in executor.map_batches(work, paged(fetch, batch_size, limit)):
+        readable = [t for t, p in zip(batch.tasks, batch.problems, strict=True) if p is None]
         with sessions.begin() as session:
-            if comparisons:
-                _store(session, [i.task.owner_id for i in readable], comparisons, name, now)
-            quarantine_unreadable(session, loaded, "shadow")
-        for item in loaded:
-            if item.problem is not None:
-                report.quarantined[item.problem.reason.value] += 1
-        for comparison in comparisons:
+            stored = _store(session, readable, batch.comparisons, name, clock.now())
+            problems = {
+                t.owner_id: p for t, p in zip(batch.tasks, batch.problems, strict=True) if p
+            }
+            quarantine_samples(session, problems, "shadow")
+        for problem in batch.problems:
+            if problem is not None:
+                report.quarantined[problem.reason.value] += 1
+        for comparison in stored:
             report.add(comparison)
-        done += len(loaded)
+        report.reference_ignored.update(batch.ignored)
+        done += len(batch.tasks)
         if progress:
             progress(done, total)
-    if ignored_before is not None and isinstance(reference_model, CountsIgnored):
-        report.reference_ignored = reference_model.ignored - ignored_before
+    report.executor = executor.stats().as_dict()
     return report
 
 
 def _store(
     session: Session,
-    sample_ids: Sequence[int],
+    tasks: Sequence[ImageTask],
     comparisons: Sequence[ShadowComparison],
     reference: str,
     now: datetime,
-) -> None:
+) -> list[ShadowComparison]:
+    """Insert the comparisons of samples not scored yet by ``reference``; return those.
+
+    Idempotent by key (sample, reference model): a batch computed twice, or a run racing
+    another, stores nothing twice.
+    """
+    ids = [t.owner_id for t in tasks]
+    scored = set(
+        session.scalars(
+            select(ShadowScore.sample_id).where(
+                ShadowScore.reference_model == reference, ShadowScore.sample_id.in_(ids)
+            )
+        )
+    )
+    fresh = [(i, c) for i, c in zip(ids, comparisons, strict=True) if i not in scored]
+    if not fresh:
+        return []
+    sample_ids = [i for i, _ in fresh]
+    comparisons = [c for _, c in fresh]
     rows = [
         {
             "sample_id": sample_id,
@@ -442,3 +528,4 @@ def _store(
     ]
     if class_rows:
         session.execute(insert(ShadowClassScore), class_rows)
+    return list(comparisons)

@@ -16,6 +16,7 @@ from monitor.config import Settings
 from monitor.drift.job import run_drift
 from monitor.errors import SegmonError
 from monitor.ingest.job import ingest_log
+from monitor.jobs.executor import Executor, SharedExecutor, opened
 from monitor.jobs.names import JobName
 from monitor.jobs.scheduler import JobSpec
 from monitor.queue.job import run_queue_job
@@ -140,19 +141,33 @@ def embed_job(
     limit: int | None = None,
     batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    executor: Executor | None = None,
 ) -> EmbedReport:
-    """Embed what is pending, with the configured batch size and limit unless given."""
-    from monitor.embed.job import embed_pending
+    """Embed what is pending, with the configured batch size and limit unless given.
 
-    return embed_pending(
-        sessions,
-        model,
-        clock,
-        batch_size=batch_size or settings.embed.batch_size,
-        limit=limit if limit is not None else settings.embed.limit,
-        progress=progress,
-        access=settings.images.access(),
-    )
+    Batches run on ``executor``, else on one opened from ``settings.executor`` for this
+    run (a Dask cluster's workers load the configured embedder themselves, once each).
+    """
+    from monitor.embed.job import embed_pending
+    from monitor.model.loading import embedder_recipe
+
+    with opened(settings.executor, executor) as running:
+        recipe = embedder_recipe(settings.models, _category_names(settings))
+        return embed_pending(
+            sessions,
+            model,
+            clock,
+            batch_size=batch_size or settings.embed.batch_size,
+            limit=limit if limit is not None else settings.embed.limit,
+            progress=progress,
+            access=settings.images.access(),
+            executor=running,
+            recipe=recipe if running.remote else None,
+        )
+
+
+def _category_names(settings: Settings) -> list[str]:
+    return [c.name for c in settings.categories]
 
 
 def shadow_job(
@@ -164,24 +179,47 @@ def shadow_job(
     limit: int | None = None,
     batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    executor: Executor | None = None,
 ) -> ShadowReport:
-    """Shadow-score what is pending, with the configured settings unless given."""
+    """Shadow-score what is pending, with the configured settings unless given.
+
+    Batches run on ``executor``, else on one opened from ``settings.executor`` for this
+    run (a Dask cluster's workers load the configured reference model, once each).
+    """
+    from monitor.model.loading import reference_recipe
     from monitor.quality.shadow import shadow_pending
 
-    return shadow_pending(
-        sessions,
-        model,
-        clock,
-        min_iou=settings.shadow.min_iou,
-        batch_size=batch_size or settings.shadow.batch_size,
-        limit=limit if limit is not None else settings.shadow.limit,
-        progress=progress,
-        access=settings.images.access(),
-    )
+    with opened(settings.executor, executor) as running:
+        recipe = reference_recipe(settings.models.reference, _category_names(settings))
+        return shadow_pending(
+            sessions,
+            model,
+            clock,
+            min_iou=settings.shadow.min_iou,
+            batch_size=batch_size or settings.shadow.batch_size,
+            limit=limit if limit is not None else settings.shadow.limit,
+            progress=progress,
+            access=settings.images.access(),
+            executor=running,
+            recipe=recipe if running.remote else None,
+        )
 
 
-def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> list[JobSpec]:
-    """Return the scheduled jobs for these settings."""
+def build_jobs(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    executor: SharedExecutor | None = None,
+) -> list[JobSpec]:
+    """Return the scheduled jobs for these settings.
+
+    Embed and shadow run their batches on ``executor`` (kept open between runs), else
+    on one opened from ``settings.executor`` for each run.
+    """
+
+    def running() -> Executor | None:
+        return executor.get() if executor is not None else None
+
     grace = timedelta(seconds=settings.schedule.misfire_grace_s)
     schedule = settings.schedule
     model = LazyModel(settings)
@@ -195,13 +233,13 @@ def build_jobs(sessions: sessionmaker[Session], settings: Settings, clock: Clock
         JobSpec(
             JobName.EMBED,
             timedelta(seconds=schedule.embed_s),
-            lambda _run: embed_job(sessions, settings, clock, model.embedder()),
+            lambda _run: embed_job(sessions, settings, clock, model.embedder(), executor=running()),
             grace,
         ),
         JobSpec(
             JobName.SHADOW,
             timedelta(seconds=schedule.shadow_s),
-            lambda _run: shadow_job(sessions, settings, clock, model.get()),
+            lambda _run: shadow_job(sessions, settings, clock, model.get(), executor=running()),
             grace,
         ),
         JobSpec(

@@ -15,14 +15,17 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from types import FrameType
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
+from monitor.jobs.executor import SharedExecutor
 from monitor.jobs.leader import leader_lock
 from monitor.jobs.scheduler import Service
+from monitor.prometheus.executor_collector import ExecutorCollector
 from monitor.service.httpd import ServerLimits
 from monitor.service.schedule import build_jobs
 from monitor.service.server import MonitorServer, admin_token_from_env
@@ -30,18 +33,40 @@ from monitor.storage.engine import make_engine, require_schema, session_factory
 
 log = logging.getLogger("segmon.service")
 
-RegistryFactory = Callable[[sessionmaker[Session], Settings, Clock], CollectorRegistry]
+
+class RegistryFactory(Protocol):
+    """Builds the registry ``/metrics`` serves (:func:`default_registry`)."""
+
+    def __call__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        clock: Clock,
+        *,
+        executor: SharedExecutor | None = None,
+    ) -> CollectorRegistry:
+        """Return a registry for this service."""
+        ...
 
 
 def default_registry(
-    sessions: sessionmaker[Session], settings: Settings, clock: Clock
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    *,
+    executor: SharedExecutor | None = None,
 ) -> CollectorRegistry:
-    """Return a fresh registry with segmon's database-backed collectors."""
+    """Return a fresh registry with segmon's database-backed and executor collectors.
+
+    ``executor`` is the service's (its live stats); None: the configured one, unopened.
+    """
     from monitor.prometheus.collector import DatabaseCollector
 
     registry = CollectorRegistry()
     job_names = [job.name for job in build_jobs(sessions, settings, clock)]
     registry.register(DatabaseCollector(sessions, settings, clock, job_names))
+    executor = executor or SharedExecutor(settings.executor)
+    registry.register(ExecutorCollector(executor.stats))
     return registry
 
 
@@ -78,17 +103,19 @@ def serve(
     require_schema(engine)
     sessions = session_factory(engine)
     leader = settings.leader
+    executor = SharedExecutor(settings.executor)
     service = Service(
         sessions,
-        build_jobs(sessions, settings, clock),
+        build_jobs(sessions, settings, clock, executor),
         leader_lock(engine, settings.data_dir, timedelta(seconds=leader.lease_s)),
         clock,
         heartbeat=timedelta(seconds=leader.heartbeat_s),
         stale_after=timedelta(seconds=leader.abandon_after_s),
     )
+    registry = registry_factory(sessions, settings, clock, executor=executor)
     server = MonitorServer(
         (settings.server.host, settings.server.port),
-        registry_factory(sessions, settings, clock),
+        registry,
         sessions,
         service,
         token,
@@ -114,4 +141,5 @@ def serve(
     finally:
         server.stop()
         service.shutdown()
+        executor.close()
         engine.dispose()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.config import ExecutorSettings
+from monitor.jobs.names import JobName
 from monitor.storage.schema import (
     Dataset,
     DatasetImage,
     GroundTruthInstance,
     JobRun,
     PredictedInstance,
+    RunStatus,
     Sample,
     SampleStatus,
     Source,
@@ -42,14 +45,36 @@ class Status:
     datasets: dict[str, dict[str, int]]
     job_runs: int
     jobs: list[JobSummary]
+    executor: dict[str, Any] = field(default_factory=dict)
+    """The configured executor (``kind``, ``address``) and, under ``last_runs``, the
+    executor stats the latest embed and shadow runs recorded (workers, retries, ...)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return asdict(self)
 
 
-def read_status(session: Session) -> Status:
-    """Count samples (by status and quarantine reason), instances, datasets and job runs."""
+def _executor(session: Session, executor: ExecutorSettings | None) -> dict[str, Any]:
+    last_runs: dict[str, Any] = {}
+    for job in (JobName.EMBED, JobName.SHADOW):
+        counts = session.scalar(
+            select(JobRun.counts)
+            .where(JobRun.job == job.value, JobRun.status == RunStatus.SUCCESS)
+            .order_by(JobRun.started_at.desc(), JobRun.id.desc())
+            .limit(1)
+        )
+        if isinstance(counts, dict) and isinstance(counts.get("executor"), dict):
+            last_runs[job.value] = counts["executor"]
+    configured = {} if executor is None else {"kind": executor.kind, "address": executor.address}
+    return {**configured, "last_runs": last_runs}
+
+
+def read_status(session: Session, executor: ExecutorSettings | None = None) -> Status:
+    """Count samples (by status and quarantine reason), instances, datasets and job runs.
+
+    With ``executor`` (the settings), also say which executor is configured; the stats
+    the latest embed and shadow runs recorded are read from their job runs.
+    """
     by_status = dict(
         session.execute(select(Sample.status, func.count()).group_by(Sample.status)).all()
     )
@@ -99,4 +124,5 @@ def read_status(session: Session) -> Status:
         datasets=datasets,
         job_runs=sum(j.runs for j in jobs),
         jobs=jobs,
+        executor=_executor(session, executor),
     )

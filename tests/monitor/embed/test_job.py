@@ -120,6 +120,15 @@ def test_rerun_embeds_nothing_and_changes_no_row(
         "quarantined": {},
         "holdout_unreadable": {},
         "holdout_without_pixels": 0,
+        "executor": {
+            "kind": "local",
+            "address": None,
+            "workers": 1,
+            "threads": 1,
+            "in_flight": 0,
+            "retries": 0,
+            "batches": 0,
+        },
     }
     assert model.calls == 0 and rows(sessions) == before
     # another embedder is a separate set of vectors

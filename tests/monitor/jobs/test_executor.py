@@ -1,0 +1,350 @@
+"""Executors: local and Dask runs of the embed and shadow jobs store the same rows.
+
+The Dask tests start one ``LocalCluster`` of two worker processes (127.0.0.1, no
+dashboard) for the module, and run the bundled models on a few dozen generated 96 px
+scenes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.clock import ManualClock
+from monitor.config import ExecutorSettings, IngestSettings, Settings
+from monitor.embed.job import embed_pending
+from monitor.errors import ConfigError, InvalidInputError
+from monitor.ingest.job import ingest_log
+from monitor.jobs.executor import (
+    DaskExecutor,
+    ExecutorUnavailableError,
+    LocalExecutor,
+    open_executor,
+)
+from monitor.jobs.names import JobName
+from monitor.jobs.runs import run_job
+from monitor.model.loading import embedder_recipe, reference_recipe
+from monitor.quality.shadow import shadow_pending
+from monitor.service.schedule import embed_job, load_embedder_model, load_reference_model
+from monitor.storage.schema import (
+    ImageEmbedding,
+    InstanceEmbedding,
+    JobRun,
+    Sample,
+    ShadowClassScore,
+    ShadowScore,
+)
+from monitor.synth import SynthConfig, generate_scenes
+
+distributed = pytest.importorskip("distributed", reason="needs the dask extra")
+
+START = datetime(2026, 11, 24, tzinfo=UTC)
+N_IMAGES = 24
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """Two worker processes, one thread each, on 127.0.0.1, for the whole module."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as made,
+        distributed.Client(made) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("scenes")
+    generate_scenes(root, SynthConfig(n_images=N_IMAGES, seed=5, size=96), overwrite=True)
+    return root
+
+
+def ingested(sessions: sessionmaker[Session], scenes: Path) -> sessionmaker[Session]:
+    report = ingest_log(sessions, str(scenes), IngestSettings(), ManualClock(START))
+    assert report.ingested == N_IMAGES
+    return sessions
+
+
+def embeddings(sessions: sessionmaker[Session]) -> list[tuple[Any, ...]]:
+    """Every stored vector with what it belongs to (no row ids), sorted."""
+    with sessions() as s:
+        images = s.execute(
+            select(
+                ImageEmbedding.embedder,
+                ImageEmbedding.sample_id,
+                ImageEmbedding.dataset_image_id,
+                ImageEmbedding.vector,
+                ImageEmbedding.created_at,
+            )
+        ).all()
+        objects = s.execute(
+            select(
+                InstanceEmbedding.embedder,
+                InstanceEmbedding.predicted_instance_id,
+                InstanceEmbedding.category_id,
+                InstanceEmbedding.vector,
+            )
+        ).all()
+    return sorted(tuple(r) for r in images) + sorted(tuple(r) for r in objects)
+
+
+def shadow_rows(sessions: sessionmaker[Session]) -> list[tuple[Any, ...]]:
+    with sessions() as s:
+        scores = s.execute(
+            select(
+                ShadowScore.sample_id,
+                ShadowScore.reference_model,
+                ShadowScore.n_production,
+                ShadowScore.n_reference,
+                ShadowScore.n_matched,
+                ShadowScore.mean_iou,
+                ShadowScore.agreement,
+            )
+        ).all()
+        classes = s.execute(
+            select(
+                ShadowScore.sample_id,
+                ShadowClassScore.category_id,
+                ShadowClassScore.matched,
+                ShadowClassScore.production_only,
+                ShadowClassScore.reference_only,
+                ShadowClassScore.class_disagreements,
+                ShadowClassScore.ious,
+            ).join(ShadowScore)
+        ).all()
+    return sorted(tuple(r) for r in scores) + sorted((*r[:-1], tuple(r[-1])) for r in classes)
+
+
+def clear(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        for table in (InstanceEmbedding, ImageEmbedding, ShadowClassScore, ShadowScore):
+            s.execute(delete(table))
+
+
+def without_executor(counts: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in counts.items() if k != "executor"}
+
+
+SETTINGS = Settings()
+CATEGORIES = [c.name for c in SETTINGS.categories]
+
+
+# --- the executors themselves ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Squares:
+    """Loads an item as its square; computes the batch's sum (fails as told)."""
+
+    fail_marker: str | None = None
+    error: str = "runtime"
+
+    def load(self, item: int) -> int:
+        return item * item
+
+    def compute(self, loaded: list[int]) -> int:
+        if self.fail_marker is not None and not os.path.exists(self.fail_marker):
+            Path(self.fail_marker).write_text("failed once")
+            if self.error == "segmon":
+                raise InvalidInputError(f"bad batch {loaded!r}")
+            raise RuntimeError("transient")
+        return sum(loaded)
+
+
+def test_local_executor_keeps_order_and_counts_batches() -> None:
+    executor = LocalExecutor(workers=2)
+    assert list(executor.map_batches(Squares(), [[1, 2], [3], [4, 5]])) == [5, 9, 41]
+    stats = executor.stats()
+    assert (stats.kind, stats.batches, stats.in_flight, stats.retries) == ("local", 3, 0, 0)
+
+
+def test_dask_executor_returns_every_batch_once(cluster: Any) -> None:
+    executor = DaskExecutor(cluster, max_in_flight=2)
+    batches = [[i, i + 1] for i in range(0, 40, 2)]
+    results = list(executor.map_batches(Squares(), batches))
+    assert sorted(results) == sorted(a * a + b * b for a, b in batches)
+    stats = executor.stats()
+    assert (stats.workers, stats.threads, stats.batches, stats.in_flight) == (2, 2, 20, 0)
+
+
+def test_a_failed_batch_is_retried_and_counted(cluster: Any, tmp_path: Path) -> None:
+    executor = DaskExecutor(cluster, retries=2)
+    work = Squares(fail_marker=str(tmp_path / "failed"))
+    assert list(executor.map_batches(work, [[3, 4]])) == [25]
+    assert executor.stats().retries == 1
+
+
+def test_no_retries_means_the_error_is_raised(cluster: Any, tmp_path: Path) -> None:
+    executor = DaskExecutor(cluster, retries=0)
+    with pytest.raises(RuntimeError, match="transient"):
+        list(executor.map_batches(Squares(fail_marker=str(tmp_path / "f")), [[1]]))
+
+
+def test_a_segmon_error_is_not_retried(cluster: Any, tmp_path: Path) -> None:
+    executor = DaskExecutor(cluster, retries=3)
+    work = Squares(fail_marker=str(tmp_path / "f"), error="segmon")
+    with pytest.raises(InvalidInputError, match=r"bad batch \[1\]"):
+        list(executor.map_batches(work, [[1]]))
+    assert executor.stats().retries == 0
+
+
+def test_a_remote_executor_needs_a_model_recipe(
+    cluster: Any, sqlite_sessions: sessionmaker[Session]
+) -> None:
+    with pytest.raises(ConfigError, match="needs a model recipe"):
+        embed_pending(
+            sqlite_sessions,
+            load_embedder_model(SETTINGS),
+            ManualClock(START),
+            executor=DaskExecutor(cluster),
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_unreachable_scheduler_is_a_clear_error_naming_it() -> None:
+    address = f"tcp://127.0.0.1:{free_port()}"
+    settings = ExecutorSettings(kind="dask", address=address, connect_timeout_s=1)
+    with pytest.raises(ExecutorUnavailableError, match=f"Dask scheduler at '{address}'"):
+        open_executor(settings)
+
+
+# --- the jobs on a cluster ------------------------------------------------------------
+
+
+def test_embed_on_the_cluster_stores_the_local_rows(
+    cluster: Any, sessions: sessionmaker[Session], scenes: Path
+) -> None:
+    ingested(sessions, scenes)
+    model = load_embedder_model(SETTINGS)
+    local = embed_pending(sessions, model, ManualClock(START), batch_size=5)
+    expected = embeddings(sessions)
+    clear(sessions)
+    remote = embed_pending(
+        sessions,
+        model,
+        ManualClock(START),
+        batch_size=5,
+        executor=DaskExecutor(cluster, max_in_flight=3),
+        recipe=embedder_recipe(SETTINGS.models, CATEGORIES),
+    )
+    assert without_executor(remote.counts()) == without_executor(local.counts())
+    assert local.samples == N_IMAGES and remote.executor["kind"] == "dask"
+    assert remote.executor["batches"] == 5 and remote.executor["workers"] == 2
+    assert embeddings(sessions) == expected
+    assert len(expected) == N_IMAGES + local.sample_instances
+
+
+def test_shadow_on_the_cluster_stores_the_local_rows(
+    cluster: Any, sessions: sessionmaker[Session], scenes: Path
+) -> None:
+    ingested(sessions, scenes)
+    model = load_reference_model(SETTINGS)
+    local = shadow_pending(sessions, model, ManualClock(START), batch_size=4)
+    expected = shadow_rows(sessions)
+    clear(sessions)
+    remote = shadow_pending(
+        sessions,
+        model,
+        ManualClock(START),
+        batch_size=4,
+        executor=DaskExecutor(cluster, max_in_flight=3),
+        recipe=reference_recipe(SETTINGS.models.reference, CATEGORIES),
+    )
+    assert without_executor(remote.counts()) == without_executor(local.counts())
+    assert local.samples == N_IMAGES and remote.executor["batches"] == 6
+    assert shadow_rows(sessions) == expected
+    assert local.matched > 0
+
+
+def test_a_worker_killed_mid_run_costs_no_row(cluster: Any, make_db: Any, scenes: Path) -> None:
+    model = load_embedder_model(SETTINGS)
+    reference = ingested(make_db("local"), scenes)
+    embed_pending(reference, model, ManualClock(START), batch_size=2)
+    sessions = ingested(make_db("dask"), scenes)
+    pids = cluster.run(os.getpid)
+    victim = sorted(pids.values())[0]
+    killed: list[int] = []
+
+    def kill_after_first_batch(done: int, total: int) -> None:
+        if not killed:
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    report = embed_pending(
+        sessions,
+        model,
+        ManualClock(START),
+        batch_size=2,
+        progress=kill_after_first_batch,
+        executor=DaskExecutor(cluster, max_in_flight=4),
+        recipe=embedder_recipe(SETTINGS.models, CATEGORIES),
+    )
+    assert killed == [victim] and victim not in cluster.run(os.getpid).values()
+    assert report.samples == N_IMAGES
+    assert embeddings(sessions) == embeddings(reference)  # same rows, none twice
+    cluster.wait_for_workers(2, timeout=60)  # the nanny restarted it: others tests go on
+
+
+def test_unreachable_scheduler_fails_the_run_and_the_next_run_resumes(
+    sqlite_sessions: sessionmaker[Session], scenes: Path
+) -> None:
+    sessions = ingested(sqlite_sessions, scenes)
+    address = f"tcp://127.0.0.1:{free_port()}"
+    down = Settings(executor=ExecutorSettings(kind="dask", address=address, connect_timeout_s=1))
+    model = load_embedder_model(SETTINGS)
+    clock = ManualClock(START)
+    with pytest.raises(ExecutorUnavailableError):
+        run_job(sessions, JobName.EMBED, clock, lambda _id: embed_job(sessions, down, clock, model))
+    with sessions() as s:
+        failed = s.scalars(select(JobRun)).one()
+        assert failed.status == "failed" and address in (failed.error or "")
+        assert s.scalars(select(ImageEmbedding)).first() is None
+    report, _ = run_job(
+        sessions, JobName.EMBED, clock, lambda _id: embed_job(sessions, SETTINGS, clock, model)
+    )
+    assert report.samples == N_IMAGES
+    with sessions() as s:
+        assert len(s.scalars(select(Sample.id).join(ImageEmbedding)).all()) == N_IMAGES
+
+
+def test_a_local_cluster_executor_runs_the_configured_job_and_shuts_down(
+    sqlite_sessions: sessionmaker[Session], scenes: Path
+) -> None:
+    """``executor: {kind: local-cluster}`` through the embed job as ``segmon embed`` runs it."""
+    sessions = ingested(sqlite_sessions, scenes)
+    settings = Settings(executor=ExecutorSettings(kind="local-cluster", n_workers=1))
+    executor = open_executor(settings.executor)
+    try:
+        assert (executor.kind, executor.remote, executor.stats().workers) == (
+            "local-cluster",
+            True,
+            1,
+        )
+        model = load_embedder_model(settings)
+        report = embed_job(sessions, settings, ManualClock(START), model, executor=executor)
+    finally:
+        executor.close()
+    assert report.samples == N_IMAGES and report.executor["kind"] == "local-cluster"
+    assert isinstance(executor, DaskExecutor) and executor.cluster.status.name == "closed"
