@@ -31,7 +31,7 @@ C = box(8, 0, 3, 3)
 
 def spec(threshold: float = 0.5, class_name: str | None = None) -> SLOSpec:
     sli = QualitySLI(source="holdout", iou_threshold=threshold, class_name=class_name)
-    return SLOSpec(name="q", objective=0.9, period="30d", sli=sli, min_events=1)
+    return SLOSpec(name="q", objective=0.9, period="30d", sli=sli, min_events=1, page=False)
 
 
 def counts(status: SLOStatus) -> dict[str, tuple[int, int]]:
