@@ -313,6 +313,12 @@ class ScheduleSettings(_Section):
     shadow_s: int = Field(default=3600, ge=1, description="score new samples with the reference")
     drift_s: int = Field(default=3600, ge=1, description="drift checks (segmon drift)")
     queue_s: int = Field(default=3600, ge=1, description="fill the annotation queue, expire items")
+    evaluate_s: int = Field(
+        default=3600, ge=1, description="score golden requests and labels that arrived since"
+    )
+    evaluate_full_s: int = Field(
+        default=86400, ge=1, description="re-score every golden request and label this often"
+    )
     misfire_grace_s: int = Field(
         default=300, ge=1, description="how late a missed run may still start"
     )
@@ -942,6 +948,8 @@ schedule:               # seconds between runs of each job under `segmon run`
   shadow_s: 3600
   drift_s: 3600
   queue_s: 3600         # fill the annotation queue and expire old items
+  evaluate_s: 3600      # score golden requests and labels that arrived since the last run
+  evaluate_full_s: 86400  # and re-score all of them this often (a run is full when due)
   misfire_grace_s: 300  # a run missed by more than this is skipped (runs coalesce)
 
 server:

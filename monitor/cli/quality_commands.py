@@ -119,6 +119,18 @@ def evaluate(
             "`segmon queue import` fills): production's stored predictions vs the labels.",
         ),
     ] = False,
+    scheduled: Annotated[
+        bool,
+        typer.Option(
+            "--scheduled",
+            help="Run the scheduled evaluate job once: every dataset's golden requests and "
+            "labelled samples that arrived since its last run (all of them when a full "
+            "re-score is due, every schedule.evaluate_full_s).",
+        ),
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="With --scheduled: re-score everything now.")
+    ] = False,
     predictions: Annotated[
         Path | None,
         typer.Option(
@@ -166,7 +178,8 @@ def evaluate(
     recall by size and the confusion matrix. `segmon evaluate show` prints a stored one.
     With --from and --to: the golden requests captured in each --window of that period,
     one stored result per window and model version, stamped with the window's end
-    (windows already stored are skipped).
+    (windows already stored are skipped). With --scheduled: what `segmon run`'s evaluate
+    job does, once.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -175,6 +188,22 @@ def evaluate(
     from monitor.jobs.runs import run_job
     from monitor.quality.job import evaluate_holdout
 
+    if full and not scheduled:
+        raise ConfigError("--full re-scores with --scheduled; give both")
+    if scheduled:
+        given = {
+            "--holdout": holdout,
+            "--labelled": labelled or None,
+            "--predictions": predictions,
+            "--model": model,
+            "--from": start,
+            "--to": end,
+        }
+        clash = [name for name, value in given.items() if value is not None]
+        if clash:
+            raise ConfigError(f"--scheduled evaluates every dataset; drop {', '.join(clash)}")
+        _evaluate_scheduled(app_state(ctx), full=full, as_json=as_json)
+        return
     if labelled:
         if holdout is not None:
             raise ConfigError("give --holdout NAME or --labelled, not both")
@@ -278,6 +307,55 @@ def _evaluate_windows(
                 escape(r["model_version"]),
                 str(r["images"]),
                 *(_figure(r[k]) for k in ("ap", "mean_iou", "recall")),
+            )
+        out.print(table)
+
+    emit(as_json, payload, human)
+
+
+def _evaluate_scheduled(state: AppState, *, full: bool, as_json: bool) -> None:
+    from datetime import timedelta
+
+    from monitor.jobs.names import JobName
+    from monitor.jobs.runs import run_job
+    from monitor.quality.scheduled import evaluate_scheduled, holdout_thresholds
+
+    clock = SystemClock()
+    sessions = state.sessions()
+    settings = state.settings
+    report, run = run_job(
+        sessions,
+        JobName.EVALUATE,
+        clock,
+        lambda run_id: evaluate_scheduled(
+            sessions,
+            clock,
+            full_every=timedelta(seconds=settings.schedule.evaluate_full_s),
+            iou_thresholds=holdout_thresholds(settings.slos),
+            full=full,
+            run_id=run_id,
+        ),
+    )
+    payload = {"run_id": run.run_id, **report.counts()}
+
+    def human() -> None:
+        since = "the start" if report.since is None else report.since.isoformat()
+        out.print(
+            f"run {run.run_id} ({report.mode}): what arrived from {since} to "
+            f"{report.through.isoformat()}: {len(report.results)} results stored",
+            highlight=False,
+        )
+        if not report.results:
+            return
+        table = Table("result", "dataset", "model version", "IoU", "images", "AP", "recall")
+        for r in payload["results"]:
+            table.add_row(
+                str(r["quality_result_id"]),
+                escape(r["dataset"]),
+                escape(r["model_version"]),
+                num(r["iou_threshold"]),
+                str(r["images"]),
+                *(_figure(r[k]) for k in ("ap", "recall")),
             )
         out.print(table)
 

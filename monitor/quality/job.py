@@ -175,11 +175,17 @@ def golden_source(captured: tuple[datetime, datetime] | None = None) -> str:
 
 
 def golden_predictions(
-    session: Session, holdout: Holdout, captured: tuple[datetime, datetime] | None = None
+    session: Session,
+    holdout: Holdout,
+    captured: tuple[datetime, datetime] | None = None,
+    *,
+    ingested: tuple[datetime | None, datetime] | None = None,
 ) -> list[PredictionSet]:
     """Production predictions on holdout images, one set per model version.
 
-    With ``captured`` only the golden requests captured in ``[start, end)`` count.
+    With ``captured`` only the golden requests captured in ``[start, end)`` count; with
+    ``ingested`` only those ingested in ``(since, through]`` (``since`` None: up to
+    ``through``), as the scheduled evaluate job reads what arrived since its last run.
     """
     by_sha = {
         img.image_sha256: img.id for img in holdout.images.values() if img.image_sha256 is not None
@@ -192,6 +198,11 @@ def golden_predictions(
     )
     if captured is not None:
         stmt = stmt.where(Sample.captured_at >= captured[0], Sample.captured_at < captured[1])
+    if ingested is not None:
+        since, through = ingested
+        stmt = stmt.where(Sample.ingested_at <= through)
+        if since is not None:
+            stmt = stmt.where(Sample.ingested_at > since)
     samples = session.execute(stmt).all()
     latest: dict[tuple[str, int], int] = {}  # (version, holdout image) -> sample id
     for sample_id, sha, version, _ in samples:

@@ -19,6 +19,7 @@ from monitor.ingest.job import ingest_log
 from monitor.jobs.executor import Executor, SharedExecutor, opened
 from monitor.jobs.names import JobName
 from monitor.jobs.scheduler import JobSpec
+from monitor.quality.scheduled import evaluate_scheduled, holdout_thresholds
 from monitor.queue.job import run_queue_job
 from monitor.secrets import redact
 
@@ -247,6 +248,18 @@ def build_jobs(
             timedelta(seconds=schedule.drift_s),
             lambda run_id: run_drift(
                 sessions, settings.drift, clock, run_id=run_id, access=settings.images.access()
+            ),
+            grace,
+        ),
+        JobSpec(
+            JobName.EVALUATE,
+            timedelta(seconds=schedule.evaluate_s),
+            lambda run_id: evaluate_scheduled(
+                sessions,
+                clock,
+                full_every=timedelta(seconds=schedule.evaluate_full_s),
+                iou_thresholds=holdout_thresholds(settings.slos),
+                run_id=run_id,
             ),
             grace,
         ),

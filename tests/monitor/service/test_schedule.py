@@ -29,6 +29,7 @@ def test_the_scheduler_runs_drift_hourly(sqlite_sessions: sessionmaker[Session])
         "embed": 900.0,
         "shadow": 3600.0,
         "drift": 3600.0,
+        "evaluate": 3600.0,
         "queue": 3600.0,
     }
 
