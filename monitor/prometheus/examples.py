@@ -37,7 +37,7 @@ def example_jobs() -> dict[JobName, timedelta]:
         JobName.EMBED: timedelta(minutes=15),
         JobName.SHADOW: timedelta(hours=1),
         JobName.DRIFT: timedelta(hours=1),
-        JobName.EVALUATE: timedelta(hours=6),
+        JobName.EVALUATE: timedelta(hours=1),
         JobName.QUEUE: timedelta(hours=1),
     }
 

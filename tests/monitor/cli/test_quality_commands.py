@@ -416,3 +416,32 @@ def test_evaluate_model_reference_runs_the_hosted_model(
     )
     assert result["source"] == f"model:{result['model_version']}"
     assert report["ignored"] == ({"kite": EXPECTED.kites} if kind == "maskrcnn-onnx" else {})
+
+
+def test_evaluate_scheduled_runs_the_job_once_and_then_finds_nothing_new(
+    tmp_path: Path, database_url: str
+) -> None:
+    """SQLite and PostgreSQL: --scheduled scores the golden requests, a rerun stores nothing."""
+    from monitor.synth import SynthConfig, generate_scenes
+
+    scenes = tmp_path / "scenes"
+    generate_scenes(scenes, SynthConfig(n_images=4, seed=3, size=96))
+    ok(segmon(tmp_path, database_url, "init", "--json"))
+    images = ["--images", str(scenes / "images")]
+    gt = str(scenes / "annotations.json")
+    ok(segmon(tmp_path, database_url, "holdout", "import", gt, *images, "--name", "h"))
+    ok(segmon(tmp_path, database_url, "ingest", str(scenes), "--json"))
+    first = ok(segmon(tmp_path, database_url, "evaluate", "--scheduled", "--json"))
+    assert first["scheduled"]["mode"] == "full" and first["scheduled"]["since"] is None
+    [result] = first["results"]
+    assert (result["dataset"], result["source"], result["images"]) == ("h", "production", 4)
+    again = ok(segmon(tmp_path, database_url, "evaluate", "--scheduled", "--json"))
+    assert again["scheduled"]["mode"] == "incremental"
+    assert again["scheduled"]["since"] == first["scheduled"]["through"]
+    assert again["results"] == []
+    with make_engine(database_url).connect() as conn:
+        runs = conn.execute(select(JobRun.id, JobRun.job).order_by(JobRun.id)).all()
+    assert [job for _, job in runs if job == "evaluate"] == ["evaluate", "evaluate"]
+    assert {first["run_id"], again["run_id"]} <= {rid for rid, _ in runs}
+    clash = segmon(tmp_path, database_url, "evaluate", "--scheduled", "--holdout", "h")
+    assert clash.returncode != 0 and "drop --holdout" in clash.stderr

@@ -66,3 +66,22 @@ def test_each_source_is_ingested_independently(
     assert list(report.errors) == [missing] and "nowhere" in report.errors[missing]
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Sample)) == 3
+
+
+def test_the_evaluate_job_runs_on_its_schedule_and_has_a_staleness_alert(
+    sqlite_sessions: sessionmaker[Session],
+) -> None:
+    from monitor.config import ScheduleSettings
+    from monitor.prometheus.rules import job_rule_groups
+
+    settings = Settings(schedule=ScheduleSettings(evaluate_s=1800))
+    jobs = {j.name: j.interval for j in build_jobs(sqlite_sessions, settings, ManualClock(NOW))}
+    assert jobs[JobName.EVALUATE] == timedelta(minutes=30)
+    stale = [
+        r["expr"]
+        for r in job_rule_groups(jobs)[0]["rules"]
+        if r["labels"]["job"] == "evaluate" and r["alert"] == "SegmonJobStale"
+    ]
+    assert stale == [
+        'time() - max by (job) (segmon_job_last_success_timestamp_seconds{job="evaluate"}) > 5400'
+    ]
