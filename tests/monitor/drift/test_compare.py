@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from monitor.clock import ManualClock
 from monitor.drift.compare import compare_versions
+from monitor.drift.job import run_drift
 from monitor.errors import InvalidInputError, NotFoundError
-from tests.support.drift_scenes import CLASSES, DAY, DriftScenes, Shift, production_reference
+from tests.support.drift_scenes import (
+    CLASSES,
+    DAY,
+    REFERENCE,
+    DriftScenes,
+    Shift,
+    production_reference,
+)
 
 ERODED = {name: Shift(scale=0.6) for name in CLASSES.values()}
 DARKER_DAY = {name: Shift(scale=1.5, embedding=3.0) for name in CLASSES.values()}
@@ -38,17 +47,23 @@ def test_eroded_masks_and_lower_agreement_make_the_candidate_worse(
 
 
 def test_a_drift_both_versions_see_is_not_blamed_on_the_candidate(
-    drift_scenes: DriftScenes,
+    drift_scenes: DriftScenes, clock: ManualClock
 ) -> None:
-    drift_scenes.production(60, DAY, DARKER_DAY, model_version="v1", agreement=(0.8, 0.05))
-    drift_scenes.production(60, DAY, DARKER_DAY, model_version="v2", agreement=(0.8, 0.05))
+    drift_scenes.production(60, REFERENCE, model_version="v1")
+    drift_scenes.production(60, DAY, DARKER_DAY, model_version="v1")
+    drift_scenes.production(60, DAY, DARKER_DAY, model_version="v2")
+    # The drift is real: the drift job flags the day against the clean reference...
+    drifted = run_drift(drift_scenes.sessions, production_reference(windows=("1d",)), clock)
+    assert any(c.family == "mask_geometry" and c.result.drift_detected for c in drifted.checks)
+    # ...but both versions see it, so the comparison does not blame the candidate.
     with drift_scenes.sessions() as session:
         result = compare_versions(session, production_reference(), "v1", "v2", DAY)
     verdicts = {s.signal: s.verdict for s in result.signals}
     assert verdicts["drift:mask_geometry"] == "no_difference"
     assert verdicts["drift:instance_embedding"] == "no_difference"
-    assert verdicts["shadow_agreement"] == "no_difference"
-    assert "worse" not in verdicts.values()
+    # Fixed seeds: each signal here is an A/A test, which at alpha 0.05 flags by chance
+    # for about one seed in twenty (the Bonferroni correction keeps families at that).
+    assert "worse" not in verdicts.values() and "different" not in verdicts.values()
     assert verdicts["latency_ms"] == "not_enough_data"  # no latency logged
 
 
