@@ -19,6 +19,7 @@ import typer
 
 from monitor.cli import (  # noqa: F401  (importing registers the commands)
     categories_commands,
+    compare_commands,
     core_commands,
     drift_commands,
     embed_commands,

@@ -56,6 +56,7 @@ from monitor.storage.schema import (
     ImageEmbedding,
     ImageProperties,
     InstanceEmbedding,
+    ModelVersion,
     PredictedInstance,
     Sample,
     SampleStatus,
@@ -96,12 +97,16 @@ class Population:
         The holdout's id, or None for production.
     start, end
         Event-time span ``[start, end)`` of production (by ``samples.captured_at``).
+    model_version
+        Production only: keep the samples of this model version (by name); None keeps
+        every version. A canary comparison reads one population per version.
     """
 
     label: str
     dataset_id: int | None = None
     start: datetime | None = None
     end: datetime | None = None
+    model_version: str | None = None
 
     @property
     def is_holdout(self) -> bool:
@@ -161,6 +166,9 @@ def image_filter(pop: Population) -> ColumnElement[bool]:
         conditions.append(Sample.captured_at >= pop.start)
     if pop.end is not None:
         conditions.append(Sample.captured_at < pop.end)
+    if pop.model_version is not None:
+        version = select(ModelVersion.id).where(ModelVersion.name == pop.model_version)
+        conditions.append(Sample.model_version_id.in_(version))
     return and_(*conditions)
 
 

@@ -233,7 +233,7 @@ def _row(check: StoredCheck, computed_at: datetime, run_id: int | None) -> dict[
     return {"run_id": run_id, "computed_at": computed_at, **check.columns()}
 
 
-def _checks(
+def feature_checks(
     settings: DriftSettings,
     reference: FeatureSet,
     current: FeatureSet,
@@ -243,6 +243,12 @@ def _checks(
     skipped: Counter[str],
     embedder: str | None = None,
 ) -> list[StoredCheck]:
+    """Run the configured detectors on every feature both sides have.
+
+    ``reference`` is fitted, ``current`` scored; per-object arrays pass their images as
+    groups (the detectors permute whole images). Keys missing on one side, too small
+    or degenerate are counted in ``skipped`` by reason.
+    """
     out: list[StoredCheck] = []
     for key in sorted(set(reference.arrays) | set(current.arrays)):
         if key not in reference.arrays:
@@ -357,7 +363,7 @@ def check_window(
     current = read_features(
         session, pop, FAMILIES, reference.class_names, reference.embedder, reference.budget
     )
-    return _checks(
+    return feature_checks(
         settings,
         reference.features,
         current,

@@ -27,9 +27,11 @@ from monitor.storage.schema import (
     ImageEmbedding,
     ImageProperties,
     InstanceEmbedding,
+    ModelVersion,
     PredictedInstance,
     Sample,
     SampleStatus,
+    ShadowScore,
     Source,
 )
 
@@ -59,6 +61,7 @@ class DriftScenes:
     seed: int = 0
     _source_id: int | None = field(default=None, repr=False)
     _count: int = 0
+    _versions: dict[str, int] = field(default_factory=dict, repr=False)
 
     def _source(self, session: Session) -> int:
         if self._source_id is None:
@@ -67,6 +70,16 @@ class DriftScenes:
             session.flush()
             self._source_id = src.id
         return self._source_id
+
+    def _version(self, session: Session, name: str | None) -> int | None:
+        if name is None:
+            return None
+        if name not in self._versions:
+            version = ModelVersion(name=name, first_seen_at=NOW)
+            session.add(version)
+            session.flush()
+            self._versions[name] = version.id
+        return self._versions[name]
 
     def _objects(
         self, rng: np.random.Generator, shifts: Mapping[str, Shift]
@@ -92,12 +105,22 @@ class DriftScenes:
         span: tuple[datetime, datetime],
         shifts: Mapping[str, Shift] | None = None,
         embedder: str = "backbone",
+        *,
+        model_version: str | None = None,
+        latency_ms: tuple[float, float] | None = None,
+        agreement: tuple[float, float] | None = None,
     ) -> None:
-        """Add ``n`` accepted samples captured evenly over ``span``."""
+        """Add ``n`` accepted samples captured evenly over ``span``.
+
+        ``model_version`` names the version that served them; ``latency_ms`` and
+        ``agreement`` (shadow agreement, clipped to [0, 1]) are drawn from a normal
+        ``(mean, sd)`` per sample when given.
+        """
         shifts = shifts or {}
         step = (span[1] - span[0]) / n
         with self.sessions.begin() as session:
             source_id = self._source(session)
+            version_id = self._version(session, model_version)
             for k in range(n):
                 self._count += 1
                 rng = np.random.default_rng([self.seed, self._count])
@@ -109,9 +132,14 @@ class DriftScenes:
                     width=SIZE,
                     height=SIZE,
                     status=SampleStatus.OK,
+                    model_version_id=version_id,
+                    latency_ms=None if latency_ms is None else float(rng.normal(*latency_ms)),
                 )
                 session.add(sample)
                 session.flush()
+                if agreement is not None:
+                    value = float(np.clip(rng.normal(*agreement), 0.0, 1.0))
+                    session.add(_shadow(sample.id, value))
                 for cat, mask, score, vector in self._objects(rng, shifts):
                     inst = PredictedInstance(
                         sample_id=sample.id, category_id=cat, score=score, **_mask_columns(mask)
@@ -165,6 +193,19 @@ def _mask_columns(mask: MaskArray) -> dict[str, Any]:
         "area": m.area,
         "rle_counts": m.counts,
     }
+
+
+def _shadow(sample_id: int, agreement: float) -> ShadowScore:
+    return ShadowScore(
+        sample_id=sample_id,
+        reference_model="reference",
+        computed_at=NOW,
+        n_production=1,
+        n_reference=1,
+        n_matched=1,
+        mean_iou=agreement,
+        agreement=agreement,
+    )
 
 
 def _image_embedding(embedder: str, rng: np.random.Generator, **owner: int) -> ImageEmbedding:

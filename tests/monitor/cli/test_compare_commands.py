@@ -1,0 +1,57 @@
+"""``segmon compare --json``: through the command line, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from monitor.cli.main import app
+from tests.support.drift_scenes import DriftScenes
+
+runner = CliRunner()
+
+
+def _config(tmp_path: Path, url: str) -> Path:
+    config = tmp_path / "segmon.yaml"
+    drift = {"min_samples": 20, "detectors": {"image_embedding": ["pca_js"]}}  # no torch
+    config.write_text(yaml.safe_dump({"database_url": url, "drift": drift}))
+    return config
+
+
+def test_compare_json_finds_the_lower_agreement_of_the_candidate(
+    drift_scenes: DriftScenes, database_url: str, tmp_path: Path
+) -> None:
+    # The command uses the wall clock: both versions served the last twelve hours.
+    now = datetime.now(UTC)
+    span = (now - timedelta(hours=12), now - timedelta(minutes=1))
+    drift_scenes.production(40, span, model_version="stable", agreement=(0.9, 0.05))
+    drift_scenes.production(40, span, model_version="canary", agreement=(0.5, 0.05))
+    config = _config(tmp_path, database_url)
+    args = ["--config", str(config), "compare", "--baseline", "stable", "--candidate", "canary"]
+    result = runner.invoke(app, [*args, "--window", "1d", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert (doc["baseline"], doc["candidate"]) == ("stable", "canary")
+    assert (doc["n_baseline"], doc["n_candidate"]) == (40, 40)
+    verdicts = {s["signal"]: s["verdict"] for s in doc["signals"]}
+    assert verdicts["shadow_agreement"] == "worse"
+    assert verdicts["latency_ms"] == "not_enough_data"
+    human = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert human.exit_code == 0, human.output
+    assert "shadow_agreement" in human.stdout and "worse" in human.stdout
+
+
+def test_compare_on_a_fresh_database_names_the_unknown_version(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, sqlite_url)
+    assert runner.invoke(app, ["--config", str(config), "init"]).exit_code == 0
+    result = runner.invoke(
+        app, ["--config", str(config), "compare", "--baseline", "v1", "--candidate", "v2", "--json"]
+    )
+    assert result.exit_code != 0
+    assert "no model version 'v1'" in str(result.exception)
