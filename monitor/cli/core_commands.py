@@ -370,6 +370,7 @@ def demo(
 ) -> None:
     """Run the whole pipeline on generated data, in simulated time, in a fresh folder."""
     from monitor.service.demo import DemoOptions, run_demo
+    from monitor.service.demo_queue import describe_queue
 
     summary = run_demo(
         workdir,
@@ -407,6 +408,7 @@ def demo(
                 f"SLO {name}: 1d burn rate {slo['burn_rate_1d']}, "
                 f"error budget left {slo['error_budget_remaining']}"
             )
+        out.print(*describe_queue(summary["queue"]), sep="\n", highlight=False)
         out.print(f"job runs: {st['job_runs']}")
 
     emit(as_json, summary, human)

@@ -9,7 +9,9 @@ runs the jobs the scheduler runs, in simulated time:
 2. per day: ingest the log (day 2 carries deliberately broken lines, which end in
    quarantine), embed the new images with the reference model, shadow-score them, and
    run the drift checks of that day's window against the holdout;
-3. report SLO burn rates and what the database holds.
+3. on the drifted day, fill the annotation queue, export it, label it with the generated
+   ground truth and evaluate production on those labels (:mod:`monitor.service.demo_queue`);
+4. report SLO burn rates and what the database holds.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from monitor.jobs.runs import run_job
 from monitor.model.protocol import SegmentationModel
 from monitor.quality.job import evaluate_holdout
 from monitor.quality.shadow import shadow_pending
+from monitor.service.demo_queue import run_queue_demo
 from monitor.service.status import read_status
 from monitor.slo.burn import SLOStatus
 from monitor.slo.events import read_slo_status
@@ -242,6 +245,7 @@ def run_demo(
                 "drift_flagged": flagged,
             }
         )
+    queue = run_queue_demo(sessions, settings, clock, workdir, options.images_per_day, model, say)
     with sessions() as session:
         status = read_status(session).to_dict()
         slos = {
@@ -258,4 +262,5 @@ def run_demo(
         "days": days,
         "slos": slos,
         "status": status,
+        "queue": queue.to_dict(),
     }

@@ -28,6 +28,7 @@ def test_demo_runs_the_pipeline_and_quarantines_the_broken_lines(tmp_path: Path)
         "embed": "success",
         "shadow": "success",
         "drift": "success",
+        "queue": "success",
     }
     day1, day2 = summary["days"]
     # day 1 embeds the holdout, the golden requests and its own images; day 2 its own
@@ -42,6 +43,7 @@ def test_demo_runs_the_pipeline_and_quarantines_the_broken_lines(tmp_path: Path)
     # a second run starts afresh in the same folder and gives the same counts
     again = run_demo(tmp_path / "demo", Settings(), options)
     assert again["status"]["samples_ingested"] == 32 and again["days"] == summary["days"]
+    assert again["queue"] == summary["queue"]  # the same items, labels and evaluation
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
