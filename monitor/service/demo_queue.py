@@ -159,6 +159,9 @@ class QueueDemoReport:
         doc["reasons"] = dict(sorted(self.reasons.items()))
         doc["flagged"] = {str(k): v for k, v in sorted(self.flagged.items())}
         doc["item_ids"] = list(self.item_ids)
+        doc["evaluation"] = [
+            {**asdict(ev), "per_class": [asdict(c) for c in ev.per_class]} for ev in self.evaluation
+        ]
         return doc
 
 

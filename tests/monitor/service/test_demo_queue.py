@@ -78,6 +78,7 @@ def test_the_drifted_day_is_queued_exported_once_and_labelled(
         (QueueState.LABELED, queue["export_batch_id"], ANNOTATOR)
     }
     assert set(queue["flagged"]) <= {str(i) for i in queue["item_ids"]}
+    assert json.loads(json.dumps(queue)) == queue  # `segmon demo --json` prints it as is
     # the human lines say what the JSON says
     lines = describe_queue(queue)
     assert f"{queue['queued']} of {queue['candidates']} candidates queued" in lines[0]
