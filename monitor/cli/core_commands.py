@@ -402,6 +402,7 @@ def demo(
     from monitor.cli.demo_output import print_alerts, print_live
     from monitor.cli.numbers import num, percent
     from monitor.service.demo import DemoOptions, run_demo
+    from monitor.service.demo_queue import describe_queue
     from monitor.service.live import run_live
 
     settings = app_state(ctx).settings
@@ -453,6 +454,7 @@ def demo(
         print_alerts(summary["alerts"])
         if "live" in summary:
             print_live(summary["live"])
+        out.print(*describe_queue(summary["queue"]), sep="\n", highlight=False)
         out.print(f"job runs: {num(st['job_runs'])}")
         out.print(f"look-back report with plots: {summary['report']['path']}")
 

@@ -13,7 +13,9 @@ runs the jobs the scheduler runs, in simulated time:
 3. compute the drift checks of both days' windows against the holdout through the
    backfill path (:func:`monitor.drift.backfill.backfill_drift`, what
    ``segmon drift --from --to`` runs);
-4. write the look-back report with its plots (``report.html`` in the work folder),
+4. on the drifted day, fill the annotation queue, export it, label it with the generated
+   ground truth and evaluate production on those labels (:mod:`monitor.service.demo_queue`);
+5. write the look-back report with its plots (``report.html`` in the work folder),
    report SLO burn rates, the burn-rate alerts that fire at the end of each day and why
    (:mod:`monitor.service.demo_alerts`), and what the database holds.
 """
@@ -42,6 +44,7 @@ from monitor.quality.job import evaluate_holdout
 from monitor.quality.shadow import shadow_pending
 from monitor.service.demo_alerts import alert_report
 from monitor.service.demo_outage import add_outage
+from monitor.service.demo_queue import run_queue_demo
 from monitor.service.lookback import write_lookback_report
 from monitor.service.status import read_status
 from monitor.slo.burn import SLOStatus
@@ -274,6 +277,7 @@ def run_demo(
                 if c.result.drift_detected
             }
         )
+    queue = run_queue_demo(sessions, settings, clock, workdir, options.images_per_day, model, say)
     say("writing the look-back report with its plots")
     lookback = write_lookback_report(
         sessions,
@@ -302,4 +306,5 @@ def run_demo(
         "slos": slos,
         "status": status,
         "report": lookback.as_dict(),
+        "queue": queue.to_dict(),
     }

@@ -28,6 +28,7 @@ def test_demo_runs_the_pipeline_and_quarantines_the_broken_lines(tmp_path: Path)
         "embed": "success",
         "shadow": "success",
         "drift": "success",
+        "queue": "success",
     }
     day1, day2 = summary["days"]
     # day 1 embeds the holdout, the golden requests and its own images; day 2 its own
@@ -73,6 +74,7 @@ def test_demo_runs_the_pipeline_and_quarantines_the_broken_lines(tmp_path: Path)
     again = run_demo(tmp_path / "demo", Settings(), options)
     assert again["status"]["samples_ingested"] == 56 and again["days"] == summary["days"]
     assert again["alerts"] == summary["alerts"]
+    assert again["queue"] == summary["queue"]  # the same items, labels and evaluation
 
 
 def test_the_drifted_day_without_the_outage_does_not_page(tmp_path: Path) -> None:
