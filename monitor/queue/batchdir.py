@@ -159,7 +159,11 @@ def remove_orphans(root: Path, committed: Callable[[], Collection[str]]) -> list
         try:
             handle = lock_path.open("rb")
         except FileNotFoundError:
-            if time.time() - entry.stat().st_mtime < _YOUNG_S:
+            try:
+                age = time.time() - entry.stat().st_mtime
+            except FileNotFoundError:
+                continue  # renamed away since the listing: a live exporter published it
+            if age < _YOUNG_S:
                 continue  # maybe being created right now
             if entry.name not in set(committed()):
                 shutil.rmtree(entry, ignore_errors=True)
