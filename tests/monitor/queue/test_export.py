@@ -288,3 +288,23 @@ def test_orphan_cleanup_spares_a_folder_a_live_exporter_writes(tmp_path: Path) -
     assert live.path.exists() and kept_dir.exists() and not dead_name.exists()
     live.discard()
     assert not live.path.exists()
+
+
+def test_a_staging_folder_published_during_the_orphan_sweep_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A concurrent exporter renames its staging folder to its batch name between the
+    # sweep's listing and its look at the folder: the sweep skips it, it does not fail.
+    staged = StagedBatch(tmp_path)
+    staged.release()  # its lock file is gone, as after a publish and commit
+    real_open = Path.open
+
+    def renamed_away(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name == LOCK_NAME and self.parent == staged.path:
+            os.replace(staged.path, tmp_path / "batch-000007-coco")
+            raise FileNotFoundError(self)
+        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", renamed_away)
+    assert remove_orphans(tmp_path, lambda: {"batch-000007-coco"}) == []
+    assert (tmp_path / "batch-000007-coco").is_dir()
