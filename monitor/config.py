@@ -933,7 +933,7 @@ labels:                 # labels returned from the annotation queue (segmon queu
   review_below: 0.3     # flag labels whose image agreement with production AND with
                         # the reference model is below this (possible label error)
   batch_size: 16        # images per reference-model call while reviewing
-executor:               # where embed and shadow run their batches (README: "Scaling out")
+executor:               # where the per-image stages run their batches (README: "Scaling out")
   kind: local           # local (this process), dask (a scheduler), local-cluster
   # address: tcp://scheduler:8786   # kind dask: the Dask scheduler
   n_workers: 2          # local-cluster: worker processes

@@ -53,9 +53,9 @@ def drift(
     window of each length inside that period (a backfill; windows already stored are
     skipped, so a killed backfill resumes where it stopped).
     """
-    from monitor.drift.job import run_drift
     from monitor.jobs.names import JobName
     from monitor.jobs.runs import run_job
+    from monitor.service.schedule import drift_job
 
     state = app_state(ctx)
     period = time_range(start, end)
@@ -70,13 +70,7 @@ def drift(
         sessions,
         JobName.DRIFT,
         clock,
-        lambda run_id: run_drift(
-            sessions,
-            state.settings.drift,
-            clock,
-            run_id=run_id,
-            access=state.settings.images.access(),
-        ),
+        lambda run_id: drift_job(sessions, state.settings, clock, run_id),
     )
     payload = {
         **report.counts(),

@@ -158,8 +158,12 @@ def predict(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Predict instances with a model; write COCO results (and, for a folder, image ids)."""
-    from monitor.model.loading import load_named
+    """Predict instances with a model; write COCO results (and, for a folder, image ids).
+
+    Batches run on the configured executor (README: Scaling out).
+    """
+    from monitor.jobs.executor import opened
+    from monitor.model.loading import load_named, named_recipe
     from monitor.model.predict import list_images, predict_to_coco
     from monitor.model.protocol import CountsIgnored
 
@@ -168,8 +172,15 @@ def predict(
     loaded = load_named(model, settings.models, categories, device=device, batch_size=batch_size)
     entries = list_images(images, image_root)
     sidecar = results.with_name(results.stem + ".images.json") if images.is_dir() else None
-    with progress_bar("predict") as update:
-        summary = predict_to_coco(loaded, entries, results, batch_size, update, sidecar)
+    with opened(settings.executor) as running, progress_bar("predict") as update:
+        recipe = (
+            named_recipe(model, settings.models, categories, device=device, batch_size=batch_size)
+            if running.remote
+            else None
+        )
+        summary = predict_to_coco(
+            loaded, entries, results, batch_size, update, sidecar, executor=running, recipe=recipe
+        )
     payload = {
         "out": str(summary.results),
         "images_file": None if summary.images_file is None else str(summary.images_file),

@@ -224,13 +224,21 @@ def evaluate(
             )
         _evaluate_windows(state, holdout, period, window, iou_threshold, max_windows, as_json)
         return
+    from monitor.jobs.executor import LocalExecutor, opened
+
     loaded = None
+    recipe = None
     if model is not None:
-        from monitor.model.loading import load_named
+        from monitor.model.loading import load_named, named_recipe
 
         categories = [c.name for c in state.settings.categories]
-        loaded = load_named(model, state.settings.models, categories, batch_size=batch_size)
-    with progress_bar(f"evaluating {holdout}") as update:
+        models = state.settings.models
+        loaded = load_named(model, models, categories, batch_size=batch_size)
+        recipe = named_recipe(model, models, categories, batch_size=batch_size)
+    with (
+        opened(state.settings.executor, None if loaded is not None else LocalExecutor()) as running,
+        progress_bar(f"evaluating {holdout}") as update,
+    ):
         report, _ = run_job(
             state.sessions(),
             JobName.EVALUATE,
@@ -246,6 +254,8 @@ def evaluate(
                 batch_size=batch_size,
                 on_batch=update,
                 run_id=run_id,
+                executor=running,
+                recipe=recipe if running.remote else None,
             ),
         )
     from monitor.model.protocol import CountsIgnored

@@ -54,6 +54,7 @@ from monitor.drift.features import (
 from monitor.drift.properties import PropertiesReport, fill_image_properties
 from monitor.errors import ConfigError, InvalidInputError, NotFoundError
 from monitor.images import ImageAccess
+from monitor.jobs.executor import Executor
 from monitor.slo.duration import parse_duration
 from monitor.storage.schema import Category, Dataset, DriftResultRow
 
@@ -434,6 +435,7 @@ def run_drift(
     *,
     run_id: int | None = None,
     access: ImageAccess | None = None,
+    executor: Executor | None = None,
 ) -> DriftReport:
     """Run every drift check for the current windows and upsert the results.
 
@@ -456,6 +458,8 @@ def run_drift(
     access
         Byte and pixel caps of the image reader: a sample whose image is beyond them
         (or no longer a regular file) is quarantined, not a failure of the job.
+    executor
+        Where the missing image properties are computed (None: in this process).
 
     Returns
     -------
@@ -463,7 +467,7 @@ def run_drift(
         Stored checks, windows with their sizes, skipped windows and checks by reason.
     """
     report = DriftReport()
-    report.properties = fill_image_properties(sessions, clock, access)
+    report.properties = fill_image_properties(sessions, clock, access, executor=executor)
     now = clock.now()
     with sessions() as session:
         reference = read_reference(session, settings)

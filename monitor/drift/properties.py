@@ -2,13 +2,16 @@
 
 :func:`image_properties` is the pure numpy core; :func:`fill_image_properties` is the
 first step of the drift job: it computes the properties of accepted samples and holdout
-images that have none yet and writes them in bulk.
+images that have none yet and writes them in bulk. The images are read and their
+properties computed on the configured executor (:mod:`monitor.jobs.executor`): in this
+process, a thread pool reading ahead, or as tasks on a Dask cluster whose workers read
+the images themselves; the driver writes each batch's rows in one transaction.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
@@ -22,10 +25,16 @@ from monitor.clock import Clock
 from monitor.embed.tasks import quarantine_samples
 from monitor.errors import InvalidInputError, QuarantineReason
 from monitor.images import ImageAccess, ImageProblem, read_image
+from monitor.jobs.executor import Executor, LocalExecutor
 from monitor.storage.schema import DatasetImage, ImageProperties, Sample, SampleStatus
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 _BATCH = 500
+_TASK_BATCH = 64
+"""Images per executor batch (one task on a cluster); rows are written ``_BATCH`` at a time."""
+
+Todo = tuple[str, int, str, int | None, int | None]
+"""An image without properties: owner column, owner id, image URI, stored height and width."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,7 @@ class PropertiesReport:
         }
 
 
-def _missing(session: Session) -> list[tuple[str, int, str, int | None, int | None]]:
+def _missing(session: Session) -> list[Todo]:
     have_sample = select(ImageProperties.sample_id).where(ImageProperties.sample_id.is_not(None))
     have_image = select(ImageProperties.dataset_image_id).where(
         ImageProperties.dataset_image_id.is_not(None)
@@ -182,16 +191,35 @@ def _properties(uri: str, access: ImageAccess | None) -> PropertyValues | ImageP
     return values
 
 
+@dataclass(frozen=True)
+class PropertiesWork:
+    """The properties' batch work: read each image and compute its properties.
+
+    No model: ``load`` does the work (in a loader thread, or on a Dask worker) and
+    ``compute`` hands the batch back with its todo items, in order.
+    """
+
+    access: ImageAccess | None = None
+
+    def load(self, item: Todo) -> tuple[Todo, PropertyValues | ImageProblem]:
+        """Read one image and compute its properties (never raises)."""
+        return item, _properties(item[2], self.access)
+
+    def compute(
+        self, loaded: list[tuple[Todo, PropertyValues | ImageProblem]]
+    ) -> tuple[tuple[Todo, PropertyValues | ImageProblem], ...]:
+        """Return the batch's properties (or why an image could not be read)."""
+        return tuple(loaded)
+
+
 def _rows(
-    todo: Iterable[tuple[str, int, str, int | None, int | None]],
+    done: Sequence[tuple[Todo, PropertyValues | ImageProblem]],
     now: datetime,
     report: PropertiesReport,
-    access: ImageAccess | None,
     problems: dict[int, ImageProblem],
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for owner, owner_id, uri, height, width in todo:
-        values = _properties(uri, access)
+    for (owner, owner_id, _uri, height, width), values in done:
         if isinstance(values, ImageProblem):
             if owner == "sample_id":
                 problems[owner_id] = values
@@ -205,8 +233,28 @@ def _rows(
     return rows
 
 
+def _write(
+    sessions: sessionmaker[Session],
+    done: Sequence[tuple[Todo, PropertyValues | ImageProblem]],
+    now: datetime,
+    report: PropertiesReport,
+) -> None:
+    problems: dict[int, ImageProblem] = {}
+    rows = _rows(done, now, report, problems)
+    if rows or problems:
+        with sessions.begin() as session:
+            if rows:
+                session.execute(insert(ImageProperties), rows)
+            quarantine_samples(session, problems, "drift")
+        report.computed += len(rows)
+
+
 def fill_image_properties(
-    sessions: sessionmaker[Session], clock: Clock, access: ImageAccess | None = None
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    access: ImageAccess | None = None,
+    *,
+    executor: Executor | None = None,
 ) -> PropertiesReport:
     """Compute and store properties of samples and holdout images that have none.
 
@@ -223,6 +271,9 @@ def fill_image_properties(
         Stamps ``computed_at``.
     access
         Byte and pixel caps of the image reader.
+    executor
+        Where the images are read (:mod:`monitor.jobs.executor`); None: in this process,
+        with loader threads. On a cluster the workers must reach the image files.
 
     Returns
     -------
@@ -233,13 +284,14 @@ def fill_image_properties(
     with sessions() as session:
         todo = _missing(session)
         report.without_pixels = _count_without_pixels(session)
-    for start in range(0, len(todo), _BATCH):
-        problems: dict[int, ImageProblem] = {}
-        rows = _rows(todo[start : start + _BATCH], clock.now(), report, access, problems)
-        if rows or problems:
-            with sessions.begin() as session:
-                if rows:
-                    session.execute(insert(ImageProperties), rows)
-                quarantine_samples(session, problems, "drift")
-            report.computed += len(rows)
+    executor = executor or LocalExecutor()
+    batches = (todo[start : start + _TASK_BATCH] for start in range(0, len(todo), _TASK_BATCH))
+    done: list[tuple[Todo, PropertyValues | ImageProblem]] = []
+    for batch in executor.map_batches(PropertiesWork(access), batches):
+        done.extend(batch)
+        if len(done) >= _BATCH:
+            _write(sessions, done, clock.now(), report)
+            done = []
+    if done:
+        _write(sessions, done, clock.now(), report)
     return report

@@ -249,3 +249,28 @@ def embedder_recipe(
     """How a Dask worker loads the embedder once (:func:`load_embedder`)."""
     build = functools.partial(load_embedder, models, None, tuple(categories), batch_size=batch_size)
     return Cached(_key("embedder", models, categories, batch_size), build)
+
+
+def named_recipe(
+    name_or_path: str,
+    models: ModelsSettings,
+    categories: Collection[str] = (),
+    *,
+    device: str | None = None,
+    batch_size: int = 16,
+) -> Cached[InstanceSegmenter]:
+    """How a Dask worker loads a model named as ``--model`` names it (:func:`load_named`).
+
+    The key holds the name and, for ``reference``, its settings; for a file, its size
+    and modification time, so a worker loads a replaced file again.
+    """
+    spec: Any = models.reference if name_or_path == "reference" else None
+    stamp: list[int] = []
+    if spec is None and Path(name_or_path).is_file():
+        stat = Path(name_or_path).stat()
+        stamp = [stat.st_size, stat.st_mtime_ns]
+    key = _key(f"named:{name_or_path}:{stamp}:{device}", spec, categories, batch_size)
+    build = functools.partial(
+        load_named, name_or_path, models, tuple(categories), device=device, batch_size=batch_size
+    )
+    return Cached(key, build)

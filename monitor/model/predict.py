@@ -6,20 +6,26 @@ ids come from the COCO file; for a folder, the images (``*.png``, ``*.jpg``, ``*
 ``*.bmp``, ``*.webp``) are sorted by name and numbered from 1, and the mapping is written
 next to the results as a COCO images file ``<results>.images.json`` (``id``,
 ``file_name``, ``width``, ``height``), which ``segmon ingest --coco-images`` reads.
+
+Batches run on an executor (:mod:`monitor.jobs.executor`): in this process, images read
+a batch ahead in threads, or as tasks on a Dask cluster whose workers read the images
+and load the model themselves (once each); the results are written in image order
+wherever they ran.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from detectors._typing import ImageArray
-from monitor.errors import InvalidInputError, NotFoundError
+from monitor.errors import InvalidInputError, NotFoundError, SegmonError
 from monitor.images import ImageProblem, read_image
+from monitor.jobs.executor import Cached, Executor, LocalExecutor, ModelSource, model_source
 from monitor.masks import encode_mask
 from monitor.model.protocol import InstanceSegmenter
 
@@ -97,41 +103,64 @@ def _read(entry: ImageEntry) -> ImageArray:
     return pixels
 
 
-def predict_to_coco(
-    model: InstanceSegmenter,
-    entries: list[ImageEntry],
-    out: Path,
-    batch_size: int = 16,
-    progress: Callable[[int, int], None] | None = None,
-    images_file: Path | None = None,
-) -> PredictSummary:
-    """Predict every image and write COCO results JSON to ``out``.
+@dataclass(frozen=True)
+class PredictedBatch:
+    """One batch's COCO entries, as a worker returns them (no pixels).
 
-    Parameters
+    Attributes
     ----------
-    model
-        Any :class:`~monitor.model.protocol.InstanceSegmenter`.
-    entries
-        Images to predict (see :func:`list_images`).
-    out
-        Results file.
-    batch_size
-        Images read and predicted together.
-    progress
-        Called with ``(images done, total)``.
-    images_file
-        If given, also write the COCO images file (ids and file names) there.
-
-    Returns
-    -------
-    PredictSummary
+    first
+        Position of the batch's first image in the entries.
+    images
+        COCO image entries (``id``, ``file_name``, ``width``, ``height``), in order.
+    results
+        COCO result entries of the batch's images, in image order.
     """
-    results: list[dict[str, Any]] = []
-    coco_images: list[dict[str, Any]] = []
-    for start in range(0, len(entries), batch_size):
-        chunk = entries[start : start + batch_size]
-        images = [_read(e) for e in chunk]
-        for entry, image, instances in zip(chunk, images, model.predict(images), strict=True):
+
+    first: int
+    images: tuple[dict[str, Any], ...]
+    results: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class PredictWork:
+    """``segmon predict``'s batch work: read each image, predict, encode the masks.
+
+    Runs in this process or on a Dask worker (``model`` is then a
+    :class:`~monitor.jobs.executor.Cached` recipe the worker builds once).
+    """
+
+    model: ModelSource[InstanceSegmenter]
+
+    def load(
+        self, item: tuple[int, ImageEntry]
+    ) -> tuple[int, ImageEntry, ImageArray | SegmonError]:
+        """Read one image; an unreadable one is returned as its error (never raises)."""
+        position, entry = item
+        try:
+            return position, entry, _read(entry)
+        except SegmonError as exc:
+            return position, entry, exc
+
+    def compute(
+        self, loaded: list[tuple[int, ImageEntry, ImageArray | SegmonError]]
+    ) -> PredictedBatch:
+        """Predict a batch and encode its instances as COCO results.
+
+        Raises
+        ------
+        SegmonError
+            The first image of the batch that could not be read.
+        """
+        images: list[ImageArray] = []
+        for _, _, pixels in loaded:
+            if isinstance(pixels, SegmonError):
+                raise pixels
+            images.append(pixels)
+        coco_images: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []
+        predicted = self.model.get().predict(images)
+        for (_, entry, _), image, instances in zip(loaded, images, predicted, strict=True):
             coco_images.append(
                 {
                     "id": entry.id,
@@ -152,8 +181,76 @@ def predict_to_coco(
                         "class_scores": [round(float(s), 6) for s in inst.class_scores],
                     }
                 )
+        first = loaded[0][0] if loaded else 0
+        return PredictedBatch(first, tuple(coco_images), tuple(results))
+
+
+def _batches(entries: Sequence[ImageEntry], batch_size: int) -> list[list[tuple[int, ImageEntry]]]:
+    numbered = list(enumerate(entries))
+    return [numbered[i : i + batch_size] for i in range(0, len(numbered), batch_size)]
+
+
+def predict_to_coco(
+    model: InstanceSegmenter,
+    entries: list[ImageEntry],
+    out: Path,
+    batch_size: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+    images_file: Path | None = None,
+    *,
+    executor: Executor | None = None,
+    recipe: Cached[InstanceSegmenter] | None = None,
+) -> PredictSummary:
+    """Predict every image and write COCO results JSON to ``out``.
+
+    Parameters
+    ----------
+    model
+        Any :class:`~monitor.model.protocol.InstanceSegmenter`.
+    entries
+        Images to predict (see :func:`list_images`).
+    out
+        Results file.
+    batch_size
+        Images read and predicted together.
+    progress
+        Called with ``(images done, total)``.
+    images_file
+        If given, also write the COCO images file (ids and file names) there.
+    executor
+        Where batches run (:mod:`monitor.jobs.executor`); None: in this process. On a
+        cluster the workers must reach the image files.
+    recipe
+        How a remote executor's workers build the model (each once); required when
+        ``executor`` is remote.
+
+    Returns
+    -------
+    PredictSummary
+
+    Raises
+    ------
+    NotFoundError
+        If an image file does not exist.
+    InvalidInputError
+        If an image cannot be read, or ``batch_size`` is below 1.
+    ConfigError
+        If ``executor`` is remote and no ``recipe`` says how its workers load the model.
+    """
+    if batch_size < 1:
+        raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+    executor = executor or LocalExecutor()
+    work = PredictWork(model_source(model, executor, recipe))
+    batches: list[PredictedBatch] = []
+    done = 0
+    for batch in executor.map_batches(work, _batches(entries, batch_size)):
+        batches.append(batch)
+        done += len(batch.images)
         if progress is not None:
-            progress(min(start + batch_size, len(entries)), len(entries))
+            progress(done, len(entries))
+    batches.sort(key=lambda b: b.first)  # a cluster returns them as they complete
+    results = [r for b in batches for r in b.results]
+    coco_images = [i for b in batches for i in b.images]
     _write_json(out, results)
     if images_file is not None:
         categories = [{"id": i + 1, "name": name} for i, name in enumerate(model.categories)]

@@ -66,7 +66,7 @@ QUEUE_BUDGET_USED: Final = "segmon_annotation_queue_budget_used_ratio"
 JOB_LAST_SUCCESS: Final = "segmon_job_last_success_timestamp_seconds"
 JOB_DURATION: Final = "segmon_job_duration_seconds"
 JOB_RUNS: Final = "segmon_job_runs_total"
-# Executor (where embed and shadow run their batches)
+# Executor (where the per-image stages run their batches)
 EXECUTOR_INFO: Final = "segmon_executor_info"
 EXECUTOR_WORKERS: Final = "segmon_executor_workers"
 EXECUTOR_IN_FLIGHT: Final = "segmon_executor_tasks_in_flight"

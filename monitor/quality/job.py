@@ -49,6 +49,7 @@ from detectors._typing import ImageArray
 from monitor.clock import Clock
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.images import ImageProblem, read_image
+from monitor.jobs.executor import Cached, Executor, LocalExecutor, ModelSource, model_source
 from monitor.masks import MaskError, encode_mask, to_compressed
 from monitor.model.protocol import InstanceSegmenter, category_ids_by_name
 from monitor.quality.evaluation import GroundTruth, Prediction, QualityReport, evaluate
@@ -368,15 +369,90 @@ def file_predictions(path: Path, holdout: Holdout, model_version: str) -> Predic
     return PredictionSet(model_version, f"file:{path}", tuple(sorted(holdout.images)), tuple(preds))
 
 
-def _holdout_pixels(image: DatasetImage) -> ImageArray:
-    if image.image_uri is None:
-        raise InvalidInputError(
-            f"holdout image {image.file_name!r} was imported without its file (--no-images)"
-        )
-    pixels = read_image(image.image_uri, image.height, image.width)
+@dataclass(frozen=True)
+class HoldoutItem:
+    """One holdout image as a batch carries it (no ORM object: it travels to workers)."""
+
+    position: int
+    image_id: int
+    file_name: str
+    image_uri: str
+    height: int
+    width: int
+
+
+def _holdout_pixels(item: HoldoutItem) -> ImageArray | InvalidInputError:
+    pixels = read_image(item.image_uri, item.height, item.width)
     if isinstance(pixels, ImageProblem):
-        raise InvalidInputError(f"holdout image {image.file_name!r}: {pixels.detail}")
+        return InvalidInputError(f"holdout image {item.file_name!r}: {pixels.detail}")
     return pixels
+
+
+@dataclass(frozen=True)
+class PredictedHoldout:
+    """One batch's predictions, as a worker returns them (no pixels).
+
+    Attributes
+    ----------
+    first
+        Position of the batch's first image in the holdout's id order.
+    images
+        Images in the batch.
+    predictions
+        Their predictions, in image order, with the configured category ids.
+    """
+
+    first: int
+    images: int
+    predictions: tuple[Prediction, ...]
+
+
+@dataclass(frozen=True)
+class HoldoutPredictWork:
+    """``evaluate --model``'s batch work: read each holdout image, predict, encode.
+
+    Runs in this process or on a Dask worker (``model`` is then a
+    :class:`~monitor.jobs.executor.Cached` recipe the worker builds once).
+    """
+
+    model: ModelSource[InstanceSegmenter]
+    categories: Mapping[int, int]
+    """The model's category ids to the configured ones."""
+
+    def load(self, item: HoldoutItem) -> tuple[HoldoutItem, ImageArray | InvalidInputError]:
+        """Read one image; an unreadable one is returned as its error (never raises)."""
+        return item, _holdout_pixels(item)
+
+    def compute(
+        self, loaded: list[tuple[HoldoutItem, ImageArray | InvalidInputError]]
+    ) -> PredictedHoldout:
+        """Predict a batch and encode its masks.
+
+        Raises
+        ------
+        InvalidInputError
+            The first image of the batch that could not be read.
+        """
+        images: list[ImageArray] = []
+        for _, pixels in loaded:
+            if isinstance(pixels, InvalidInputError):
+                raise pixels
+            images.append(pixels)
+        preds: list[Prediction] = []
+        for (item, _), instances in zip(loaded, self.model.get().predict(images), strict=True):
+            for inst in instances:
+                mask = encode_mask(inst.mask)
+                preds.append(
+                    Prediction(
+                        image_id=item.image_id,
+                        category_id=self.categories[inst.category_id],
+                        score=float(inst.score),
+                        rle=_rle(item.height, item.width, mask.counts),
+                        area=float(mask.area),
+                    )
+                )
+        first = loaded[0][0].position if loaded else 0
+        return PredictedHoldout(first, len(loaded), tuple(preds))
 
 
 def model_predictions(
@@ -385,11 +461,15 @@ def model_predictions(
     *,
     batch_size: int = 16,
     on_batch: Callable[[int, int], None] | None = None,
+    executor: Executor | None = None,
+    recipe: Cached[InstanceSegmenter] | None = None,
 ) -> PredictionSet:
     """Run ``model`` over every holdout image and return its predictions.
 
     The model's classes map to the configured categories by name. ``on_batch`` is
     called with (images done, images in all) after each batch, e.g. a progress bar.
+    Batches run on ``executor`` (None: in this process); a remote one needs the
+    ``recipe`` its workers build the model from, and must reach the image files.
     """
     order = sorted(holdout.images)
     imageless = [holdout.images[i].file_name for i in order if holdout.images[i].image_uri is None]
@@ -399,26 +479,26 @@ def model_predictions(
             f"(--no-images), e.g. {imageless[0]!r}: --model needs the pixels; evaluate a results "
             "file with --predictions, or import the holdout again with --images"
         )
+    if batch_size < 1:
+        raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
     ids = category_ids_by_name(model.name, model.categories, holdout.categories)
-    preds: list[Prediction] = []
-    for start in range(0, len(order), batch_size):
-        chunk = [holdout.images[i] for i in order[start : start + batch_size]]
-        found = model.predict([_holdout_pixels(img) for img in chunk])
-        for image, instances in zip(chunk, found, strict=True):
-            for inst in instances:
-                mask = encode_mask(inst.mask)
-                preds.append(
-                    Prediction(
-                        image_id=image.id,
-                        category_id=ids[inst.category_id],
-                        score=float(inst.score),
-                        rle=_rle(image.height, image.width, mask.counts),
-                        area=float(mask.area),
-                    )
-                )
+    items = [
+        HoldoutItem(n, i, img.file_name, str(img.image_uri), int(img.height), int(img.width))
+        for n, (i, img) in enumerate((i, holdout.images[i]) for i in order)
+    ]
+    batches = [items[s : s + batch_size] for s in range(0, len(items), batch_size)]
+    executor = executor or LocalExecutor()
+    work = HoldoutPredictWork(model_source(model, executor, recipe), ids)
+    done: list[PredictedHoldout] = []
+    images = 0
+    for batch in executor.map_batches(work, batches):
+        done.append(batch)
+        images += batch.images
         if on_batch is not None:
-            on_batch(start + len(chunk), len(order))
-    return PredictionSet(model.name, f"model:{model.name}", tuple(order), tuple(preds))
+            on_batch(images, len(order))
+    done.sort(key=lambda b: b.first)  # a cluster returns batches as they complete
+    preds = tuple(p for b in done for p in b.predictions)
+    return PredictionSet(model.name, f"model:{model.name}", tuple(order), preds)
 
 
 def _report_json(report: QualityReport) -> dict[str, Any]:
@@ -509,6 +589,8 @@ def evaluate_holdout(
     batch_size: int = 16,
     on_batch: Callable[[int, int], None] | None = None,
     run_id: int | None = None,
+    executor: Executor | None = None,
+    recipe: Cached[InstanceSegmenter] | None = None,
 ) -> EvaluateReport:
     """Evaluate predictions against holdout ``holdout_name`` and store the results.
 
@@ -533,6 +615,9 @@ def evaluate_holdout(
         Batch size of ``model`` and a progress callback ``(done, total)``.
     run_id
         The job run that writes the results (``quality_results.run_id``).
+    executor, recipe
+        Where ``model``'s batches run (None: in this process) and how a remote
+        executor's workers build it (:func:`model_predictions`).
 
     Raises
     ------
@@ -546,7 +631,16 @@ def evaluate_holdout(
         if predictions is not None:
             sets = [file_predictions(predictions, holdout, model_version or predictions.stem)]
         elif model is not None:
-            sets = [model_predictions(model, holdout, batch_size=batch_size, on_batch=on_batch)]
+            sets = [
+                model_predictions(
+                    model,
+                    holdout,
+                    batch_size=batch_size,
+                    on_batch=on_batch,
+                    executor=executor,
+                    recipe=recipe,
+                )
+            ]
         elif holdout.kind == LABELLED_KIND:
             sets = labelled_predictions(session, holdout)
         else:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
 from monitor.config import Settings
-from monitor.drift.job import run_drift
+from monitor.drift.job import DriftReport, run_drift
 from monitor.errors import SegmonError
 from monitor.ingest.job import ingest_log
 from monitor.jobs.executor import Executor, SharedExecutor, opened
@@ -206,6 +206,30 @@ def shadow_job(
         )
 
 
+def drift_job(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    run_id: int | None = None,
+    *,
+    executor: Executor | None = None,
+) -> DriftReport:
+    """Run the drift job; the missing image properties are computed on the executor.
+
+    Batches run on ``executor``, else on one opened from ``settings.executor`` for this
+    run (no model: a cluster's workers only read the images).
+    """
+    with opened(settings.executor, executor) as running:
+        return run_drift(
+            sessions,
+            settings.drift,
+            clock,
+            run_id=run_id,
+            access=settings.images.access(),
+            executor=running,
+        )
+
+
 def build_jobs(
     sessions: sessionmaker[Session],
     settings: Settings,
@@ -214,7 +238,8 @@ def build_jobs(
 ) -> list[JobSpec]:
     """Return the scheduled jobs for these settings.
 
-    Embed and shadow run their batches on ``executor`` (kept open between runs), else
+    Embed, shadow and drift's image properties run their batches on ``executor`` (kept
+    open between runs), else
     on one opened from ``settings.executor`` for each run.
     """
 
@@ -246,9 +271,7 @@ def build_jobs(
         JobSpec(
             JobName.DRIFT,
             timedelta(seconds=schedule.drift_s),
-            lambda run_id: run_drift(
-                sessions, settings.drift, clock, run_id=run_id, access=settings.images.access()
-            ),
+            lambda run_id: drift_job(sessions, settings, clock, run_id, executor=running()),
             grace,
         ),
         JobSpec(

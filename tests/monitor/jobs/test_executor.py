@@ -1,4 +1,8 @@
-"""Executors: local and Dask runs of the embed and shadow jobs store the same rows.
+"""Executors: local and Dask runs of the per-image stages store the same rows.
+
+Embed, shadow, image properties, ``segmon predict`` and ``evaluate --model`` each run
+once on the local executor and once on the cluster; the stored rows (or written files)
+must be the same.
 
 The Dask tests start one ``LocalCluster`` of two worker processes (127.0.0.1, no
 dashboard) for the module, and run the bundled models on a few dozen generated 96 px
@@ -7,11 +11,12 @@ scenes.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
 from monitor.config import ExecutorSettings, IngestSettings, Settings
+from monitor.drift.properties import PROPERTY_NAMES, fill_image_properties
 from monitor.embed.job import embed_pending
 from monitor.errors import ConfigError, InvalidInputError
+from monitor.ingest.holdout import import_holdout
 from monitor.ingest.job import ingest_log
 from monitor.jobs.executor import (
     DaskExecutor,
@@ -33,11 +40,14 @@ from monitor.jobs.executor import (
 )
 from monitor.jobs.names import JobName
 from monitor.jobs.runs import run_job
-from monitor.model.loading import embedder_recipe, reference_recipe
+from monitor.model.loading import embedder_recipe, named_recipe, reference_recipe
+from monitor.model.predict import list_images, predict_to_coco
+from monitor.quality.job import evaluate_holdout
 from monitor.quality.shadow import shadow_pending
 from monitor.service.schedule import embed_job, load_embedder_model, load_reference_model
 from monitor.storage.schema import (
     ImageEmbedding,
+    ImageProperties,
     InstanceEmbedding,
     JobRun,
     Sample,
@@ -348,3 +358,95 @@ def test_a_local_cluster_executor_runs_the_configured_job_and_shuts_down(
         executor.close()
     assert report.samples == N_IMAGES and report.executor["kind"] == "local-cluster"
     assert isinstance(executor, DaskExecutor) and executor.cluster.status.name == "closed"
+
+
+def property_rows(sessions: sessionmaker[Session]) -> list[tuple[Any, ...]]:
+    with sessions() as s:
+        rows = s.execute(
+            select(
+                ImageProperties.sample_id,
+                ImageProperties.dataset_image_id,
+                *(getattr(ImageProperties, name) for name in PROPERTY_NAMES),
+            )
+        ).all()
+    return sorted(tuple(r) for r in rows)
+
+
+def test_image_properties_on_the_cluster_store_the_local_rows(
+    cluster: Any, sessions: sessionmaker[Session], scenes: Path
+) -> None:
+    ingested(sessions, scenes)
+    local = fill_image_properties(sessions, ManualClock(START))
+    expected = property_rows(sessions)
+    with sessions.begin() as s:
+        s.execute(delete(ImageProperties))
+    remote = fill_image_properties(
+        sessions, ManualClock(START), executor=DaskExecutor(cluster, max_in_flight=3)
+    )
+    assert remote.counts() == local.counts() and local.computed == N_IMAGES
+    assert property_rows(sessions) == expected and len(expected) == N_IMAGES
+
+
+def test_predict_on_the_cluster_writes_the_local_files(cluster: Any, scenes: Path) -> None:
+    model = load_reference_model(SETTINGS)
+    entries = list_images(scenes / "images")
+    local_dir, remote_dir = scenes / "predict-local", scenes / "predict-dask"
+    local = predict_to_coco(
+        model, entries, local_dir / "r.json", 5, images_file=local_dir / "i.json"
+    )
+    remote = predict_to_coco(
+        model,
+        entries,
+        remote_dir / "r.json",
+        5,
+        images_file=remote_dir / "i.json",
+        executor=DaskExecutor(cluster, max_in_flight=3),
+        recipe=named_recipe("reference", SETTINGS.models, CATEGORIES),
+    )
+    assert (remote.n_images, remote.n_instances) == (local.n_images, local.n_instances)
+    assert local.n_images == N_IMAGES and local.n_instances > 0
+    assert (remote_dir / "i.json").read_bytes() == (local_dir / "i.json").read_bytes()
+    here, there = (json.loads((d / "r.json").read_text()) for d in (local_dir, remote_dir))
+    assert [without_scores(r) for r in there] == [without_scores(r) for r in here]
+    assert [r["score"] for r in there] == pytest.approx([r["score"] for r in here], abs=1e-5)
+
+
+def without_scores(result: dict[str, Any]) -> dict[str, Any]:
+    """A result without its scores: a worker's torch (one thread) may round the last digit."""
+    return {k: v for k, v in result.items() if k not in ("score", "class_scores")}
+
+
+def test_evaluate_model_on_the_cluster_scores_like_the_local_run(
+    cluster: Any, sessions: sessionmaker[Session], scenes: Path
+) -> None:
+    clock = ManualClock(START)
+    import_holdout(sessions, scenes / "annotations.json", scenes / "images", "h", clock)
+    model = load_reference_model(SETTINGS)
+    local = evaluate_holdout(sessions, "h", clock, model=model, batch_size=5)
+    progress: list[tuple[int, int]] = []
+    remote = evaluate_holdout(
+        sessions,
+        "h",
+        clock,
+        model=model,
+        batch_size=5,
+        on_batch=lambda done, total: progress.append((done, total)),
+        executor=DaskExecutor(cluster, max_in_flight=3),
+        recipe=named_recipe("reference", SETTINGS.models, CATEGORIES),
+    )
+    (_, local_preds, local_report), (_, remote_preds, remote_report) = (
+        local.results[0],
+        remote.results[0],
+    )
+    assert remote_preds.image_ids == local_preds.image_ids and len(local_preds.predictions) > 0
+    assert [replace(p, score=0.0) for p in remote_preds.predictions] == [
+        replace(p, score=0.0) for p in local_preds.predictions
+    ]
+    assert [p.score for p in remote_preds.predictions] == pytest.approx(
+        [p.score for p in local_preds.predictions], abs=1e-5
+    )
+    assert remote_report.coco.ap == pytest.approx(local_report.coco.ap, abs=1e-4)
+    for figure in ("precision", "recall", "mean_iou"):
+        here, there = (getattr(r.overall, figure) for r in (local_report, remote_report))
+        assert there == pytest.approx(here, abs=1e-9)
+    assert progress[-1] == (N_IMAGES, N_IMAGES) and len(progress) == 5
