@@ -19,7 +19,7 @@ from pathlib import Path
 
 from monitor.errors import InvalidInputError
 from monitor.synth import DriftKnob, SynthConfig, generate_scenes
-from monitor.synth.writer import SAMPLES_FILE
+from monitor.synth.writer import ANNOTATIONS_FILE, SAMPLES_FILE
 
 __all__ = ["OUTAGE_FILE", "add_outage"]
 
@@ -40,6 +40,8 @@ def add_outage(
     The images go to ``log_dir/images`` (request ids ``out-*``), their lines to
     ``log_dir/outage.jsonl``, beside the day's own log, so one ingest reads both. Their
     scenes carry the day's ``drift``: the world does not change because the model broke.
+    Their true instances join the day's ``annotations.json`` (ids renumbered after the
+    day's), so an annotator labelling them later finds what production missed.
 
     Returns
     -------
@@ -73,5 +75,23 @@ def add_outage(
         record["instances"] = []  # the model is down: it answers, with nothing
         lines.append(json.dumps(record, separators=(",", ":")))
     (log_dir / OUTAGE_FILE).write_text("\n".join(lines) + "\n")
+    _merge_truth(log_dir / ANNOTATIONS_FILE, scratch / ANNOTATIONS_FILE)
     shutil.rmtree(scratch)
     return len(lines)
+
+
+def _merge_truth(day: Path, outage: Path) -> None:
+    """Append the outage scenes' images and annotations to the day's COCO file."""
+    extra = json.loads(outage.read_text())
+    if not day.exists():
+        shutil.copyfile(outage, day)
+        return
+    doc = json.loads(day.read_text())
+    image_base = max((int(i["id"]) for i in doc["images"]), default=0)
+    ann_base = max((int(a["id"]) for a in doc["annotations"]), default=0)
+    doc["images"].extend({**i, "id": int(i["id"]) + image_base} for i in extra["images"])
+    doc["annotations"].extend(
+        {**a, "id": int(a["id"]) + ann_base, "image_id": int(a["image_id"]) + image_base}
+        for a in extra["annotations"]
+    )
+    day.write_text(json.dumps(doc))
