@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 from rich.table import Table
 
-from monitor.cli.app import JsonFlag, app, app_state, emit, out
+from monitor.cli.app import FromOption, JsonFlag, ToOption, app, app_state, emit, out, time_range
 from monitor.clock import SystemClock
 
 if TYPE_CHECKING:
@@ -40,12 +40,14 @@ def fill(
         int | None,
         typer.Option("--limit", min=1, help="Queue at most this many items (below the budgets)."),
     ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Expire old items, then queue the best new samples within the budgets (the queue job).
 
-    Candidates are accepted samples captured within queue.lookback that are not queued
-    yet; each gets its signals (uncertainty, disagreement, novelty, drift), a priority
+    Candidates are accepted samples captured within queue.lookback (or in --from/--to,
+    for logs of a past period) that are not queued yet; each gets its signals (uncertainty, disagreement, novelty, drift), a priority
     (their weighted mean) and a reason (the signal that contributed most). Per-class
     quotas are filled first, then diversity (k-center greedy on image embeddings) over the
     top queue.diversity_pool, until queue.daily_budget (items queued today count),
@@ -58,6 +60,7 @@ def fill(
     from monitor.queue.job import QueueJobReport
     from monitor.slo.duration import parse_duration
 
+    span = time_range(start, end)
     state = app_state(ctx)
     clock = SystemClock()
     sessions = state.sessions()
@@ -65,7 +68,7 @@ def fill(
 
     def work(run_id: int) -> QueueJobReport:
         expired = expire_items(sessions, parse_duration(settings.queue.ttl), clock.now())
-        filled = fill_queue(sessions, settings, clock, run_id=run_id, max_items=limit)
+        filled = fill_queue(sessions, settings, clock, run_id=run_id, max_items=limit, span=span)
         return QueueJobReport(expired, filled)
 
     report, run = run_job(sessions, JobName.QUEUE, clock, work)

@@ -205,6 +205,7 @@ def read_candidates(
     *,
     drift_reference: str | DateRange | None = None,
     page_size: int = PAGE_SIZE,
+    span: tuple[datetime, datetime] | None = None,
 ) -> Candidates:
     """Read the candidates of a fill at ``now`` with their signals.
 
@@ -220,13 +221,16 @@ def read_candidates(
         ``drift.reference``, the novelty reference when ``queue.reference`` is unset.
     page_size
         Samples per page.
+    span
+        Candidates captured in ``[start, end)`` instead of the look-back span (a past
+        period: ``segmon queue fill --from --to``).
 
     Raises
     ------
     NotFoundError
         If ``queue.reference`` names a holdout that does not exist.
     """
-    start = now - parse_duration(settings.lookback)
+    start, now = span if span is not None else (now - parse_duration(settings.lookback), now)
     embedder = settings.embedder or latest_embedder(session)
     pop = _population(session, settings, drift_reference)
     reference = NoveltyReference.fit(session, pop, embedder, settings.novelty_k)

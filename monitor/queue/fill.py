@@ -117,6 +117,7 @@ def fill_queue(
     run_id: int | None = None,
     max_items: int | None = None,
     page_size: int = PAGE_SIZE,
+    span: tuple[datetime, datetime] | None = None,
 ) -> FillReport:
     """Queue the best candidates captured in the look-back span, within the budgets.
 
@@ -133,6 +134,9 @@ def fill_queue(
         The job run, stamped on the items as ``fill_run_id``.
     max_items
         Cap this fill below the budgets (``segmon queue fill --limit``).
+    span
+        Candidates captured in ``[start, end)`` instead of the look-back span before
+        ``now`` (``segmon queue fill --from --to``); the daily budget is still today's.
     """
     queue = settings.queue
     now = clock.now()
@@ -147,7 +151,12 @@ def fill_queue(
         return FillReport(0, 0, 0, 0, used, queue.daily_budget)
     with sessions() as session:
         candidates = read_candidates(
-            session, queue, now, drift_reference=settings.drift.reference, page_size=page_size
+            session,
+            queue,
+            now,
+            drift_reference=settings.drift.reference,
+            page_size=page_size,
+            span=span,
         )
     by_name = {c.name: c.id for c in settings.categories}
     policy = SelectionPolicy(

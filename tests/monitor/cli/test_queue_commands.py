@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from monitor.cli.main import app
+from monitor.errors import InvalidInputError
 from tests.support.model_scenes import ModelScenes
 
 runner = CliRunner()
@@ -68,3 +69,28 @@ def test_queue_commands_from_a_fresh_database(
     assert again.exit_code != 0
     human = runner.invoke(app, ["queue", "stats"])
     assert human.exit_code == 0 and "queued today: 5 of 5 (100%)" in human.stdout
+
+
+def test_queue_fill_over_a_past_period(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    model_scenes: ModelScenes,
+    model_loads: list[str],
+) -> None:
+    # A team pointing segmon at last month's logs: the default look-back (1d before now)
+    # holds none of them; --from/--to picks the period.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEGMON_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("SEGMON_MODELS__REFERENCE", "my-reference")
+    log = model_scenes.write_log(tmp_path / "log", lambda labels: labels[1:])
+    invoke("init", "--json")
+    assert invoke("ingest", str(log), "--json")["ingested"] == 8
+    assert invoke("shadow", "--json")["samples"] == 8
+    assert invoke("queue", "fill", "--json")["candidates"] == 0
+    later = invoke("queue", "fill", "--from", "2100-01-01", "--to", "2100-01-02", "--json")
+    assert later["candidates"] == 0
+    filled = invoke("queue", "fill", "--from", "1970-01-01", "--to", "2100-01-01", "--json")
+    assert (filled["candidates"], filled["queued"]) == (8, 8)
+    bad = runner.invoke(app, ["queue", "fill", "--from", "2026-13-01", "--to", "2027-01-01"])
+    # the entry point prints it as one line naming the value, exit status 2
+    assert isinstance(bad.exception, InvalidInputError) and "'2026-13-01'" in str(bad.exception)
