@@ -79,6 +79,7 @@ def test_rules_out_passes_promtool(tmp_path: Path) -> None:
         "shadow": 3600.0,
         "drift": 3600.0,
         "queue": 3600.0,
+        "evaluate": 3600.0,
     }  # the scheduled jobs and their intervals
     assert not (tmp_path / "never-created.db").exists()  # no database needed
     slo_rules = (out / "slo.rules.yml").read_text()
@@ -90,6 +91,7 @@ def test_rules_out_passes_promtool(tmp_path: Path) -> None:
         "shadow",
         "drift",
         "queue",
+        "evaluate",
     }
     check = subprocess.run(
         [promtool, "check", "rules", *doc["rule_files"]], capture_output=True, text=True, timeout=60
