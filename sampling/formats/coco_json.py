@@ -19,7 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from sampling.formats.mask_codec import image_size, mask_to_rle, polygons_to_rle, rle_to_mask
+from sampling.formats.mask_codec import (
+    image_mask,
+    image_size,
+    mask_to_rle,
+    polygons_to_rle,
+    rle_to_mask,
+)
 from sampling.formats.records import (
     BinaryMask,
     ExportImage,
@@ -70,13 +76,7 @@ def build_coco(
                 raise FormatError(
                     where, f"masks[{k}].category_id", f"{instance.category_id} is not a category"
                 )
-            mask = rle_to_mask(instance.rle, where=where, field=f"masks[{k}].rle")
-            if mask.shape != (image.height, image.width):
-                raise FormatError(
-                    where,
-                    f"masks[{k}].rle.size",
-                    f"{list(mask.shape)} differs from the image's [{image.height}, {image.width}]",
-                )
+            mask = image_mask(instance.rle, image.height, image.width, where=where, k=k)
             area = int(mask.sum())
             if area == 0:
                 continue

@@ -27,7 +27,12 @@ import numpy as np
 from defusedxml import ElementTree as SafeElementTree
 from defusedxml.common import DefusedXmlException
 
-from sampling.formats.mask_codec import image_size, mask_to_rle, polygons_to_rle, rle_to_mask
+from sampling.formats.mask_codec import (
+    image_mask,
+    image_size,
+    mask_to_rle,
+    polygons_to_rle,
+)
 from sampling.formats.records import (
     BinaryMask,
     ExportImage,
@@ -170,13 +175,7 @@ def build_cvat_xml(images: Sequence[ExportImage], category_names: Sequence[str])
                     f"masks[{k}].category_name",
                     f"{instance.category_name!r} is not one of {names}",
                 )
-            mask = rle_to_mask(instance.rle, where=where, field=f"masks[{k}].rle")
-            if mask.shape != (image.height, image.width):
-                raise FormatError(
-                    where,
-                    f"masks[{k}].rle.size",
-                    f"{list(mask.shape)} differs from the image's [{image.height}, {image.width}]",
-                )
+            mask = image_mask(instance.rle, image.height, image.width, where=where, k=k)
             if not mask.any():
                 continue
             runs, left, top, width, height = cvat_mask_encode(mask)
@@ -210,6 +209,7 @@ def parse_cvat_xml(text: str) -> list[ReturnedImage]:
     >>> image = parse_cvat_xml(xml)[0]
     >>> image.file_name, image.annotations[0].category_name, image.unsupported
     ('a.jpg', 'disc', ('box disc',))
+    >>> from sampling.formats.mask_codec import rle_to_mask
     >>> rle_to_mask(image.annotations[0].rle, where="a.jpg", field="rle").tolist()
     [[0, 1, 1], [0, 0, 0]]
     """

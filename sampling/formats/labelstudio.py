@@ -34,7 +34,12 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 import numpy.typing as npt
 
-from sampling.formats.mask_codec import image_size, mask_to_rle, polygons_to_rle, rle_to_mask
+from sampling.formats.mask_codec import (
+    image_mask,
+    image_size,
+    mask_to_rle,
+    polygons_to_rle,
+)
 from sampling.formats.records import (
     BinaryMask,
     ExportImage,
@@ -247,13 +252,7 @@ def build_tasks(
         where = f"item {image.item_id}"
         results = []
         for k, instance in enumerate(image.masks):
-            mask = rle_to_mask(instance.rle, where=where, field=f"masks[{k}].rle")
-            if mask.shape != (image.height, image.width):
-                raise FormatError(
-                    where,
-                    f"masks[{k}].rle.size",
-                    f"{list(mask.shape)} differs from the image's [{image.height}, {image.width}]",
-                )
+            mask = image_mask(instance.rle, image.height, image.width, where=where, k=k)
             if not mask.any():
                 continue
             results.append(

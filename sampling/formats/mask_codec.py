@@ -138,6 +138,30 @@ def rle_to_mask(rle: Mapping[str, Any], *, where: str, field: str) -> BinaryMask
     return flat.reshape(w, h).T  # a view in column-major order, as COCO lays it out
 
 
+def image_mask(
+    rle: Mapping[str, Any], height: int, width: int, *, where: str, k: int
+) -> BinaryMask:
+    """Decode the ``k``-th exported mask of an image and check it has the image's size.
+
+    Examples
+    --------
+    >>> image_mask({"size": [2, 3], "counts": "123"}, 2, 3, where="a", k=0).sum()
+    np.uint64(2)
+    >>> image_mask({"size": [2, 3], "counts": "123"}, 3, 2, where="a", k=1)
+    Traceback (most recent call last):
+    ...
+    sampling.formats.records.FormatError: a: masks[1].rle.size: [2, 3] differs from the image's [3, 2]
+    """
+    mask = rle_to_mask(rle, where=where, field=f"masks[{k}].rle")
+    if mask.shape != (height, width):
+        raise FormatError(
+            where,
+            f"masks[{k}].rle.size",
+            f"{list(mask.shape)} differs from the image's [{height}, {width}]",
+        )
+    return mask
+
+
 def mask_to_rle(mask: npt.NDArray[Any]) -> dict[str, Any]:
     """Encode a 2-D mask (nonzero = inside) as COCO compressed RLE, counts as a string.
 
