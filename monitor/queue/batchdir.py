@@ -101,8 +101,13 @@ class StagedBatch:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.path = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
-        self._lock: IO[bytes] | None = (self.path / LOCK_NAME).open("wb")
+        # Lock the file before it takes its name: a sweep that finds the name always
+        # finds it locked (one that finds no lock file leaves a young folder alone), so
+        # it can never take the lock first and remove a live exporter's folder.
+        unnamed = self.path / f"{LOCK_NAME}.new"
+        self._lock: IO[bytes] | None = unnamed.open("wb")
         fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.replace(unnamed, self.path / LOCK_NAME)
         (self.path / "images").mkdir()
 
     def publish(self, name: str) -> Path:

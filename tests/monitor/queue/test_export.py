@@ -308,3 +308,26 @@ def test_a_staging_folder_published_during_the_orphan_sweep_is_left_alone(
     monkeypatch.setattr(Path, "open", renamed_away)
     assert remove_orphans(tmp_path, lambda: {"batch-000007-coco"}) == []
     assert (tmp_path / "batch-000007-coco").is_dir()
+
+
+def test_a_sweep_while_an_exporter_creates_its_lock_leaves_the_folder_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another exporter's orphan sweep runs right after this one opened its lock file and
+    # before it locked it (threads of one process: flock is per open file): the sweep
+    # must not take the lock first and remove the live folder.
+    real_open = Path.open
+    swept: list[list[str]] = []
+
+    def open_then_sweep(self: Path, *args: object, **kwargs: object) -> object:
+        handle = real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+        if self.parent.name.startswith(".staging-") and not swept:
+            swept.append(remove_orphans(tmp_path, set))
+        return handle
+
+    monkeypatch.setattr(Path, "open", open_then_sweep)
+    staged = StagedBatch(tmp_path)  # locks its file: no BlockingIOError
+    assert swept == [[]] and staged.path.is_dir()
+    monkeypatch.setattr(Path, "open", real_open)
+    assert remove_orphans(tmp_path, set) == []  # still held: left alone
+    staged.discard()
