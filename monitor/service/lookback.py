@@ -48,6 +48,7 @@ from monitor.slo.duration import parse_duration
 from monitor.slo.events import read_slo_history
 from monitor.slo.history import SLOHistory
 from monitor.slo.policy import DEFAULT_POLICY
+from monitor.slo.spec import SLOSpec
 from monitor.storage.schema import (
     Category,
     ClassQualityRow,
@@ -291,7 +292,7 @@ def _shadow_figure(
     return Figure("shadow", title, json.loads(fig.to_json())), len(ends)
 
 
-def _slo_figure(history: SLOHistory) -> Figure:
+def _slo_figure(history: SLOHistory, spec: SLOSpec) -> Figure:
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -305,7 +306,9 @@ def _slo_figure(history: SLOHistory) -> Figure:
             line={"color": _color(n)},
             meta={"series": "burn_rate", "window": window},
         )
-    factors = sorted({c.factor for a in DEFAULT_POLICY.alerts for c in a.conditions})
+    # The SLO's own tiers: a capped tier is drawn at its capped factor, a dropped one not.
+    tiers = spec.alert_policy(DEFAULT_POLICY).alerts
+    factors = sorted({c.factor for a in tiers for c in a.conditions})
     for factor in factors:
         fig.add_hline(
             y=factor,
@@ -448,7 +451,7 @@ def write_lookback_report(
         quality_figures = _quality_figures(session, start, end)
         shadow_figure, shadow_windows = _shadow_figure(session, start, end, length)
         histories = [
-            read_slo_history(session, spec, start, end, parse_duration(step))
+            (read_slo_history(session, spec, start, end, parse_duration(step)), spec)
             for spec in settings.slos
             if spec.computed_by_segmon
         ]
@@ -469,7 +472,7 @@ def write_lookback_report(
                     f"{flagged[most]} checks flagged.</p>"
                     f'<iframe srcdoc="{html.escape(report_html, quote=True)}"></iframe>'
                 )
-    slo_figures = [_slo_figure(h) for h in histories if h.points]
+    slo_figures = [_slo_figure(h, spec) for h, spec in histories if h.points]
     by_family: dict[str, list[Figure]] = defaultdict(list)
     for f in drift_figures:
         by_family[f.family].append(f)

@@ -103,10 +103,21 @@ def test_report_draws_every_family_and_class_over_the_period(
     assert {a["data-family"] for a, _ in slo_plots} == {
         s.name for s in settings.slos if s.computed_by_segmon
     }
-    for _, fig in slo_plots:
+    specs = {s.name: s for s in settings.slos}
+    for attrs, fig in slo_plots:
         burn = [t for t in fig["data"] if t["meta"]["series"] == "burn_rate"]
         assert len(burn) == 7 and all(len(t["x"]) == DAYS * 24 for t in burn)
-        assert {s["y0"] for s in fig["layout"]["shapes"] if s["type"] == "line"} >= {14.4, 1.0}
+        # the SLO's own tiers: capped factors where the objective caps them, no 14.4x then
+        tiers = specs[attrs["data-family"]].alert_policy().alerts
+        lines = {s["y0"] for s in fig["layout"]["shapes"] if s["type"] == "line"}
+        assert lines == {c.factor for a in tiers for c in a.conditions}
+    assert {
+        s["y0"] for a, f in slo_plots for s in f["layout"]["shapes"] if s["type"] == "line"
+    } >= {
+        1.0,
+        6.0,
+        9.0,
+    } and 14.4 not in {s["y0"] for _, f in slo_plots for s in f["layout"]["shapes"]}
 
     # evidently's report of the most drifted window is attached.
     assert summary.most_drifted_window_end is not None
