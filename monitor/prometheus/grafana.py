@@ -11,11 +11,13 @@ PostgreSQL data source ``${history}`` (:mod:`monitor.prometheus.history_panels`)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from monitor.prometheus import catalog as mc
+from monitor.prometheus import grafana_json as gj
+from monitor.prometheus.grafana_json import JSON
 from monitor.prometheus.history_panels import (
     HISTORY_DS_TYPE,
     drift_history_panels,
@@ -32,154 +34,71 @@ __all__ = [
     "write_dashboards",
 ]
 
-JSON = dict[str, Any]
-SCHEMA_VERSION: Final = 39
-_DS: Final[JSON] = {"type": "prometheus", "uid": "${datasource}"}
 DASHBOARDS: Final = ("overview", "drift", "quality", "annotation-queue")
-
-
-def _target(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> JSON:
-    target: JSON = {"datasource": _DS, "expr": expr, "refId": ref, "legendFormat": legend}
-    if instant:
-        target.update({"instant": True, "range": False, "format": "table"})
-    return target
-
-
-def _panel(
-    kind: str,
-    title: str,
-    targets: Sequence[JSON],
-    grid: tuple[int, int, int, int],
-    unit: str = "short",
-    description: str = "",
-    **extra: Any,
-) -> JSON:
-    x, y, w, h = grid
-    refs = "ABCDEFGH"
-    return {
-        "type": kind,
-        "title": title,
-        "description": description,
-        "datasource": _DS,
-        "gridPos": {"x": x, "y": y, "w": w, "h": h},
-        "targets": [{**t, "refId": refs[i]} for i, t in enumerate(targets)],
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "options": {},
-        **extra,
-    }
-
-
-def _datasource_var() -> JSON:
-    return {
-        "name": "datasource",
-        "label": "Data source",
-        "type": "datasource",
-        "query": "prometheus",
-        "current": {},
-        "hide": 0,
-        "refresh": 1,
-        "regex": "",
-    }
-
-
-def _query_var(name: str, metric: str, label: str, title: str) -> JSON:
-    query = f"label_values({metric}, {label})"
-    return {
-        "name": name,
-        "label": title,
-        "type": "query",
-        "datasource": _DS,
-        "definition": query,
-        "query": {"query": query, "refId": f"{name}-values"},
-        "refresh": 2,
-        "includeAll": True,
-        "allValue": ".*",
-        "multi": True,
-        "current": {},
-        "sort": 1,
-        "hide": 0,
-    }
-
-
-def _dashboard(uid: str, title: str, variables: Sequence[JSON], panels: Sequence[JSON]) -> JSON:
-    return {
-        "uid": f"segmon-{uid}",
-        "title": f"segmon / {title}",
-        "tags": ["segmon"],
-        "schemaVersion": SCHEMA_VERSION,
-        "version": 1,
-        "editable": True,
-        "graphTooltip": 1,
-        "timezone": "utc",
-        "time": {"from": "now-7d", "to": "now"},
-        "refresh": "1m",
-        "annotations": {"list": []},
-        "links": [
-            {"type": "dashboards", "tags": ["segmon"], "asDropdown": True, "title": "segmon"}
-        ],
-        "templating": {"list": [_datasource_var(), *variables]},
-        "panels": [{**p, "id": i + 1} for i, p in enumerate(panels)],
-    }
 
 
 def _overview() -> JSON:
     slo = 'slo=~"$slo"'
-    variables = [_query_var("slo", mc.SLO_OBJECTIVE, "slo", "SLO")]
+    variables = [gj.query_var("slo", mc.SLO_OBJECTIVE, "slo", "SLO")]
     panels = [
-        _panel(
+        gj.panel(
             "stat",
             "Error budget left (period)",
-            [_target(f"max by (slo) ({mc.SLO_BUDGET_REMAINING}{{{slo}}})", "{{slo}}")],
+            [gj.target(f"max by (slo) ({mc.SLO_BUDGET_REMAINING}{{{slo}}})", "{{slo}}")],
             (0, 0, 12, 6),
             "percentunit",
             "1 - bad / allowed bad over the SLO period; negative when overspent.",
         ),
-        _panel(
+        gj.panel(
             "stat",
             "Objective",
-            [_target(f"max by (slo) ({mc.SLO_OBJECTIVE}{{{slo}}})", "{{slo}}")],
+            [gj.target(f"max by (slo) ({mc.SLO_OBJECTIVE}{{{slo}}})", "{{slo}}")],
             (12, 0, 12, 6),
             "percentunit",
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Burn rate by window",
-            [_target(f"max by (slo, window) ({mc.SLO_BURN_RATE}{{{slo}}})", "{{slo}} {{window}}")],
+            [
+                gj.target(
+                    f"max by (slo, window) ({mc.SLO_BURN_RATE}{{{slo}}})", "{{slo}} {{window}}"
+                )
+            ],
             (0, 6, 12, 8),
             description="Event-time burn rate (0 while a window has too few events). "
             "Pages at 14.4x (1h & 5m) or 6x (6h & 30m).",
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Error ratio by window",
             [
-                _target(
+                gj.target(
                     f"max by (slo, window) ({mc.SLO_ERROR_RATIO}{{{slo}}})", "{{slo}} {{window}}"
                 )
             ],
             (12, 6, 12, 8),
             "percentunit",
         ),
-        _panel(
+        gj.panel(
             "table",
             "Events per window",
             [
-                _target(f"max by (slo, window) ({mc.SLO_EVENTS}{{{slo}}})", instant=True),
-                _target(f"max by (slo, window) ({mc.SLO_BAD_EVENTS}{{{slo}}})", instant=True),
+                gj.target(f"max by (slo, window) ({mc.SLO_EVENTS}{{{slo}}})", instant=True),
+                gj.target(f"max by (slo, window) ({mc.SLO_BAD_EVENTS}{{{slo}}})", instant=True),
             ],
             (0, 14, 12, 8),
         ),
-        _panel(
+        gj.panel(
             "table",
             "Firing alerts",
-            [_target('ALERTS{alertstate="firing"}', instant=True)],
+            [gj.target('ALERTS{alertstate="firing"}', instant=True)],
             (12, 14, 12, 8),
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Error budget left, every SLO (Sloth series)",
             [
-                _target(
+                gj.target(
                     "max by (sloth_service, sloth_slo) (slo:period_error_budget_remaining:ratio)",
                     "{{sloth_service}} {{sloth_slo}}",
                 )
@@ -188,11 +107,11 @@ def _overview() -> JSON:
             "percentunit",
             "Includes the inference service's availability and latency SLOs.",
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Seconds since last successful job run",
             [
-                _target(
+                gj.target(
                     f"time() - max by (job) ({mc.JOB_LAST_SUCCESS})",
                     "{{job}}",
                 )
@@ -200,15 +119,15 @@ def _overview() -> JSON:
             (12, 22, 12, 8),
             "s",
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Samples ingested and rejected",
             [
-                _target(
+                gj.target(
                     f"sum by (source) (rate({mc.SAMPLES_INGESTED}[$__rate_interval]))",
                     "ingested {{source}}",
                 ),
-                _target(
+                gj.target(
                     f"sum by (reason) (rate({mc.SAMPLES_REJECTED}[$__rate_interval]))",
                     "rejected {{reason}}",
                 ),
@@ -216,11 +135,11 @@ def _overview() -> JSON:
             (0, 30, 12, 8),
             "reqps",
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Job runs by status",
             [
-                _target(
+                gj.target(
                     f"sum by (job, status) (increase({mc.JOB_RUNS}[$__rate_interval]))",
                     "{{job}} {{status}}",
                 )
@@ -228,7 +147,7 @@ def _overview() -> JSON:
             (12, 30, 12, 8),
         ),
     ]
-    return _dashboard("overview", "Overview", variables, panels)
+    return gj.dashboard("overview", "Overview", variables, panels)
 
 
 def _drift() -> JSON:
@@ -236,16 +155,16 @@ def _drift() -> JSON:
     by = "by (detector, feature, family, class_name)"
     legend = "{{family}} {{feature}} {{class_name}} ({{detector}})"
     variables = [
-        _query_var("family", mc.DRIFT_STATISTIC, "family", "Feature family"),
-        _query_var("detector", mc.DRIFT_STATISTIC, "detector", "Detector"),
-        _query_var("class_name", mc.DRIFT_STATISTIC, "class_name", "Class"),
+        gj.query_var("family", mc.DRIFT_STATISTIC, "family", "Feature family"),
+        gj.query_var("detector", mc.DRIFT_STATISTIC, "detector", "Detector"),
+        gj.query_var("class_name", mc.DRIFT_STATISTIC, "class_name", "Class"),
     ]
     panels = [
-        _panel(
+        gj.panel(
             "timeseries",
             "Drift statistic / threshold",
             [
-                _target(
+                gj.target(
                     f"max {by} ({mc.DRIFT_STATISTIC}{{{sel}}}) / "
                     f"max {by} ({mc.DRIFT_THRESHOLD}{{{sel}}} > 0)",
                     legend,
@@ -254,66 +173,66 @@ def _drift() -> JSON:
             (0, 0, 24, 9),
             description="Above 1 means the latest check exceeds its calibrated threshold.",
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Drift statistic",
-            [_target(f"max {by} ({mc.DRIFT_STATISTIC}{{{sel}}})", legend)],
+            [gj.target(f"max {by} ({mc.DRIFT_STATISTIC}{{{sel}}})", legend)],
             (0, 9, 12, 8),
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Calibrated threshold",
-            [_target(f"max {by} ({mc.DRIFT_THRESHOLD}{{{sel}}})", legend)],
+            [gj.target(f"max {by} ({mc.DRIFT_THRESHOLD}{{{sel}}})", legend)],
             (12, 9, 12, 8),
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Features flagged, per family",
-            [_target(f"sum by (family) ({mc.DRIFT_DETECTED}{{{sel}}})", "{{family}}")],
+            [gj.target(f"sum by (family) ({mc.DRIFT_DETECTED}{{{sel}}})", "{{family}}")],
             (0, 17, 12, 8),
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Features flagged, per class",
             [
-                _target(
+                gj.target(
                     f'sum by (class_name) ({mc.DRIFT_DETECTED}{{{sel}, class_name!=""}})',
                     "{{class_name}}",
                 )
             ],
             (12, 17, 12, 8),
         ),
-        _panel(
+        gj.panel(
             "table",
             "Currently drifting",
-            [_target(f"max {by} ({mc.DRIFT_DETECTED}{{{sel}}}) > 0", instant=True)],
+            [gj.target(f"max {by} ({mc.DRIFT_DETECTED}{{{sel}}}) > 0", instant=True)],
             (0, 25, 12, 8),
         ),
-        _panel(
+        gj.panel(
             "table",
             "p-values (where the detector gives one)",
-            [_target(f"min {by} ({mc.DRIFT_P_VALUE}{{{sel}}})", instant=True)],
+            [gj.target(f"min {by} ({mc.DRIFT_P_VALUE}{{{sel}}})", instant=True)],
             (12, 25, 12, 8),
         ),
         *drift_history_panels(top=33),
     ]
-    return _dashboard("drift", "Drift", [*variables, history_datasource_var()], panels)
+    return gj.dashboard("drift", "Drift", [*variables, history_datasource_var()], panels)
 
 
 def _quality() -> JSON:
     mv = 'model_version=~"$model_version"'
     sel = f'{mv}, class_name=~"$class_name"'
     variables = [
-        _query_var("model_version", mc.CLASS_IOU, "model_version", "Model version"),
-        _query_var("class_name", mc.CLASS_IOU, "class_name", "Class"),
+        gj.query_var("model_version", mc.CLASS_IOU, "model_version", "Model version"),
+        gj.query_var("class_name", mc.CLASS_IOU, "class_name", "Class"),
     ]
     per_class = "{{class_name}} {{model_version}}"
     panels = [
-        _panel(
+        gj.panel(
             "timeseries",
             "COCO mask AP",
             [
-                _target(
+                gj.target(
                     f"max by (metric, model_version) ({mc.COCO_AP}{{{mv}}})",
                     "{{metric}} {{model_version}}",
                 )
@@ -321,11 +240,11 @@ def _quality() -> JSON:
             (0, 0, 12, 8),
             "percentunit",
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Recall by object size",
             [
-                _target(
+                gj.target(
                     f"max by (area, model_version) ({mc.RECALL_BY_SIZE}{{{mv}}})",
                     "{{area}} {{model_version}}",
                 )
@@ -333,25 +252,25 @@ def _quality() -> JSON:
             (12, 0, 12, 8),
             "percentunit",
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Mask IoU per class",
-            [_target(f"max by (class_name, model_version) ({mc.CLASS_IOU}{{{sel}}})", per_class)],
+            [gj.target(f"max by (class_name, model_version) ({mc.CLASS_IOU}{{{sel}}})", per_class)],
             (0, 8, 12, 8),
             "percentunit",
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Mask AP per class",
-            [_target(f"max by (class_name, model_version) ({mc.CLASS_AP}{{{sel}}})", per_class)],
+            [gj.target(f"max by (class_name, model_version) ({mc.CLASS_AP}{{{sel}}})", per_class)],
             (12, 8, 12, 8),
             "percentunit",
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Shadow agreement per class (no labels needed)",
             [
-                _target(
+                gj.target(
                     f"max by (class_name, model_version) ({mc.SHADOW_AGREEMENT}{{{sel}}})",
                     per_class,
                 )
@@ -359,22 +278,22 @@ def _quality() -> JSON:
             (0, 16, 12, 8),
             "percentunit",
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "False positives per image and class",
             [
-                _target(
+                gj.target(
                     f"max by (class_name, model_version) ({mc.CLASS_FALSE_POSITIVES}{{{sel}}})",
                     per_class,
                 )
             ],
             (12, 16, 12, 8),
         ),
-        _panel(
+        gj.panel(
             "table",
             "Class confusions (true → predicted)",
             [
-                _target(
+                gj.target(
                     f"max by (true_class, predicted_class, model_version) "
                     f'({mc.CLASS_CONFUSION}{{{mv}, true_class=~"$class_name"}}) > 0',
                     instant=True,
@@ -385,52 +304,52 @@ def _quality() -> JSON:
         ),
         *quality_history_panels(top=34),
     ]
-    return _dashboard("quality", "Quality", [*variables, history_datasource_var()], panels)
+    return gj.dashboard("quality", "Quality", [*variables, history_datasource_var()], panels)
 
 
 def _queue() -> JSON:
     variables = [
-        _query_var("state", mc.QUEUE_DEPTH, "state", "State"),
-        _query_var("class_name", mc.QUEUE_DEPTH_BY_CLASS, "class_name", "Class"),
+        gj.query_var("state", mc.QUEUE_DEPTH, "state", "State"),
+        gj.query_var("class_name", mc.QUEUE_DEPTH_BY_CLASS, "class_name", "Class"),
     ]
     panels = [
-        _panel(
+        gj.panel(
             "stat",
             "Items per state",
-            [_target(f'sum by (state) ({mc.QUEUE_DEPTH}{{state=~"$state"}})', "{{state}}")],
+            [gj.target(f'sum by (state) ({mc.QUEUE_DEPTH}{{state=~"$state"}})', "{{state}}")],
             (0, 0, 12, 5),
         ),
-        _panel(
+        gj.panel(
             "stat",
             "Oldest queued item",
-            [_target(f"max({mc.QUEUE_OLDEST_AGE})", "age")],
+            [gj.target(f"max({mc.QUEUE_OLDEST_AGE})", "age")],
             (12, 0, 4, 5),
             "s",
         ),
-        _panel(
+        gj.panel(
             "stat",
             "Labelled in the last day",
-            [_target(f"max({mc.QUEUE_LABELED_LAST_DAY})", "labelled")],
+            [gj.target(f"max({mc.QUEUE_LABELED_LAST_DAY})", "labelled")],
             (16, 0, 4, 5),
         ),
-        _panel(
+        gj.panel(
             "stat",
             "Daily budget used",
-            [_target(f"max({mc.QUEUE_BUDGET_USED})", "used")],
+            [gj.target(f"max({mc.QUEUE_BUDGET_USED})", "used")],
             (20, 0, 4, 5),
             "percentunit",
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Queue depth over time",
-            [_target(f'sum by (state) ({mc.QUEUE_DEPTH}{{state=~"$state"}})', "{{state}}")],
+            [gj.target(f'sum by (state) ({mc.QUEUE_DEPTH}{{state=~"$state"}})', "{{state}}")],
             (0, 5, 12, 8),
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Open items by class",
             [
-                _target(
+                gj.target(
                     f"sum by (class_name, state) "
                     f'({mc.QUEUE_DEPTH_BY_CLASS}{{class_name=~"$class_name", state=~"$state"}})',
                     "{{class_name}} {{state}}",
@@ -438,22 +357,22 @@ def _queue() -> JSON:
             ],
             (12, 5, 12, 8),
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Items queued per day, by main reason",
             [
-                _target(
+                gj.target(
                     f"sum by (reason) (increase({mc.QUEUE_TASKS_CREATED}[1d]))",
                     "{{reason}}",
                 )
             ],
             (0, 13, 12, 8),
         ),
-        _panel(
+        gj.panel(
             "timeseries",
             "Queue job: seconds since last success",
             [
-                _target(
+                gj.target(
                     f'time() - max by (job) ({mc.JOB_LAST_SUCCESS}{{job=~"queue"}})',
                     "{{job}}",
                 )
@@ -462,7 +381,7 @@ def _queue() -> JSON:
             "s",
         ),
     ]
-    return _dashboard("annotation-queue", "Annotation queue", variables, panels)
+    return gj.dashboard("annotation-queue", "Annotation queue", variables, panels)
 
 
 def dashboards() -> dict[str, JSON]:
