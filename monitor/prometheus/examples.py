@@ -98,10 +98,10 @@ def write_examples(
     >>> with tempfile.TemporaryDirectory() as d:
     ...     written = write_examples(Path(d))
     ...     sorted(str(p.relative_to(d)) for p in written)[:3]
-    ['alertmanager/alertmanager.yml', 'annotation-queue.json', 'drift.json']
+    ['alertmanager/alertmanager.yml', 'annotation-queue.json', 'debug.json']
     """
     config = config or SLOConfig()
-    out = write_dashboards(root)
+    out = write_dashboards(root, config.slos)
     rules = write_rules(config.slos, jobs or example_jobs(), root / "rules")
     out.extend((*rules.rule_files, *rules.test_files))
     out.append(write_alertmanager_config(root / "alertmanager" / "alertmanager.yml"))

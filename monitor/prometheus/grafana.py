@@ -1,7 +1,9 @@
 """Grafana dashboards generated from the metrics catalog.
 
-Four dashboards (overview, drift, quality, annotation queue) plus the provisioning files
-Grafana reads at start-up. Every Prometheus panel queries ``${datasource}`` (a Prometheus
+Three boards for three audiences (executive, on-call, debug:
+:mod:`monitor.prometheus.audience_boards`) and four deep-dive boards (overview, drift,
+quality, annotation queue, built here) plus the provisioning files Grafana reads at
+start-up. Every Prometheus panel queries ``${datasource}`` (a Prometheus
 data source variable) and only names from :mod:`monitor.prometheus.catalog`, series
 recorded by the generated rules (``slo:*``) and Prometheus's own ``ALERTS``. The drift and
 quality dashboards also carry "History" panels: SQL over the results tables through the
@@ -11,12 +13,13 @@ PostgreSQL data source ``${history}`` (:mod:`monitor.prometheus.history_panels`)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
 from monitor.prometheus import catalog as mc
 from monitor.prometheus import grafana_json as gj
+from monitor.prometheus.audience_boards import AUDIENCE_BOARDS, audience_boards
 from monitor.prometheus.grafana_json import JSON
 from monitor.prometheus.history_panels import (
     HISTORY_DS_TYPE,
@@ -24,9 +27,12 @@ from monitor.prometheus.history_panels import (
     history_datasource_var,
     quality_history_panels,
 )
+from monitor.slo.policy import DEFAULT_POLICY, AlertPolicy
+from monitor.slo.spec import SLOSpec, default_slos
 
 __all__ = [
     "DASHBOARDS",
+    "DEEP_DIVE_BOARDS",
     "dashboard_queries",
     "dashboard_sql",
     "dashboards",
@@ -34,7 +40,9 @@ __all__ = [
     "write_dashboards",
 ]
 
-DASHBOARDS: Final = ("overview", "drift", "quality", "annotation-queue")
+#: The deep-dive boards, linked from the audience boards (:mod:`.audience_boards`).
+DEEP_DIVE_BOARDS: Final = ("overview", "drift", "quality", "annotation-queue")
+DASHBOARDS: Final = (*AUDIENCE_BOARDS, *DEEP_DIVE_BOARDS)
 
 
 def _overview() -> JSON:
@@ -384,16 +392,28 @@ def _queue() -> JSON:
     return gj.dashboard("annotation-queue", "Annotation queue", variables, panels)
 
 
-def dashboards() -> dict[str, JSON]:
-    """Return every dashboard by file stem.
+def dashboards(
+    slos: Sequence[SLOSpec] | None = None, policy: AlertPolicy = DEFAULT_POLICY
+) -> dict[str, JSON]:
+    """Return every dashboard by file stem: the three audience boards, then the deep dives.
+
+    Parameters
+    ----------
+    slos
+        The SLOs the executive and on-call boards draw (default :func:`default_slos`).
+    policy
+        The page and ticket tiers the on-call board's burn-rate thresholds come from.
 
     Examples
     --------
     >>> boards = dashboards()
-    >>> sorted(boards), boards["drift"]["templating"]["list"][0]["type"]
-    (['annotation-queue', 'drift', 'overview', 'quality'], 'datasource')
+    >>> list(boards)  # doctest: +NORMALIZE_WHITESPACE
+    ['executive', 'oncall', 'debug', 'overview', 'drift', 'quality', 'annotation-queue']
+    >>> boards["drift"]["templating"]["list"][0]["type"]
+    'datasource'
     """
     return {
+        **audience_boards(default_slos() if slos is None else slos, policy),
         "overview": _overview(),
         "drift": _drift(),
         "quality": _quality(),
@@ -413,7 +433,7 @@ def dashboard_queries(board: JSON) -> Iterator[str]:
         if var["type"] == "query":
             yield var["definition"]
     for panel in board["panels"]:
-        for target in panel["targets"]:
+        for target in panel.get("targets", ()):  # a row header has none
             if "expr" in target:
                 yield target["expr"]
 
@@ -428,7 +448,7 @@ def dashboard_sql(board: JSON) -> Iterator[tuple[str, str]]:
     ('History: statistic / threshold of every stored check', ['SELECT', 'window_end', 'AS'])
     """
     for panel in board["panels"]:
-        for target in panel["targets"]:
+        for target in panel.get("targets", ()):
             if "rawSql" in target:
                 yield panel["title"], target["rawSql"]
 
@@ -492,23 +512,27 @@ def provisioning(dashboards_path: str = "/var/lib/grafana/dashboards/segmon") ->
     }
 
 
-def write_dashboards(out_dir: Path) -> list[Path]:
+def write_dashboards(
+    out_dir: Path, slos: Sequence[SLOSpec] | None = None, policy: AlertPolicy = DEFAULT_POLICY
+) -> list[Path]:
     """Write the dashboards (``<name>.json``) and ``provisioning/*.yaml`` under ``out_dir``.
+
+    ``slos`` and ``policy`` are those of :func:`dashboards`.
 
     Examples
     --------
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
     ...     [p.name for p in write_dashboards(Path(d))]  # doctest: +NORMALIZE_WHITESPACE
-    ['overview.json', 'drift.json', 'quality.json', 'annotation-queue.json',
-     'dashboards.yaml', 'datasources.yaml']
+    ['executive.json', 'oncall.json', 'debug.json', 'overview.json', 'drift.json',
+     'quality.json', 'annotation-queue.json', 'dashboards.yaml', 'datasources.yaml']
     """
     from monitor.prometheus.rules import GENERATED_HEADER
     from monitor.prometheus.yamlio import dump_yaml
 
     written = []
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, board in dashboards().items():
+    for name, board in dashboards(slos, policy).items():
         path = out_dir / f"{name}.json"
         path.write_text(json.dumps(board, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(path)

@@ -21,6 +21,7 @@ __all__ = [
     "drift_history_panels",
     "history_datasource_var",
     "quality_history_panels",
+    "samples_per_version_panel",
 ]
 
 JSON = dict[str, Any]
@@ -190,3 +191,23 @@ def quality_history_panels(top: int) -> list[JSON]:
             table=True,
         ),
     ]
+
+
+def samples_per_version_panel(grid: tuple[int, int, int, int]) -> JSON:
+    """Panel of the samples captured per model version and interval, from ``samples``.
+
+    No metric carries the model version of the sampled traffic; the stored samples do.
+    """
+    return _sql_panel(
+        "timeseries",
+        "History: samples per model version (by capture time)",
+        """SELECT $__timeGroupAlias(s.captured_at, $__interval), mv.name AS metric,
+            count(*) AS value
+        FROM samples s JOIN model_versions mv ON mv.id = s.model_version_id
+        WHERE $__timeFilter(s.captured_at) AND s.status = 'ok' AND """
+        + _match("mv.name", "model_version")
+        + " GROUP BY 1, 2 ORDER BY 1, 2",
+        grid,
+        description="Accepted samples (quarantined ones left out) captured in each "
+        "interval, per model version: how much traffic each version serves.",
+    )
