@@ -53,11 +53,12 @@ def panel(
     unit: str = "short",
     description: str = "",
     *,
+    datasource: JSON = DS,
     defaults: JSON | None = None,
     overrides: Sequence[JSON] = (),
     **extra: Any,
 ) -> JSON:
-    """Return a Prometheus panel at ``grid`` (x, y, width, height).
+    """Return a panel at ``grid`` (x, y, width, height), Prometheus unless ``datasource``.
 
     ``defaults`` adds to the field defaults (thresholds, min, max, ``custom``),
     ``overrides`` are Grafana field overrides, ``extra`` further top-level keys.
@@ -74,7 +75,7 @@ def panel(
         "type": kind,
         "title": title,
         "description": description,
-        "datasource": DS,
+        "datasource": datasource,
         "gridPos": {"x": x, "y": y, "w": w, "h": h},
         "targets": [{**t, "refId": refs[i]} for i, t in enumerate(targets)],
         "fieldConfig": {"defaults": {"unit": unit, **(defaults or {})}, "overrides": [*overrides]},

@@ -13,7 +13,9 @@ run against PostgreSQL in the tests with the macros expanded as Grafana expands 
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
+
+from monitor.prometheus.grafana_json import JSON, panel
 
 __all__ = [
     "HISTORY_DS",
@@ -24,7 +26,6 @@ __all__ = [
     "samples_per_version_panel",
 ]
 
-JSON = dict[str, Any]
 HISTORY_DS_TYPE: Final = "grafana-postgresql-datasource"
 HISTORY_DS: Final[JSON] = {"type": HISTORY_DS_TYPE, "uid": "${history}"}
 
@@ -57,7 +58,6 @@ def _sql_panel(
     description: str = "",
     table: bool = False,
 ) -> JSON:
-    x, y, w, h = grid
     target = {
         "datasource": HISTORY_DS,
         "refId": "A",
@@ -66,16 +66,7 @@ def _sql_panel(
         "editorMode": "code",
         "format": "table" if table else "time_series",
     }
-    return {
-        "type": kind,
-        "title": title,
-        "description": description,
-        "datasource": HISTORY_DS,
-        "gridPos": {"x": x, "y": y, "w": w, "h": h},
-        "targets": [target],
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "options": {},
-    }
+    return panel(kind, title, [target], grid, unit, description, datasource=HISTORY_DS)
 
 
 def drift_history_panels(top: int) -> list[JSON]:
