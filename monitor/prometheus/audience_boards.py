@@ -63,6 +63,8 @@ DEBUG_EXTRA_ROWS: Final[tuple[ExtraRows, ...]] = ()
 _PERCENT: Final = "percentunit"
 _BUDGET_STEPS: Final = gj.thresholds("red", (0.0, "orange"), (0.25, "green"))
 _SEVERITY_COLOUR: Final = {"ticket": "orange", "page": "red"}
+#: One colour for values that are neither good nor bad (Grafana's default turns red at 80).
+_NEUTRAL: Final = gj.thresholds("blue")
 
 
 def _pct(value: float) -> str:
@@ -213,7 +215,7 @@ def executive_board(slos: Sequence[SLOSpec]) -> JSON:
             description="Production requests sampled and checked in the selected time "
             "range, and those set aside as unreadable or malformed (see the on-call "
             "board).",
-            defaults={"decimals": 0},
+            defaults={"decimals": 0, "thresholds": _NEUTRAL},
             options=_stat(),
         ),
     ]
@@ -326,6 +328,7 @@ def oncall_board(slos: Sequence[SLOSpec], policy: AlertPolicy = DEFAULT_POLICY) 
             "s",
             "A job older than a few of its intervals is stuck or failing (the "
             "staleness alerts fire at the configured factor).",
+            defaults={"thresholds": _NEUTRAL},
         ),
         gj.panel(
             "timeseries",
@@ -374,7 +377,17 @@ def oncall_board(slos: Sequence[SLOSpec], policy: AlertPolicy = DEFAULT_POLICY) 
             ],
             flow.at(4, 6),
             description="1 when Prometheus reaches segmon's /metrics; the scrape time "
-            "is the collector's database queries.",
+            "is the collector's database queries (orange above 10 s).",
+            defaults={"thresholds": gj.thresholds("red", (1.0, "green"))},
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "scrape s"},
+                    "properties": [
+                        {"id": "unit", "value": "s"},
+                        {"id": "thresholds", "value": gj.thresholds("green", (10.0, "orange"))},
+                    ],
+                }
+            ],
             options=_stat(graph=False),
         ),
         gj.panel(
@@ -581,7 +594,14 @@ def debug_board(extra_rows: Sequence[ExtraRows] = DEBUG_EXTRA_ROWS) -> JSON:
             flow.at(12, 8),
         ),
         *(
-            gj.panel("stat", title, [gj.target(f"max({name})", legend)], flow.at(8, 5), unit)
+            gj.panel(
+                "stat",
+                title,
+                [gj.target(f"max({name})", legend)],
+                flow.at(8, 5),
+                unit,
+                defaults={"thresholds": _NEUTRAL},
+            )
             for title, name, legend, unit in (
                 ("Oldest queued item", mc.QUEUE_OLDEST_AGE, "age", "s"),
                 ("Labelled in the last day", mc.QUEUE_LABELED_LAST_DAY, "labelled", "short"),
