@@ -3,20 +3,29 @@
 For each size N (default 10k and 100k; add 1000000 with --sizes), builds a SQLite
 database with N reference samples and N samples in the window (captured evenly over
 each span), each with an image embedding (float16, --dim) and image properties,
-inserted directly (no images, no instances). Then runs the drift job (the
-``image_embedding`` and ``image_properties`` families, default detectors) in a fresh
-subprocess per size and records its peak RSS (``ru_maxrss``) and wall time. Embedding
-vectors stream in chunks into a bounded seeded sample (``drift.max_vectors`` per side),
-so their memory stays flat; the scalar families still hold one float per image.
-Writes bench/results/bench_drift_scale.json.
+inserted directly (no images, no instances; --db-dir keeps the databases and reuses
+them). Then runs the drift job (the ``image_embedding`` and ``image_properties``
+families, default detectors) in a fresh subprocess per size and records its peak RSS
+(``ru_maxrss``), wall time and the load average. Embedding vectors stream in chunks into
+a bounded seeded sample (``drift.max_vectors`` per side); the image properties stream
+too, into a sample of ``drift.max_values`` per side (Kolmogorov-Smirnov tests the
+samples), while Jensen-Shannon counts the whole window on the reference's bins (merged
+per chunk; closed-form null, the properties being tie-free; ``width`` and ``height``,
+all equal, use the samples). Writes bench/results/bench_drift_scale.json.
 
     nice -n 10 python -m bench.bench_drift_scale [--sizes 10000 100000] [--dim 32]
+
+With ``--false-alarm TRIALS`` it instead runs an A/A loop (no database): reference and
+window from one distribution, the window 20 times ``drift.max_values``, streamed in
+chunks as the job streams them; it reports how often each sampled or merged check
+alarms at alpha = 0.05 (bench/results/bench_drift_scale_false_alarm.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -152,7 +161,97 @@ def measure(url: str, scalar_checks: bool = True) -> dict[str, Any]:
             (c.result.n_reference for c in report.checks if c.family == "image_embedding"),
             default=0,
         ),
+        "brightness_n_compared": {
+            c.detector: [c.result.n_reference, c.result.n_current]
+            for c in report.checks
+            if c.result.feature == "brightness"
+        },
     }
+
+
+def false_alarms(trials: int, k: int = 1_000, alpha: float = 0.05) -> None:
+    """A/A: how often the sampled and merged scalar checks alarm beyond the bound.
+
+    Per trial (seeded by the trial): a reference of ``4 k`` and a window of ``20 k``
+    values from one distribution, streamed in chunks of ``3 k`` into
+    :class:`~monitor.drift.scalars.ScalarStream` (``max_values = k``), as the job does.
+    ``continuous`` (gamma, tie-free): Jensen-Shannon on the merged counts of the whole
+    window against the reference's sample, Kolmogorov-Smirnov on the two samples.
+    ``objects`` (three per image, correlated within the image): both on samples of
+    whole images, whole images permuted. ``rounded`` (ties): Jensen-Shannon on samples.
+    """
+    from detectors.binned import HistogramDetector
+    from detectors.registry import make_detector
+    from monitor.drift.scalars import ScalarStream
+
+    def stream(values: Any, groups: Any, ref: Any = None) -> ScalarStream:
+        out = ScalarStream(k, seed=trial, reference=ref)
+        ids = np.arange(values.size, dtype=np.int64)
+        for lo in range(0, values.size, 3 * k):
+            part = slice(lo, lo + 3 * k)
+            out.add(ids[part], values[part], None if groups is None else groups[part])
+        return out
+
+    def objects(n_images: int, rng: np.random.Generator) -> tuple[Any, Any]:
+        images = np.repeat(np.arange(n_images, dtype=np.int64), 3)
+        return rng.normal(size=n_images)[images] + rng.normal(0, 0.5, images.size), images
+
+    alarms: dict[str, int] = {}
+    started = time.perf_counter()
+    for trial in range(trials):
+        rng = np.random.default_rng([2026, trial])
+        checks: dict[str, bool] = {}
+        ref = stream(rng.gamma(2.0, size=4 * k), None)
+        window = rng.gamma(2.0, size=20 * k)
+        cur = stream(window, None, ref.values())
+        merged = cur.merged(window_distinct=np.unique(window).size == window.size)
+        assert merged is not None and merged.tie_free
+        for name in ("jensen_shannon", "kolmogorov_smirnov"):
+            det = make_detector(name, alpha=alpha, seed=trial, feature="x").fit(ref.values())
+            if isinstance(det, HistogramDetector):  # the whole window, merged per chunk
+                checks[f"continuous/{name}"] = det.score_merged(merged).drift_detected
+            else:
+                checks[f"continuous/{name}"] = det.score(cur.values()).drift_detected
+        (ref_values, ref_images), (cur_values, cur_images) = (
+            objects(4 * k // 3, rng),
+            objects(20 * k // 3, rng),
+        )
+        ref_o, cur_o = stream(ref_values, ref_images), stream(cur_values, cur_images)
+        for name in ("jensen_shannon", "kolmogorov_smirnov"):
+            det = make_detector(name, alpha=alpha, seed=trial, feature="x")
+            det.fit(ref_o.values(), groups=ref_o.groups())
+            checks[f"objects/{name}"] = det.score(
+                cur_o.values(), groups=cur_o.groups()
+            ).drift_detected
+        ref_r = stream(np.round(rng.normal(size=4 * k), 1), None)
+        window_r = np.round(rng.normal(size=20 * k), 1)
+        cur_r = stream(window_r, None, ref_r.values())
+        tied = cur_r.merged(window_distinct=np.unique(window_r).size == window_r.size)
+        assert tied is not None and not tied.tie_free
+        det = make_detector("jensen_shannon", alpha=alpha, seed=trial, feature="x")
+        checks["rounded/jensen_shannon"] = (
+            det.fit(ref_r.values()).score(cur_r.values()).drift_detected
+        )
+        for name, alarm in checks.items():
+            alarms[name] = alarms.get(name, 0) + int(alarm)
+    seconds = time.perf_counter() - started
+    rows = [[name, count, count / trials] for name, count in sorted(alarms.items())]
+    print_table(["check", "false alarms", "rate"], rows)
+    path = write_results(
+        "bench_drift_scale_false_alarm",
+        {
+            "trials": trials,
+            "alpha": alpha,
+            "max_values": k,
+            "reference_values": 4 * k,
+            "window_values": 20 * k,
+            "chunk_values": 3 * k,
+            "false_alarms": alarms,
+            "rate": {name: count / trials for name, count in alarms.items()},
+            "seconds": seconds,
+        },
+    )
+    print(f"wrote {path}")
 
 
 def main() -> None:
@@ -164,19 +263,32 @@ def main() -> None:
         action="store_true",
         help="read the image properties but run only the embedding checks (fast at 1M)",
     )
+    parser.add_argument(
+        "--db-dir", type=Path, help="keep the databases here and reuse those already built"
+    )
+    parser.add_argument(
+        "--false-alarm", type=int, metavar="TRIALS", help="run the A/A loop instead"
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, not args.no_scalar_checks)))
         return
+    if args.false_alarm:
+        false_alarms(args.false_alarm)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            url = f"sqlite:///{Path(tmp) / f'drift_{n}.db'}"
+            path = (args.db_dir or Path(tmp)) / f"drift_{n}.db"
+            url = f"sqlite:///{path}"
             started = time.perf_counter()
-            build(url, n, args.dim)
+            if not path.exists():
+                build(f"sqlite:///{path}.part", n, args.dim)
+                Path(f"{path}.part").rename(path)
             build_s = time.perf_counter() - started
             flags = ["--no-scalar-checks"] if args.no_scalar_checks else []
+            load_before = os.getloadavg()
             child = subprocess.run(
                 [sys.executable, "-m", "bench.bench_drift_scale", "--measure", url, *flags],
                 check=True,
@@ -184,8 +296,10 @@ def main() -> None:
                 text=True,
             )
             result = json.loads(child.stdout.strip().splitlines()[-1])
-            rows.append({"window_samples": n, "build_s": build_s, **result})
-            Path(url.removeprefix("sqlite:///")).unlink()
+            load = {"load_before": load_before, "load_after": os.getloadavg()}
+            rows.append({"window_samples": n, "build_s": build_s, **result, **load})
+            if args.db_dir is None:
+                path.unlink()
     base = rows[0]["peak_rss_mb"]
     for row in rows:
         row["peak_vs_smallest"] = row["peak_rss_mb"] / base

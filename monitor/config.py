@@ -985,6 +985,7 @@ drift:
   max_vectors: 5000             # embedding vectors per feature and side; more: a seeded sample
   chunk_rows: 10000             # rows read from the database at a time
   sample_seed: 0                # which rows a sampled window keeps
+  max_values: 10000             # scalar values per feature and side; more: a seeded sample
   # embedder: backbone-v1       # unset: the embedder with the most stored vectors
   # detectors:                  # per family; each runs on the features it accepts
   #   image_embedding: [pca_js, mmd]

@@ -184,21 +184,16 @@ class _Page:
 
 
 def _pages(session: Session, pop: Population, chunk_rows: int, objects: bool) -> Iterator[_Page]:
-    """Yield the images of ``pop`` ``chunk_rows`` at a time (keyset by id), with their objects."""
+    """Yield the images of ``pop`` ``chunk_rows`` at a time by id, with their objects.
+
+    One streamed query (a server-side cursor on PostgreSQL) sorted by id, so each page
+    is a range of ids; the objects of a page are read by that range.
+    """
     table: Any = DatasetImage if pop.is_holdout else Sample
-    last = 0
-    while True:
-        rows = session.execute(
-            select(table.id, table.height, table.width)
-            .where(image_filter(pop), table.id > last)
-            .order_by(table.id)
-            .limit(chunk_rows)
-        ).all()
-        if not rows:
-            return
+    stmt = select(table.id, table.height, table.width).where(image_filter(pop)).order_by(table.id)
+    for rows in stream_chunks(session, stmt, chunk_rows):
         page = np.asarray([(int(i), int(h or 0), int(w or 0)) for i, h, w in rows], np.int64)
-        last = int(page[-1, 0])
-        found = _objects(session, pop, int(page[0, 0]), last) if objects else []
+        found = _objects(session, pop, int(page[0, 0]), int(page[-1, 0])) if objects else []
         yield _Page(page[:, 0].copy(), page[:, 1].copy(), page[:, 2].copy(), found)
 
 
