@@ -152,6 +152,10 @@ class ScalarStream:
         """Return the image of each kept value, in row-id order."""
         return self._sample.groups()
 
+    def admits(self, ids: Int64Array, groups: Int64Array | None = None) -> npt.NDArray[np.bool_]:
+        """Return whether each row could still be kept (see :meth:`BoundedSample.admits`)."""
+        return self._sample.admits(ids, groups)
+
     def merged(self, window_distinct: bool) -> MergedCounts | None:
         """Return the window's counts by reference rank, or None without a reference.
 
@@ -271,12 +275,20 @@ class _ObjectStreams:
                 if rows.size == 0:
                     continue
                 chosen = [objects[i] for i in rows.tolist()]
+                # Decoding masks is the costly part: only rows the sample may keep
+                # (a row it would drop anyway gets NaN, never kept nor tested).
+                boundary_key = FeatureKey("mask_geometry", "boundary", name, "numeric")
+                decode = self._stream(boundary_key, True, seed).admits(ids[rows], images[rows])
                 geometry = {
                     "area": [float(o[6]) for o in chosen],
                     "aspect": [o[4] / max(o[5], 1.0) for o in chosen],
                     "boundary": [
                         float(_rle_boundary(o[7], int(page.heights[a]), int(page.widths[a])))
-                        for o, a in zip(chosen, at[rows].tolist(), strict=True)
+                        if keep
+                        else float("nan")
+                        for o, a, keep in zip(
+                            chosen, at[rows].tolist(), decode.tolist(), strict=True
+                        )
                     ],
                 }
                 for feature, values in geometry.items():
