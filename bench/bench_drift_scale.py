@@ -44,13 +44,39 @@ WINDOW = (datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC)
 REFERENCE = (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC))
 
 
-def build(url: str, n: int, dim: int, seed: int = 0) -> None:
+def _masks(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Sixteen box masks on a 64 x 64 image (the objects' columns, without the sample)."""
+    from monitor.masks import encode_mask
+
+    out = []
+    for _ in range(16):
+        h, w = (int(v) for v in rng.integers(4, 40, size=2))
+        mask = np.zeros((64, 64), dtype=bool)
+        mask[2 : 2 + h, 3 : 3 + w] = True
+        m = encode_mask(mask)
+        x, y, bw, bh = m.bbox
+        out.append(
+            {"bbox_x": x, "bbox_y": y, "bbox_w": bw, "bbox_h": bh, "area": m.area}
+            | {"rle_counts": m.counts}
+        )
+    return out
+
+
+def build(url: str, n: int, dim: int, seed: int = 0, objects: bool = False) -> None:
+    """Insert ``n`` reference and ``n`` window samples (``objects``: two predictions each)."""
     from sqlalchemy import insert
 
     from monitor.config import DEFAULT_CATEGORIES
     from monitor.storage.bootstrap import init_database
     from monitor.storage.engine import make_engine, session_factory
-    from monitor.storage.schema import ImageEmbedding, ImageProperties, Sample, SampleStatus, Source
+    from monitor.storage.schema import (
+        ImageEmbedding,
+        ImageProperties,
+        PredictedInstance,
+        Sample,
+        SampleStatus,
+        Source,
+    )
 
     engine = make_engine(url)
     init_database(engine, DEFAULT_CATEGORIES)
@@ -100,6 +126,19 @@ def build(url: str, n: int, dim: int, seed: int = 0) -> None:
                         for k, i in enumerate(ids)
                     ],
                 )
+                if objects:
+                    masks = _masks(rng)
+                    picks = rng.integers(0, 16, size=(hi - lo, 2))
+                    scores = np.clip(rng.beta(5, 2, size=(hi - lo, 2)) + shift / 2, 0, 1)
+                    s.execute(
+                        insert(PredictedInstance),
+                        [
+                            {"sample_id": i, "category_id": 1 + j, "score": float(scores[k, j])}
+                            | masks[int(picks[k, j])]
+                            for k, i in enumerate(ids)
+                            for j in range(2)
+                        ],
+                    )
                 s.execute(
                     insert(ImageProperties),
                     [
@@ -119,7 +158,7 @@ def build(url: str, n: int, dim: int, seed: int = 0) -> None:
     engine.dispose()
 
 
-def measure(url: str, scalar_checks: bool = True) -> dict[str, Any]:
+def measure(url: str, scalar_checks: bool = True, objects: bool = False) -> dict[str, Any]:
     """Run the drift job once (in this process) and return peak RSS and time.
 
     Without ``scalar_checks`` the image properties are still read (their memory counts)
@@ -137,8 +176,8 @@ def measure(url: str, scalar_checks: bool = True) -> dict[str, Any]:
         windows=("1d",),
         detectors=DriftDetectors(
             instance_embedding=(),
-            mask_geometry=(),
-            prediction=(),
+            mask_geometry=DriftDetectors().mask_geometry if objects else (),
+            prediction=DriftDetectors().prediction if objects else (),
             image_properties=("kolmogorov_smirnov", "jensen_shannon") if scalar_checks else (),
         ),
     )
@@ -162,6 +201,13 @@ def measure(url: str, scalar_checks: bool = True) -> dict[str, Any]:
             (c.result.n_reference for c in report.checks if c.family == "image_embedding"),
             default=0,
         ),
+        "n_compared": {
+            f"{c.family}/{c.result.feature}/{c.class_name}/{c.detector}": [
+                c.result.n_reference,
+                c.result.n_current,
+            ]
+            for c in report.checks
+        },
         "brightness_n_compared": {
             c.detector: [c.result.n_reference, c.result.n_current]
             for c in report.checks
@@ -289,6 +335,11 @@ def main() -> None:
         help="read the image properties but run only the embedding checks (fast at 1M)",
     )
     parser.add_argument(
+        "--objects",
+        action="store_true",
+        help="two predicted objects per sample; also run the geometry and prediction checks",
+    )
+    parser.add_argument(
         "--db-dir", type=Path, help="keep the databases here and reuse those already built"
     )
     parser.add_argument(
@@ -300,7 +351,7 @@ def main() -> None:
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, not args.no_scalar_checks)))
+        print(json.dumps(measure(args.measure, not args.no_scalar_checks, args.objects)))
         return
     if args.false_alarm:
         false_alarms(args.false_alarm, args.merged_trials)
@@ -308,14 +359,16 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            path = (args.db_dir or Path(tmp)) / f"drift_{n}.db"
+            suffix = "_objects" if args.objects else ""
+            path = (args.db_dir or Path(tmp)) / f"drift_{n}{suffix}.db"
             url = f"sqlite:///{path}"
             started = time.perf_counter()
             if not path.exists():
-                build(f"sqlite:///{path}.part", n, args.dim)
+                build(f"sqlite:///{path}.part", n, args.dim, objects=args.objects)
                 Path(f"{path}.part").rename(path)
             build_s = time.perf_counter() - started
             flags = ["--no-scalar-checks"] if args.no_scalar_checks else []
+            flags += ["--objects"] if args.objects else []
             load_before = os.getloadavg()
             child = subprocess.run(
                 [sys.executable, "-m", "bench.bench_drift_scale", "--measure", url, *flags],
@@ -346,11 +399,13 @@ def main() -> None:
         ],
     )
     name = "bench_drift_scale_embedding_only" if args.no_scalar_checks else "bench_drift_scale"
+    name += "_objects" if args.objects else ""
     path = write_results(
         name,
         {
             "dim": args.dim,
             "scalar_checks": not args.no_scalar_checks,
+            "objects": args.objects,
             "rows": rows,
             "note": "reference and window both hold N samples",
         },
