@@ -11,8 +11,11 @@ import numpy.typing as npt
 from detectors._typing import BoolArray, Float64Array, Int64Array, IntpArray
 from detectors._validation import Shape
 from detectors.base import BaseDetector, check_int
+from detectors.errors import InvalidInputError, NotFittedError
 from detectors.histogram import (
+    MergedCounts,
     bin_counts,
+    bin_counts_from_below,
     binned_from_cumcounts,
     reference_bin_edges,
     tie_free_null_counts,
@@ -163,6 +166,70 @@ class HistogramDetector(BaseDetector):
             threshold=null_threshold(null, self.alpha),
             p_value=permutation_p_value(observed, null),
             n_current=int(current.size),
+            details=self._details(self.reference_counts_, cur_counts),
+        )
+
+    def score_merged(self, merged: MergedCounts) -> DriftResult:
+        """Test a current sample given only as counts merged chunk by chunk.
+
+        Gives exactly what :meth:`score` gives on the whole current sample when the
+        pooled sample has no ties: the observed histogram is the same, and the null is
+        the closed-form draw (:func:`~detectors.histogram.tie_free_null_counts`), which
+        depends only on the two sizes and ``n_bins``, from the same random stream.
+
+        Parameters
+        ----------
+        merged : MergedCounts
+            Current values counted against this detector's reference
+            (:func:`~detectors.histogram.counts_below`), with ``tie_free`` set.
+
+        Raises
+        ------
+        NotFittedError
+            If :meth:`fit` was not called.
+        InvalidInputError
+            If the counts were taken against another reference, the detector was fitted
+            with groups, or the pooled sample is not known to be tie-free (with ties the
+            null needs the values: test them, or a sample of them, with :meth:`score`).
+
+        Examples
+        --------
+        >>> from detectors import JensenShannonDetector
+        >>> from detectors.histogram import counts_below
+        >>> rng = np.random.default_rng(0)
+        >>> ref, cur = rng.normal(size=300), rng.normal(0.5, 1.0, size=200)
+        >>> det = JensenShannonDetector(random_state=1).fit(ref)
+        >>> merged = counts_below(np.sort(ref), cur[:70]) + counts_below(np.sort(ref), cur[70:])
+        >>> a = det.score_merged(MergedCounts(merged, tie_free=True))
+        >>> a == det.score(cur), a.drift_detected, a.n_current
+        (True, True, 200)
+        """
+        if not hasattr(self, "reference_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(reference) first")
+        if self.reference_groups_ is not None:
+            raise InvalidInputError("merged counts test rows, not groups; use score(groups=...)")
+        n, m = self.n_reference_, merged.n_current
+        if merged.n_reference != n:
+            raise InvalidInputError(
+                f"merged counts were taken against {merged.n_reference} reference values, "
+                f"but the detector was fitted on {n}"
+            )
+        if not merged.tie_free or np.unique(self.reference_).size != n:
+            raise InvalidInputError(
+                "merged counts need a tie-free pooled sample; with ties, score the values"
+            )
+        if m < self.min_samples:
+            raise InvalidInputError(f"current needs at least {self.min_samples} values, got {m}")
+        rng = np.random.default_rng(self.random_state)
+        cur_counts = bin_counts_from_below(merged.below, self.n_bins)
+        observed = float(self._divergence(self.reference_counts_[None], cur_counts[None])[0])
+        ref_row, null_cur = tie_free_null_counts(n, m, self.n_bins, self.n_permutations, rng)
+        null = self._divergence(np.broadcast_to(ref_row, null_cur.shape).copy(), null_cur)
+        return self._result(
+            statistic=observed,
+            threshold=null_threshold(null, self.alpha),
+            p_value=permutation_p_value(observed, null),
+            n_current=m,
             details=self._details(self.reference_counts_, cur_counts),
         )
 

@@ -16,6 +16,8 @@ Dirichlet-multinomial whose parameters are the numbers of gaps per bin.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -56,6 +58,78 @@ def bin_counts(edges: Float64Array, samples: Float64Array, n_bins: int) -> Int64
     """
     idx = np.searchsorted(edges, samples, side="left")
     return np.bincount(idx, minlength=n_bins).astype(np.int64)
+
+
+def counts_below(reference_sorted: Float64Array, samples: Float64Array) -> Int64Array:
+    """Count ``samples`` by how many reference values lie strictly below each.
+
+    Entry ``p`` of the ``(n + 1,)`` result counts the samples with exactly ``p``
+    reference values below them. Counts of chunks add up to the counts of the whole,
+    and they hold every binning on the reference's quantiles
+    (:func:`bin_counts_from_below`).
+
+    Examples
+    --------
+    >>> counts_below(np.array([1.0, 2.0, 3.0]), np.array([0.5, 2.0, 2.5, 9.0]))
+    array([1, 1, 1, 1])
+    """
+    below = np.searchsorted(reference_sorted, samples, side="left")
+    return np.bincount(below, minlength=reference_sorted.size + 1).astype(np.int64)
+
+
+def bin_counts_from_below(below: Int64Array, n_bins: int) -> Int64Array:
+    """Bin counts on the reference-quantile edges from :func:`counts_below` counts.
+
+    A sample with ``p`` reference values below it lies above the edge of rank ``r``
+    (the ``r``-th smallest reference value) exactly when ``p >= r``, so its bin is the
+    number of edge ranks ``<= p``: the same bin as :func:`bin_counts` gives.
+
+    Examples
+    --------
+    >>> reference, samples = np.arange(10.0), np.array([-1.0, 2.0, 2.5, 6.9, 7.0, 11.0])
+    >>> below = counts_below(reference, samples)
+    >>> bin_counts_from_below(below, 4), bin_counts(reference_bin_edges(reference, 4), samples, 4)
+    (array([2, 1, 2, 1]), array([2, 1, 2, 1]))
+    """
+    n = below.size - 1
+    bins = np.searchsorted(quantile_ranks(n, n_bins), np.arange(n + 1), side="right")
+    counts = np.zeros(n_bins, dtype=np.int64)
+    np.add.at(counts, bins, below)
+    return counts
+
+
+@dataclass(frozen=True)
+class MergedCounts:
+    """A current sample summarised against a fitted reference, chunk by chunk.
+
+    Attributes
+    ----------
+    below : numpy.ndarray
+        ``(n + 1,)`` current values by the number of reference values strictly below
+        them (:func:`counts_below`, summed over chunks); ``n`` is the reference size.
+    tie_free : bool
+        Whether no two values of the pooled sample (reference and current) are equal,
+        as the caller established; only then is the closed-form null exact.
+
+    Examples
+    --------
+    >>> merged = MergedCounts(np.array([1, 0, 2]), tie_free=True)
+    >>> merged.n_current, merged.n_reference
+    (3, 2)
+    """
+
+    below: Int64Array
+    tie_free: bool
+
+    @property
+    def n_current(self) -> int:
+        """Number of current values counted."""
+        return int(self.below.sum())
+
+    @property
+    def n_reference(self) -> int:
+        """Size of the reference the counts were taken against."""
+        return int(self.below.size) - 1
 
 
 def binned_from_cumcounts(

@@ -408,6 +408,12 @@ class DriftSettings(_Section):
         default=10_000, ge=1, le=1_000_000, description="rows read from the database at a time"
     )
     sample_seed: int = Field(default=0, ge=0, description="which rows a sampled window keeps")
+    max_values: int = Field(
+        default=10_000,
+        ge=100,
+        le=10_000_000,
+        description="scalar values per feature and side; larger sides are sampled by image",
+    )
 
     @field_validator("windows")
     @classmethod
@@ -979,6 +985,7 @@ drift:
   max_vectors: 5000             # embedding vectors per feature and side; more: a seeded sample
   chunk_rows: 10000             # rows read from the database at a time
   sample_seed: 0                # which rows a sampled window keeps
+  max_values: 10000             # scalar values per feature and side; more: a seeded sample
   # embedder: backbone-v1       # unset: the embedder with the most stored vectors
   # detectors:                  # per family; each runs on the features it accepts
   #   image_embedding: [pca_js, mmd]

@@ -106,6 +106,32 @@ class BoundedSample:
             all_vectors,
         )
 
+    def admits(self, ids: Int64Array, groups: Int64Array | None = None) -> npt.NDArray[np.bool_]:
+        """Return whether each row could still be kept (False: it never will be).
+
+        Lets a caller skip computing values that the sample would drop anyway.
+
+        Examples
+        --------
+        >>> sample = BoundedSample(5, seed=0)
+        >>> sample.add(np.arange(1000), np.zeros((1000, 1)))
+        >>> new = np.arange(1000, 2000)
+        >>> admitted = sample.admits(new)
+        >>> sample.add(new, np.ones((1000, 1)))
+        >>> kept_new = sample.groups()[sample.groups() >= 1000]
+        >>> int(admitted.sum()), set(kept_new) <= set(new[admitted])
+        (5, True)
+        """
+        if len(self._ids) < self.k:
+            return np.ones(len(ids), dtype=bool)
+        keys = seeded_keys(ids if groups is None else groups, self.seed)
+        last = np.lexsort((self._ids, self._keys))[-1]
+        worst_key, worst_id = self._keys[last], self._ids[last]
+        admitted: npt.NDArray[np.bool_] = (keys < worst_key) | (
+            (keys == worst_key) & (ids < worst_id)
+        )
+        return admitted
+
     def _order(self) -> npt.NDArray[np.intp]:
         return np.argsort(self._ids, kind="stable")
 

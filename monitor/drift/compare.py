@@ -354,7 +354,9 @@ def compare_versions(
     if min(n_base, n_cand) >= settings.min_samples:
         class_names = {c.id: c.name for c in session.scalars(select(Category))}
         embedder = settings.embedder or latest_embedder(session)
-        budget = VectorBudget(settings.max_vectors, settings.chunk_rows, settings.sample_seed)
+        budget = VectorBudget(
+            settings.max_vectors, settings.chunk_rows, settings.sample_seed, settings.max_values
+        )
         base_features = read_features(session, base, FAMILIES, class_names, embedder, budget)
         cand_features = read_features(session, cand, FAMILIES, class_names, embedder, budget)
         skipped: Counter[str] = Counter()

@@ -38,6 +38,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from detectors import DriftResult
 from detectors._typing import Float64Array, Int64Array
+from detectors.binned import HistogramDetector
+from detectors.histogram import MergedCounts
 from detectors.registry import REGISTRY, make_detector
 from monitor.clock import Clock
 from monitor.config import DateRange, DriftSettings
@@ -260,13 +262,16 @@ def feature_checks(
             continue
         ref, cur = reference.arrays[key], current.arrays[key]
         groups = (reference.groups.get(key), current.groups.get(key))
+        merged = current.merged.get(key)  # a window beyond the bound, tie-free
         if min(_units(ref, groups[0]), _units(cur, groups[1])) < settings.min_samples:
             skipped["too_few_samples"] += 1
             continue
         for name in getattr(settings.detectors, key.family):
             if REGISTRY[name].kind != key.kind:
                 continue
-            out_check = _check(settings, key, name, ref_label, window, span, (ref, cur), groups)
+            out_check = _check(
+                settings, key, name, ref_label, window, span, (ref, cur), groups, merged
+            )
             if out_check is None:
                 skipped["degenerate"] += 1
             elif key.kind == "embedding":
@@ -292,13 +297,24 @@ def _check(
     span: tuple[datetime, datetime],
     data: tuple[Float64Array, Float64Array],
     groups: tuple[Int64Array | None, Int64Array | None],
+    merged: MergedCounts | None = None,
 ) -> StoredCheck | None:
+    """Run one detector on one feature; None when the data are degenerate.
+
+    A histogram detector given ``merged`` (the whole window counted by reference rank,
+    tie-free) scores those counts; every other check scores the arrays (for a side
+    beyond ``drift.max_values``, its bounded sample).
+    """
     seed = stable_seed(
         key.family, key.feature, name, key.class_name, ref_label, window, span[1].isoformat()
     )
     detector = make_detector(name, alpha=settings.alpha, seed=seed, feature=key.feature)
     try:
-        result = detector.fit(data[0], groups=groups[0]).score(data[1], groups=groups[1])
+        detector.fit(data[0], groups=groups[0])
+        if merged is not None and isinstance(detector, HistogramDetector):
+            result = detector.score_merged(merged)
+        else:
+            result = detector.score(data[1], groups=groups[1])
     except InvalidInputError:  # e.g. PCA of a constant sample: nothing to compare
         return None
     return StoredCheck(
@@ -335,7 +351,9 @@ def read_reference(session: Session, settings: DriftSettings) -> DriftReference:
     reference = resolve_reference(session, settings.reference)
     embedder = settings.embedder or latest_embedder(session)
     class_names = {c.id: c.name for c in session.scalars(select(Category))}
-    budget = VectorBudget(settings.max_vectors, settings.chunk_rows, settings.sample_seed)
+    budget = VectorBudget(
+        settings.max_vectors, settings.chunk_rows, settings.sample_seed, settings.max_values
+    )
     features = read_features(session, reference, FAMILIES, class_names, embedder, budget)
     return DriftReference(reference, embedder, class_names, features, budget)
 
@@ -362,7 +380,13 @@ def check_window(
         report.skipped_windows += 1
         return None
     current = read_features(
-        session, pop, FAMILIES, reference.class_names, reference.embedder, reference.budget
+        session,
+        pop,
+        FAMILIES,
+        reference.class_names,
+        reference.embedder,
+        reference.budget,
+        against=reference.features,
     )
     return feature_checks(
         settings,
