@@ -145,6 +145,13 @@ def test_the_candidate_is_worse_on_agreement_and_the_drift_is_not_blamed_on_it(
         engine.dispose()
     assert counts[CANDIDATE_VERSION] == canary["requests"] == 20
     assert json.loads(json.dumps(canary)) == canary  # `segmon demo --json` prints it as is
+    # the annotators' labels evaluate each version on its own labelled samples
+    queue = summary["queue"]
+    versions = [ev["model_version"] for ev in queue["evaluation"]]
+    assert len(versions) == len(set(versions)) and set(versions) <= {STABLE, CANDIDATE_VERSION}
+    assert sum(ev["images"] for ev in queue["evaluation"]) == queue["labeled"] - len(
+        queue["flagged"]
+    )
 
 
 def _invoke(tmp_path: Path, *args: str) -> Any:
