@@ -120,6 +120,7 @@ class DemoCanary:
             "share": self.split.share,
             "requests": self.split.requests,
             "total_requests": self.split.total,
+            "dropped_instances": self.split.dropped_instances,
             "perturbation": self.split.perturbation,
             "worse": list(self.worse),
         }
