@@ -29,6 +29,7 @@ from monitor.config import EXAMPLE_CONFIG
 
 DEMO_HOLDOUT_IMAGES = 120
 DEMO_IMAGES_PER_DAY = 150
+DEMO_CANARY_SHARE = 0.3  # DemoOptions.canary_share; a test checks they agree
 
 
 @app.command()
@@ -383,6 +384,16 @@ def demo(
     images_per_day: Annotated[
         int, typer.Option("--images-per-day", min=2, help="Production requests per simulated day.")
     ] = DEMO_IMAGES_PER_DAY,
+    canary_share: Annotated[
+        float,
+        typer.Option(
+            "--canary-share",
+            min=0.0,
+            max=1.0,
+            help="Share of the drifted day's requests served by a made-up worse candidate "
+            "version, compared with the stable one at the end (0: no canary).",
+        ),
+    ] = DEMO_CANARY_SHARE,
     live: Annotated[
         bool,
         typer.Option(
@@ -399,7 +410,7 @@ def demo(
     """Run the whole pipeline on generated data, in simulated time, in a fresh folder."""
     from datetime import datetime
 
-    from monitor.cli.demo_output import print_alerts, print_live
+    from monitor.cli.demo_output import print_alerts, print_canary, print_live
     from monitor.cli.numbers import num, percent
     from monitor.service.demo import DemoOptions, run_demo
     from monitor.service.demo_queue import describe_queue
@@ -409,7 +420,12 @@ def demo(
     summary = run_demo(
         workdir,
         settings,
-        DemoOptions(holdout_images=holdout_images, images_per_day=images_per_day, seed=seed),
+        DemoOptions(
+            holdout_images=holdout_images,
+            images_per_day=images_per_day,
+            seed=seed,
+            canary_share=canary_share,
+        ),
         lambda m: err.print(m, style="dim"),
     )
     if live:
@@ -452,6 +468,8 @@ def demo(
                 f"error budget left {percent(slo['error_budget_remaining'])}"
             )
         print_alerts(summary["alerts"])
+        if "canary" in summary:
+            print_canary(summary["canary"])
         if "live" in summary:
             print_live(summary["live"])
         out.print(*describe_queue(summary["queue"]), sep="\n", highlight=False)

@@ -1,14 +1,16 @@
-"""The human output of ``segmon demo``'s alert section and of ``--live``."""
+"""The human output of ``segmon demo``'s alert and canary sections and of ``--live``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from rich.table import Table
+
 from monitor.cli.app import out
 from monitor.cli.numbers import num
 
-__all__ = ["print_alerts", "print_live"]
+__all__ = ["print_alerts", "print_canary", "print_live"]
 
 
 def print_alerts(alerts: Mapping[str, Any]) -> None:
@@ -60,3 +62,27 @@ def print_live(live: Mapping[str, Any]) -> None:
     out.print("  annotations:", highlight=False)
     for key, value in sorted(page["annotations"].items()):
         out.print(f"    {key}: {value}", highlight=False, markup=False)
+
+
+def print_canary(canary: Mapping[str, Any]) -> None:
+    """Print the drifted day's canary side by side: per signal, both means and the verdict.
+
+    The drift families have no mean (``-``); their verdict says how many of their checks
+    found a difference (after the Bonferroni correction).
+    """
+    out.print(
+        f"canary on day2: {canary['candidate']} served {canary['requests']} of "
+        f"{canary['total_requests']} requests ({num(canary['share'] * 100)} %), "
+        f"{canary['baseline']} the rest",
+        highlight=False,
+    )
+    out.print(f"  the candidate: {canary['perturbation']}", highlight=False)
+    table = Table("signal", "baseline", "candidate", "verdict", box=None, pad_edge=False)
+    for s in canary["signals"]:
+        verdict = s["verdict"]
+        if s["signal"].startswith("drift:") and s["checks"]:
+            verdict += f" ({s['significant']} of {s['checks']} checks differ)"
+        table.add_row(s["signal"], num(s["baseline_mean"]), num(s["candidate_mean"]), verdict)
+    out.print(table, highlight=False)
+    worse = ", ".join(canary["worse"]) or "nothing"
+    out.print(f"  the candidate is worse on: {worse}", highlight=False)

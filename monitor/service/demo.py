@@ -9,13 +9,16 @@ runs the jobs the scheduler runs, in simulated time:
 2. per day: ingest the log (day 2 carries deliberately broken lines, which end in
    quarantine), embed the new images with the reference model and shadow-score them;
    the drifted day ends with an outage (production answers its last requests with no
-   masks, :mod:`monitor.service.demo_outage`);
+   masks, :mod:`monitor.service.demo_outage`); a share of its requests is served by a
+   canary, a made-up worse candidate version (:mod:`monitor.service.demo_canary`);
 3. compute the drift checks of both days' windows against the holdout through the
    backfill path (:func:`monitor.drift.backfill.backfill_drift`, what
    ``segmon drift --from --to`` runs);
-4. on the drifted day, fill the annotation queue, export it, label it with the generated
+4. compare the canary with the stable version over the drifted day
+   (:func:`monitor.drift.compare.compare_versions`, what ``segmon compare`` runs);
+5. on the drifted day, fill the annotation queue, export it, label it with the generated
    ground truth and evaluate production on those labels (:mod:`monitor.service.demo_queue`);
-5. write the look-back report with its plots (``report.html`` in the work folder),
+6. write the look-back report with its plots (``report.html`` in the work folder),
    report SLO burn rates, the burn-rate alerts that fire at the end of each day and why
    (:mod:`monitor.service.demo_alerts`), and what the database holds.
 """
@@ -43,6 +46,7 @@ from monitor.model.protocol import SegmentationModel
 from monitor.quality.job import evaluate_holdout
 from monitor.quality.shadow import shadow_pending
 from monitor.service.demo_alerts import alert_report
+from monitor.service.demo_canary import CanarySplit, DemoCanary, add_canary, compare_canary
 from monitor.service.demo_outage import add_outage
 from monitor.service.demo_queue import run_queue_demo
 from monitor.service.lookback import write_lookback_report
@@ -67,6 +71,11 @@ class DemoOptions:
     outage_images: int | None = None
     """Requests answered with no masks at the end of the drifted day, two a minute
     (0: no outage; None: a third of ``images_per_day``, at least 24)."""
+
+    canary_share: float = 0.3
+    """Share of the drifted day's requests (outage included, by weighted round robin)
+    served by the canary, a made-up candidate version worse than the stable one (0: no
+    canary; see :mod:`monitor.service.demo_canary`)."""
 
     @property
     def outage(self) -> int:
@@ -168,7 +177,6 @@ def run_demo(
             request_prefix="d2-",
         ),
     )
-    _break_some_lines(workdir / "log" / "day2")
     if options.outage:
         add_outage(
             workdir / "log" / "day2",
@@ -178,6 +186,10 @@ def run_demo(
             seed=options.seed + 3,
             drift=options.drift,  # type: ignore[arg-type]  # validated by SynthConfig
         )
+    split: CanarySplit | None = None
+    if options.canary_share:
+        split = add_canary(workdir / "log" / "day2", share=options.canary_share)
+    _break_some_lines(workdir / "log" / "day2")
     engine = make_engine(f"sqlite:///{workdir / 'segmon.db'}")
     init_database(engine, settings.categories)
     sessions = session_factory(engine)
@@ -277,6 +289,16 @@ def run_demo(
                 if c.result.drift_detected
             }
         )
+    canary: DemoCanary | None = None
+    if split is not None:
+        say(f"day2: comparing the canary {split.candidate} with {split.baseline}")
+        canary = compare_canary(
+            sessions,
+            drift_settings,
+            split,
+            (START + day, START + 2 * day),
+            uncertainty_threshold=settings.queue.uncertainty_threshold,
+        )
     queue = run_queue_demo(sessions, settings, clock, workdir, options.images_per_day, model, say)
     say("writing the look-back report with its plots")
     lookback = write_lookback_report(
@@ -296,7 +318,7 @@ def run_demo(
     day_ends = {d["day"]: START + (i + 1) * day for i, d in enumerate(days)}
     alerts = alert_report(sessions, settings.slos, day_ends)
     engine.dispose()
-    return {
+    summary: dict[str, Any] = {
         "alerts": alerts,
         "workdir": str(workdir),
         "holdout": holdout.counts(),
@@ -308,3 +330,6 @@ def run_demo(
         "report": lookback.as_dict(),
         "queue": queue.to_dict(),
     }
+    if canary is not None:
+        summary["canary"] = canary.to_dict()
+    return summary

@@ -105,6 +105,10 @@ def test_demo_live_pages_through_prometheus_and_alertmanager_and_cleans_up(
     assert "alerts at the end of day1 (2026-11-24T00:00:00+00:00): nothing fires" in text
     assert "page mask-quality-shadow" in text
     assert "PAGE mask-quality-shadow: page 1h/5m: FIRES: 1h 6.667 > 6" in text
+    # the drifted day's canary, side by side with the stable version (numbers rounded below)
+    assert "canary on day2: prod-2026.11.2-rc1 served 8 of 30 requests (30 %)" in text
+    assert re.search(r"^shadow_agreement +\S+ +\S+ +\w+ *$", text, re.MULTILINE), text[-3000:]
+    assert "the candidate is worse on:" in text
     # live: the webhook the demo ran received the page from Alertmanager
     assert "live: Alertmanager paged after" in text, text[-3000:]
     assert "the webhook receiver 'page' got" in text
