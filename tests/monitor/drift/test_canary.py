@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from monitor.clock import ManualClock
 from monitor.config import Settings
-from monitor.drift.canary import run_canary
+from monitor.drift.canary import CanaryReport, run_canary
 from monitor.jobs.names import JobName
 from monitor.jobs.runs import run_job
 from monitor.service.schedule import build_jobs
@@ -34,7 +34,9 @@ def test_the_canary_job_stores_a_worse_candidate_once_per_window(
     label_samples(scenes.sessions, "v1", grow=0)
     label_samples(scenes.sessions, "v2", grow=2)
     jobs = {j.name: j for j in build_jobs(scenes.sessions, settings(), clock)}
-    report, run = run_job(scenes.sessions, JobName.CANARY, clock, jobs[JobName.CANARY].work)
+    result, run = run_job(scenes.sessions, JobName.CANARY, clock, jobs[JobName.CANARY].work)
+    assert isinstance(result, CanaryReport)
+    report = result
     assert (report.baseline, [c.candidate for c in report.comparisons]) == ("v1", ["v2"])
     assert report.samples == {"v1": 50, "v2": 30, "v3": 5}
     assert run.status == "success"
