@@ -9,11 +9,13 @@ masks that fall short of the truth by more (a lower ``quality``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from scipy.ndimage import binary_dilation
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from detectors._typing import MaskArray
 from monitor.masks import decode_mask, encode_mask
 from monitor.storage.schema import (
     Dataset,
@@ -26,6 +28,20 @@ from monitor.storage.schema import (
 from monitor.storage.trusted import LABELLED_KIND
 
 CREATED = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+def mask_columns(mask: MaskArray) -> dict[str, Any]:
+    """Return the stored columns of an instance mask: box, area and compressed RLE."""
+    m = encode_mask(mask)
+    x, y, w, h = m.bbox
+    return {
+        "bbox_x": x,
+        "bbox_y": y,
+        "bbox_w": w,
+        "bbox_h": h,
+        "area": m.area,
+        "rle_counts": m.counts,
+    }
 
 
 def _dataset(session: Session) -> int:
@@ -76,18 +92,9 @@ def label_samples(
                 mask = decode_mask(inst.rle_counts, sample.height or 0, sample.width or 0)
                 if grow:
                     mask = binary_dilation(mask, iterations=grow)
-                m = encode_mask(mask)
-                x, y, w, h = m.bbox
                 session.add(
                     GroundTruthInstance(
-                        image_id=image.id,
-                        category_id=inst.category_id,
-                        bbox_x=x,
-                        bbox_y=y,
-                        bbox_w=w,
-                        bbox_h=h,
-                        area=m.area,
-                        rle_counts=m.counts,
+                        image_id=image.id, category_id=inst.category_id, **mask_columns(mask)
                     )
                 )
         return len(chosen)
