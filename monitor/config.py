@@ -319,6 +319,9 @@ class ScheduleSettings(_Section):
     evaluate_full_s: int = Field(
         default=86400, ge=1, description="re-score every golden request and label this often"
     )
+    canary_s: int = Field(
+        default=3600, ge=1, description="compare candidate model versions with the baseline"
+    )
     misfire_grace_s: int = Field(
         default=300, ge=1, description="how late a missed run may still start"
     )
@@ -601,6 +604,22 @@ DEFAULT_CATEGORIES: tuple[CategorySpec, ...] = (
 )
 
 
+class CanarySettings(_Section):
+    """The canary job: candidate model versions against the baseline, stored per signal."""
+
+    enabled: bool = Field(default=True, description="schedule the canary job in segmon run")
+    baseline: str | None = Field(
+        default=None, description="baseline model version; None: the one with most samples"
+    )
+    candidates: tuple[str, ...] = Field(
+        default=(),
+        description="candidate versions; empty: every other version with drift.min_samples",
+    )
+    window: Duration = Field(
+        default="1d", description="compare the samples of this long before now"
+    )
+
+
 class Settings(_Section):
     """All of segmon's settings."""
 
@@ -624,6 +643,7 @@ class Settings(_Section):
     leader: LeaderSettings = LeaderSettings()
     drift: DriftSettings = DriftSettings()
     queue: QueueSettings = QueueSettings()
+    canary: CanarySettings = CanarySettings()
     slos: tuple[SLOSpec, ...] = Field(
         default_factory=lambda: tuple(default_slos()),
         description="service-level objectives (quality, drift, inference service)",
@@ -956,6 +976,7 @@ schedule:               # seconds between runs of each job under `segmon run`
   queue_s: 3600         # fill the annotation queue and expire old items
   evaluate_s: 3600      # score golden requests and labels that arrived since the last run
   evaluate_full_s: 86400  # and re-score all of them this often (a run is full when due)
+  canary_s: 3600        # compare candidate model versions with the baseline
   misfire_grace_s: 300  # a run missed by more than this is skipped (runs coalesce)
 
 server:
@@ -1019,6 +1040,16 @@ queue:
     # url_root: /data/images    # the folder whose relative paths follow url_prefix
     limit: 100                  # items per export batch
     # out_dir: var/queue        # unset: DATA_DIR/queue
+
+# Canary comparison (the canary job of `segmon run`; `segmon compare` ad hoc): each
+# candidate model version's samples of the last `window` are tested against the
+# baseline's of the same times, per signal (drift families, shadow agreement,
+# uncertainty, latency, quality on labelled samples); verdicts are stored and exported.
+canary:
+  enabled: true
+  baseline: null                # null: the version with the most samples in the window
+  candidates: []                # empty: every other version with >= drift.min_samples
+  window: 1d
 
 # Service-level objectives. segmon computes quality and drift SLIs itself, from the
 # database, over event-time windows (5m, 30m, 1h, 2h, 6h, 1d, 3d and the period);

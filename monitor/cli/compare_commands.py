@@ -34,7 +34,7 @@ def compare(
 
     Both versions' samples captured in the last --window are tested against each other
     with the drift job's calibrated detectors (drift features per family, shadow
-    agreement, uncertainty, latency): since both sides come from the same times, a
+    agreement, uncertainty, latency, quality on golden and labelled samples): since both sides come from the same times, a
     drift both versions see is not blamed on the candidate. Each signal gets a verdict:
     worse, better, no_difference, different (a significant change without a direction)
     or not_enough_data (fewer than drift.min_samples on a side).
@@ -52,6 +52,7 @@ def compare(
             candidate,
             (end - length, end),
             uncertainty_threshold=state.settings.queue.uncertainty_threshold,
+            min_iou=state.settings.shadow.min_iou,
         )
     emit(as_json, result.as_dict(), lambda: _human(result))
 

@@ -20,6 +20,11 @@ The signals, each tested with the same calibrated detectors as the drift job:
     at the production decision threshold); higher is worse.
 ``latency_ms``
     Per request, the logged latency; higher is worse.
+``quality``
+    Per labelled sample (a golden request, or a labelled production sample), production's
+    masks scored against the labels with the shadow job's matcher
+    (:mod:`monitor.drift.label_scores`: same-class matched IoU over the larger instance
+    count); lower is worse.
 
 A signal of several checks corrects for their number (Bonferroni: a check counts at
 ``p <= alpha / checks``), so a family of forty features does not flag by chance more
@@ -53,6 +58,7 @@ from monitor.drift.features import (
     read_instances,
 )
 from monitor.drift.job import feature_checks, stable_seed
+from monitor.drift.label_scores import label_scores
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.storage.schema import Category, ModelVersion, Sample, ShadowScore
 from sampling.uncertainty import image_uncertainty, instance_uncertainty
@@ -61,11 +67,12 @@ Verdict = Literal["worse", "better", "no_difference", "different", "not_enough_d
 Direction = Literal["higher_is_worse", "lower_is_worse", "none"]
 VERDICTS: tuple[Verdict, ...] = ("worse", "better", "no_difference", "different", "not_enough_data")
 DIRECTED_DETECTOR = "kolmogorov_smirnov"
-"""The detector of the one-number-per-image signals (agreement, uncertainty, latency)."""
+"""The detector of the one-number-per-image signals (agreement, uncertainty, latency, quality)."""
 DIRECTIONS: dict[str, Direction] = {
     "shadow_agreement": "lower_is_worse",
     "uncertainty": "higher_is_worse",
     "latency_ms": "higher_is_worse",
+    "quality": "lower_is_worse",
 }
 
 
@@ -311,6 +318,7 @@ def compare_versions(
     span: tuple[datetime, datetime],
     *,
     uncertainty_threshold: float = 0.5,
+    min_iou: float = 0.1,
 ) -> CanaryComparison:
     """Compare ``candidate`` with ``baseline`` on their samples of the same ``span``.
 
@@ -327,12 +335,15 @@ def compare_versions(
         Event-time ``[start, end)`` both sides are read over.
     uncertainty_threshold
         The production model's decision threshold (``queue.uncertainty_threshold``).
+    min_iou
+        The matcher's minimum IoU of the ``quality`` signal (``shadow.min_iou``).
 
     Returns
     -------
     CanaryComparison
         One verdict per signal (``drift:<family>`` for each family, then
-        ``shadow_agreement``, ``uncertainty``, ``latency_ms``) and every check.
+        ``shadow_agreement``, ``uncertainty``, ``latency_ms``, ``quality``) and every
+        check.
 
     Raises
     ------
@@ -377,6 +388,10 @@ def compare_versions(
             _uncertainty(session, cand, uncertainty_threshold),
         ),
         "latency_ms": (_latency(session, base), _latency(session, cand)),
+        "quality": (
+            label_scores(session, base, min_iou=min_iou),
+            label_scores(session, cand, min_iou=min_iou),
+        ),
     }
     for signal, data in directed.items():
         check = _directed_check(settings, signal, data, seed_parts)

@@ -59,6 +59,7 @@ from monitor.images import ImageAccess
 from monitor.jobs.executor import Executor
 from monitor.slo.duration import parse_duration
 from monitor.storage.schema import Category, Dataset, DriftResultRow
+from monitor.storage.upsert import upsert_rows
 
 __all__ = [
     "DriftReference",
@@ -215,21 +216,7 @@ _KEY_COLUMNS = ("family", "feature", "detector", "class_name", "reference", "win
 
 
 def _upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        make: Any = pg_insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        make = sqlite_insert
-    else:
-        raise ConfigError(f"drift results need SQLite or PostgreSQL, not {dialect!r}")
-    for start in range(0, len(rows), 500):
-        stmt = make(DriftResultRow).values(list(rows[start : start + 500]))
-        updates = {c: stmt.excluded[c] for c in rows[0] if c not in _KEY_COLUMNS}
-        session.execute(stmt.on_conflict_do_update(index_elements=_KEY_COLUMNS, set_=updates))
+    upsert_rows(session, DriftResultRow, rows, _KEY_COLUMNS)
 
 
 def _row(check: StoredCheck, computed_at: datetime, run_id: int | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ class JobName(StrEnum):
     Examples
     --------
     >>> [str(name) for name in JobName]
-    ['ingest', 'holdout_import', 'embed', 'shadow', 'drift', 'evaluate', 'queue']
+    ['ingest', 'holdout_import', 'embed', 'shadow', 'drift', 'evaluate', 'queue', 'canary']
     """
 
     INGEST = "ingest"
@@ -23,3 +23,4 @@ class JobName(StrEnum):
     DRIFT = "drift"
     EVALUATE = "evaluate"
     QUEUE = "queue"
+    CANARY = "canary"

@@ -27,6 +27,7 @@ from typing import Final
 
 from monitor.prometheus import catalog as mc
 from monitor.prometheus import grafana_json as gj
+from monitor.prometheus.canary_panels import canary_panels
 from monitor.prometheus.grafana_json import JSON, Flow
 from monitor.prometheus.history_panels import history_datasource_var, samples_per_version_panel
 from monitor.slo.policy import DEFAULT_POLICY, AlertPolicy
@@ -56,9 +57,8 @@ ExtraRows = Callable[[int], list[JSON]]
 """A block of panels for the bottom of the debug board: given the first free ``y``, it
 returns its panels (a row header first), laid out from that ``y`` down."""
 
-#: Blocks appended below the debug board's own rows, in order. THE CANARY ROW GOES HERE:
-#: ``canary_panels`` of ``monitor/prometheus/canary_panels.py``.
-DEBUG_EXTRA_ROWS: Final[tuple[ExtraRows, ...]] = ()
+#: Blocks appended below the debug board's own rows, in order: the canary row.
+DEBUG_EXTRA_ROWS: Final[tuple[ExtraRows, ...]] = (canary_panels,)
 
 _PERCENT: Final = "percentunit"
 _BUDGET_STEPS: Final = gj.thresholds("red", (0.0, "orange"), (0.25, "green"))
@@ -437,7 +437,7 @@ def debug_board(extra_rows: Sequence[ExtraRows] = DEBUG_EXTRA_ROWS) -> JSON:
     --------
     >>> board = debug_board()
     >>> [p["title"].split(" (")[0] for p in board["panels"] if p["type"] == "row"]
-    ['Per class', 'Per feature family', 'Per model version', 'Annotation queue']
+    ['Per class', 'Per feature family', 'Per model version', 'Annotation queue', 'Canary: candidate vs baseline']
     >>> [v["name"] for v in board["templating"]["list"]]
     ['datasource', 'class_name', 'family', 'model_version', 'state', 'history']
     """

@@ -75,6 +75,12 @@ EXECUTOR_BATCHES: Final = "segmon_executor_batches_total"
 # Ingest
 SAMPLES_INGESTED: Final = "segmon_samples_ingested_total"
 SAMPLES_REJECTED: Final = "segmon_samples_rejected_total"
+# Canary comparison (candidate model version against the baseline)
+CANARY_WORSE: Final = "segmon_canary_worse"
+CANARY_VERDICT: Final = "segmon_canary_verdict"
+CANARY_MIN_P_VALUE: Final = "segmon_canary_min_p_value"
+CANARY_SIGNAL_MEAN: Final = "segmon_canary_signal_mean"
+CANARY_SAMPLES: Final = "segmon_canary_samples"
 
 DRIFT_LABELS: Final = ("detector", "feature", "family", "class_name")
 
@@ -288,6 +294,46 @@ CATALOG: Final[tuple[MetricSpec, ...]] = (
         "counter",
         "Samples quarantined by the ingest job per machine-readable reason.",
         "reason",
+    ),
+    _m(
+        CANARY_WORSE,
+        "gauge",
+        "1 when the latest canary verdict on a signal is that the candidate is worse, else 0.",
+        "baseline",
+        "candidate",
+        "signal",
+    ),
+    _m(
+        CANARY_VERDICT,
+        "gauge",
+        "Latest canary verdict on a signal, one series per verdict (1 for the current).",
+        "baseline",
+        "candidate",
+        "signal",
+        "verdict",
+    ),
+    _m(
+        CANARY_MIN_P_VALUE,
+        "gauge",
+        "Smallest p-value of the latest canary checks of a signal (before Bonferroni).",
+        "baseline",
+        "candidate",
+        "signal",
+    ),
+    _m(
+        CANARY_SIGNAL_MEAN,
+        "gauge",
+        "Mean of a directed canary signal over a version's samples in the latest window.",
+        "model_version",
+        "role",
+        "signal",
+    ),
+    _m(
+        CANARY_SAMPLES,
+        "gauge",
+        "Accepted samples of a version in the latest canary window (role baseline|candidate).",
+        "model_version",
+        "role",
     ),
 )
 

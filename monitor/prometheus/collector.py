@@ -21,6 +21,7 @@ from monitor.config import Settings
 from monitor.errors import QuarantineReason
 from monitor.jobs.names import JobName
 from monitor.prometheus import catalog as cat
+from monitor.prometheus.canary_families import canary_families
 from monitor.prometheus.families import (
     MetricFamily,
     drift_families,
@@ -150,6 +151,7 @@ class DatabaseCollector(Collector):
                 *shadow_families(session, now),
                 *slo_families(session, self.settings.slos, now),
                 *queue_families(session, now, self.settings.queue.daily_budget),
+                *canary_families(session),
             ]
         order = {m.name: i for i, m in enumerate(cat.CATALOG)}
         return sorted(found, key=lambda f: order[_family_name(f)])

@@ -39,6 +39,7 @@ def example_jobs() -> dict[JobName, timedelta]:
         JobName.DRIFT: timedelta(hours=1),
         JobName.EVALUATE: timedelta(hours=1),
         JobName.QUEUE: timedelta(hours=1),
+        JobName.CANARY: timedelta(hours=1),
     }
 
 

@@ -20,6 +20,7 @@ from typing import Final
 from monitor.prometheus import catalog as mc
 from monitor.prometheus import grafana_json as gj
 from monitor.prometheus.audience_boards import AUDIENCE_BOARDS, audience_boards
+from monitor.prometheus.canary_panels import CANARY_ROW_HEIGHT, canary_panels
 from monitor.prometheus.grafana_json import JSON
 from monitor.prometheus.history_panels import (
     HISTORY_DS_TYPE,
@@ -310,7 +311,8 @@ def _quality() -> JSON:
             (0, 24, 24, 10),
             "percentunit",
         ),
-        *quality_history_panels(top=34),
+        *canary_panels(34),
+        *quality_history_panels(top=34 + CANARY_ROW_HEIGHT),
     ]
     return gj.dashboard("quality", "Quality", [*variables, history_datasource_var()], panels)
 

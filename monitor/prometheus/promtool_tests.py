@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from monitor.jobs.names import JobName
 from monitor.prometheus import catalog as mc
+from monitor.prometheus.canary_rules import CANARY_ALERT, CANARY_FOR, canary_rule_groups
 from monitor.prometheus.rules import (
     BURN_ALERT,
     DRIFT_ALERT,
@@ -329,6 +330,53 @@ def _drift_tests(drift_for: timedelta) -> Doc:
     }
 
 
+def _canary_tests() -> list[Doc]:
+    """``SegmonCanaryWorse``: pending, then firing for a worse signal; never for a 0."""
+    rule = canary_rule_groups()[0]["rules"][0]
+    labels = {"baseline": "stable", "candidate": "canary", "signal": "quality"}
+    fine = {**labels, "signal": "latency_ms"}
+    pending = CANARY_FOR - timedelta(minutes=5)
+    fired = CANARY_FOR + timedelta(minutes=5)
+    steps = int(fired.total_seconds() // 60) + 5
+    annotations = dict(rule["annotations"])
+    for key, value in labels.items():
+        annotations = {
+            k: v.replace("{{ $labels." + key + " }}", value) for k, v in annotations.items()
+        }
+    exp = {"exp_labels": {**labels, **rule["labels"]}, "exp_annotations": annotations}
+    return [
+        {
+            "name": f"canary alert waits {format_duration(CANARY_FOR)} on a worse signal, "
+            "then fires; a signal that is not worse never does",
+            "interval": "1m",
+            "input_series": [
+                _series(mc.CANARY_WORSE, labels, _const(1, steps)),
+                _series(mc.CANARY_WORSE, fine, _const(0, steps)),
+            ],
+            "alert_rule_test": [
+                {
+                    "eval_time": format_duration(pending),
+                    "alertname": CANARY_ALERT,
+                    "exp_alerts": [],
+                },
+                {
+                    "eval_time": format_duration(fired),
+                    "alertname": CANARY_ALERT,
+                    "exp_alerts": [exp],
+                },
+            ],
+        },
+        {
+            "name": "no canary alert while the verdict is not worse",
+            "interval": "1m",
+            "input_series": [_series(mc.CANARY_WORSE, labels, _const(0, steps))],
+            "alert_rule_test": [
+                {"eval_time": format_duration(fired), "alertname": CANARY_ALERT, "exp_alerts": []}
+            ],
+        },
+    ]
+
+
 def _job_tests(jobs: Mapping[JobName, timedelta], stale_factor: float) -> Doc:
     rules = job_rule_groups(jobs, stale_factor)[0]["rules"]
     after = {job: job_stale_after(i, stale_factor) for job, i in jobs.items()}
@@ -400,6 +448,10 @@ def _job_tests(jobs: Mapping[JobName, timedelta], stale_factor: float) -> Doc:
     }
 
 
+def _with_tests(doc: Doc, tests: Sequence[Doc]) -> Doc:
+    return {**doc, "tests": [*doc["tests"], *tests]}
+
+
 def rule_tests(
     slos: Sequence[SLOSpec],
     jobs: Mapping[JobName, timedelta],
@@ -439,6 +491,6 @@ def rule_tests(
             cases.extend(_service_cases(slo, policy))
     return {
         "slo": {"rule_files": ["slo.rules.yml"], "evaluation_interval": "1m", "tests": cases},
-        "drift": _drift_tests(drift_for),
+        "drift": _with_tests(_drift_tests(drift_for), _canary_tests()),
         "jobs": _job_tests(jobs, stale_factor),
     }

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from monitor.errors import ConfigError
 from monitor.jobs.names import JobName
+from monitor.prometheus.canary_rules import canary_rule_groups
 from monitor.prometheus.promtool_tests import rule_tests
 from monitor.prometheus.rules import (
     GENERATED_HEADER,
@@ -102,7 +103,7 @@ def write_rules(
     groups = [g for slo in slos for g in slo_rule_groups(slo, policy)]
     files = {
         "slo": {"groups": groups},
-        "drift": {"groups": drift_rule_groups(drift_for)},
+        "drift": {"groups": [*drift_rule_groups(drift_for), *canary_rule_groups()]},
         "jobs": {"groups": job_rule_groups(jobs, stale_factor)},
     }
     paths = {k: out_dir / f"{k}.rules.yml" for k in files}

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
 from monitor.config import Settings
+from monitor.drift.canary import run_canary
 from monitor.drift.job import DriftReport, run_drift
 from monitor.errors import SegmonError
 from monitor.ingest.job import ingest_log
@@ -249,7 +250,7 @@ def build_jobs(
     grace = timedelta(seconds=settings.schedule.misfire_grace_s)
     schedule = settings.schedule
     model = LazyModel(settings)
-    return [
+    jobs = [
         JobSpec(
             JobName.INGEST,
             timedelta(seconds=schedule.ingest_s),
@@ -293,3 +294,13 @@ def build_jobs(
             grace,
         ),
     ]
+    if settings.canary.enabled:
+        jobs.append(
+            JobSpec(
+                JobName.CANARY,
+                timedelta(seconds=schedule.canary_s),
+                lambda run_id: run_canary(sessions, settings, clock, run_id),
+                grace,
+            )
+        )
+    return jobs

@@ -650,3 +650,38 @@ class LabelOutcome(Base):
     production_only: Mapped[int]
     label_only: Mapped[int]
     computed_at: Mapped[datetime]
+
+
+class CanaryResultRow(Base):
+    """The verdict on one signal of a candidate model version against the baseline.
+
+    Written by the canary job (:mod:`monitor.drift.canary`) for the window
+    ``[window_start, window_end)``; a rerun for the same window replaces its rows.
+    """
+
+    __tablename__ = "canary_results"
+    __table_args__ = (
+        UniqueConstraint(
+            "baseline", "candidate", "window_end", "signal", name="uq_canary_results_signal"
+        ),
+        Index("ix_canary_results_window_end", "window_end"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id", ondelete="SET NULL"))
+    computed_at: Mapped[datetime]
+    baseline: Mapped[str] = mapped_column(String(128))
+    candidate: Mapped[str] = mapped_column(String(128))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    signal: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(32))
+    checks: Mapped[int]
+    significant: Mapped[int]
+    min_p_value: Mapped[float | None] = mapped_column(Float)
+    baseline_mean: Mapped[float | None] = mapped_column(Float)
+    candidate_mean: Mapped[float | None] = mapped_column(Float)
+    n_baseline: Mapped[int]
+    """Accepted samples of the baseline in the window."""
+    n_candidate: Mapped[int]
+    """Accepted samples of the candidate in the window."""

@@ -2,7 +2,9 @@
 
 The Prometheus integration test scrapes what :func:`build_degraded_stream` leaves in the
 database; shadow rows score production against the labeled truth, drift rows hold real
-detectors' verdicts on clean vs drifted images.
+detectors' verdicts on clean vs drifted images. A canary version (:data:`CANARY`) served
+the same golden requests with eroded masks (:func:`add_canary`), and the canary job
+compared it with the stable version, so its quality verdict is ``worse``.
 """
 
 from __future__ import annotations
@@ -20,26 +22,34 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from detectors._typing import Float64Array
 from monitor.clock import Clock, ManualClock
-from monitor.config import IngestSettings
+from monitor.config import IngestSettings, Settings
+from monitor.drift.canary import CanaryReport, run_canary
 from monitor.ingest.holdout import import_holdout
 from monitor.ingest.job import ingest_log
 from monitor.jobs.names import JobName
 from monitor.jobs.runs import run_job
+from monitor.masks import decode_mask
 from monitor.quality.job import evaluate_holdout
 from monitor.storage.schema import (
     DatasetImage,
     DriftResultRow,
     GroundTruthInstance,
+    ModelVersion,
     PredictedInstance,
     Sample,
     SampleStatus,
     ShadowClassScore,
     ShadowScore,
+    Source,
 )
 from monitor.synth import DriftKnob, SynthConfig, generate_scenes
+from tests.support.canary_labels import mask_columns
 from tests.support.result_rows import Rows
 
 DRIFT: dict[DriftKnob, float] = {"brightness": 0.8, "blur": 0.9, "noise": 0.9}
+CANARY = "canary-2026.11.2"
+"""The candidate version: two of three of the stable version's golden requests, answered
+with masks eroded by 2 px and 1.5 times the latency (its latency verdict is ``worse``)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class DegradedStream:
     sessions: sessionmaker[Session]
     now: datetime
     n_samples: int
+    canary: CanaryReport | None = None
 
 
 def _rle(height: int, width: int, counts: str) -> dict[str, Any]:
@@ -189,6 +200,61 @@ def drift_rows_from_images(
                 )
 
 
+def add_canary(
+    sessions: sessionmaker[Session], now: datetime, erode: int = 2, slower: float = 1.5
+) -> int:
+    """Add :data:`CANARY`'s answers to two of three accepted samples (fewer than stable's).
+
+    The same image, masks eroded by ``erode`` pixels (an object eroded away is missed),
+    ``slower`` times the latency. They come from their own source (``memory://canary``),
+    so the stable source's counts are unchanged. Returns the samples added.
+    """
+    from scipy.ndimage import binary_erosion
+
+    with sessions.begin() as session:
+        accepted = session.scalars(
+            select(Sample).where(Sample.status == SampleStatus.OK).order_by(Sample.id)
+        ).all()
+        samples = [s for k, s in enumerate(accepted) if k % 3]
+        source = Source(uri="memory://canary", kind="dir", created_at=now, watermark={})
+        version = ModelVersion(name=CANARY, first_seen_at=now)
+        session.add_all([source, version])
+        session.flush()
+        for sample in samples:
+            copy = Sample(
+                source_id=source.id,
+                request_id=f"canary-{sample.request_id}",
+                captured_at=sample.captured_at,
+                ingested_at=now,
+                model_version_id=version.id,
+                image_uri=sample.image_uri,
+                image_sha256=sample.image_sha256,
+                width=sample.width,
+                height=sample.height,
+                latency_ms=None if sample.latency_ms is None else sample.latency_ms * slower,
+                status=SampleStatus.OK,
+            )
+            session.add(copy)
+            session.flush()
+            h, w = sample.height or 0, sample.width or 0
+            for inst in session.scalars(
+                select(PredictedInstance).where(PredictedInstance.sample_id == sample.id)
+            ):
+                mask = binary_erosion(decode_mask(inst.rle_counts, h, w), iterations=erode)
+                if not mask.any():
+                    continue
+                session.add(
+                    PredictedInstance(
+                        sample_id=copy.id,
+                        category_id=inst.category_id,
+                        score=inst.score,
+                        class_scores=inst.class_scores,
+                        **mask_columns(mask),
+                    )
+                )
+        return len(samples)
+
+
 def build_degraded_stream(
     root: Path, database_url: str, now: datetime, n_images: int = 60, clock: Clock | None = None
 ) -> DegradedStream:
@@ -231,4 +297,10 @@ def build_degraded_stream(
         rows = Rows(session)
         for job in ("shadow", "drift", "queue"):
             rows.job(job, now)
-    return DegradedStream(database_url, sessions, now, n_images)
+    add_canary(sessions, now)
+    settings = Settings.model_validate({"drift": {"min_samples": 20}})
+    canary, _ = run_job(
+        sessions, JobName.CANARY, clock, lambda run: run_canary(sessions, settings, clock, run)
+    )
+    assert isinstance(canary, CanaryReport)
+    return DegradedStream(database_url, sessions, now, n_images, canary)

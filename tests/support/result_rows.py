@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.storage.schema import (
+    CanaryResultRow,
     ClassQualityRow,
     Dataset,
     DriftResultRow,
@@ -217,6 +218,37 @@ class Rows:
         self.session.add(run)
         self.session.flush()
         return run
+
+    def canary(
+        self,
+        window_end: datetime,
+        signal: str,
+        verdict: str,
+        *,
+        baseline: str = "prod-2026.11.1",
+        candidate: str = "canary",
+        means: tuple[float | None, float | None] = (0.9, 0.7),
+        min_p_value: float | None = 0.001,
+    ) -> CanaryResultRow:
+        row = CanaryResultRow(
+            computed_at=window_end,
+            baseline=baseline,
+            candidate=candidate,
+            window_start=window_end - timedelta(days=1),
+            window_end=window_end,
+            signal=signal,
+            verdict=verdict,
+            checks=1,
+            significant=int(verdict in ("worse", "better", "different")),
+            min_p_value=min_p_value,
+            baseline_mean=means[0],
+            candidate_mean=means[1],
+            n_baseline=400,
+            n_candidate=40,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from monitor.cli.main import app
+from tests.support.canary_labels import label_samples
 from tests.support.drift_scenes import DriftScenes
 
 runner = CliRunner()
@@ -30,6 +31,8 @@ def test_compare_json_finds_the_lower_agreement_of_the_candidate(
     span = (now - timedelta(hours=12), now - timedelta(minutes=1))
     drift_scenes.production(40, span, model_version="stable", agreement=(0.9, 0.05))
     drift_scenes.production(40, span, model_version="canary", agreement=(0.5, 0.05))
+    label_samples(drift_scenes.sessions, "stable", grow=0)  # exact masks
+    label_samples(drift_scenes.sessions, "canary", grow=2)  # masks short of the labels
     config = _config(tmp_path, database_url)
     args = ["--config", str(config), "compare", "--baseline", "stable", "--candidate", "canary"]
     result = runner.invoke(app, [*args, "--window", "1d", "--json"])
@@ -39,10 +42,14 @@ def test_compare_json_finds_the_lower_agreement_of_the_candidate(
     assert (doc["n_baseline"], doc["n_candidate"]) == (40, 40)
     verdicts = {s["signal"]: s["verdict"] for s in doc["signals"]}
     assert verdicts["shadow_agreement"] == "worse"
+    assert verdicts["quality"] == "worse"
+    quality = next(s for s in doc["signals"] if s["signal"] == "quality")
+    assert quality["baseline_mean"] == 1.0 and quality["candidate_mean"] < 0.6
     assert verdicts["latency_ms"] == "not_enough_data"
     human = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert human.exit_code == 0, human.output
     assert "shadow_agreement" in human.stdout and "worse" in human.stdout
+    assert "quality" in human.stdout
 
 
 def test_compare_on_a_fresh_database_names_the_unknown_version(

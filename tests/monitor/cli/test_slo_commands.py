@@ -80,6 +80,7 @@ def test_rules_out_passes_promtool(tmp_path: Path) -> None:
         "drift": 3600.0,
         "queue": 3600.0,
         "evaluate": 3600.0,
+        "canary": 3600.0,
     }  # the scheduled jobs and their intervals
     assert not (tmp_path / "never-created.db").exists()  # no database needed
     slo_rules = (out / "slo.rules.yml").read_text()
@@ -92,6 +93,7 @@ def test_rules_out_passes_promtool(tmp_path: Path) -> None:
         "drift",
         "queue",
         "evaluate",
+        "canary",
     }
     check = subprocess.run(
         [promtool, "check", "rules", *doc["rule_files"]], capture_output=True, text=True, timeout=60

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from monitor.clock import ManualClock
 from monitor.drift.compare import compare_versions
+from monitor.drift.features import Population
 from monitor.drift.job import run_drift
+from monitor.drift.label_scores import label_scores
 from monitor.errors import InvalidInputError, NotFoundError
+from monitor.storage.schema import DatasetImage, Sample
+from tests.support.canary_labels import label_samples
 from tests.support.drift_scenes import (
     CLASSES,
     DAY,
@@ -88,3 +93,68 @@ def test_unknown_or_equal_versions_are_refused(sqlite_drift_scenes: DriftScenes)
             compare_versions(session, production_reference(), "v1", "v9", DAY)
         with pytest.raises(InvalidInputError, match="'v1'"):
             compare_versions(session, production_reference(), "v1", "v1", DAY)
+
+
+def test_masks_that_fall_short_of_the_labels_make_the_candidate_worse_on_quality(
+    drift_scenes: DriftScenes,
+) -> None:
+    """Labelled production samples: the candidate's masks miss a 2-pixel rim of each object."""
+    drift_scenes.production(40, DAY, model_version="v1")
+    drift_scenes.production(40, DAY, model_version="v2")
+    assert label_samples(drift_scenes.sessions, "v1", grow=0) == 40
+    assert label_samples(drift_scenes.sessions, "v2", grow=2) == 40
+    with drift_scenes.sessions() as session:
+        result = compare_versions(session, production_reference(), "v1", "v2", DAY)
+    quality = next(s for s in result.signals if s.signal == "quality")
+    assert quality.verdict == "worse"
+    assert quality.baseline_mean == pytest.approx(1.0)  # exact masks: agreement 1 per image
+    assert quality.candidate_mean is not None and quality.candidate_mean < 0.6
+    check = next(c for c in result.checks if c.signal == "quality")
+    assert (check.result.n_reference, check.result.n_current) == (40, 40)
+
+
+def test_equally_good_masks_make_no_quality_difference(
+    sqlite_drift_scenes: DriftScenes,
+) -> None:
+    sqlite_drift_scenes.production(40, DAY, model_version="v1")
+    sqlite_drift_scenes.production(40, DAY, model_version="v2")
+    label_samples(sqlite_drift_scenes.sessions, "v1", grow=1)
+    label_samples(sqlite_drift_scenes.sessions, "v2", grow=1)
+    with sqlite_drift_scenes.sessions() as session:
+        result = compare_versions(session, production_reference(), "v1", "v2", DAY)
+    assert result.verdict("quality") == "no_difference"
+
+
+def test_without_labels_quality_has_not_enough_data(sqlite_drift_scenes: DriftScenes) -> None:
+    sqlite_drift_scenes.production(40, DAY, model_version="v1")
+    sqlite_drift_scenes.production(40, DAY, model_version="v2")
+    label_samples(sqlite_drift_scenes.sessions, "v1", grow=0)
+    label_samples(sqlite_drift_scenes.sessions, "v2", grow=2, every=4)  # 10 < min_samples 20
+    with sqlite_drift_scenes.sessions() as session:
+        result = compare_versions(session, production_reference(), "v1", "v2", DAY)
+    assert result.verdict("quality") == "not_enough_data"
+    assert not [c for c in result.checks if c.signal == "quality"]
+
+
+def test_golden_requests_are_scored_against_the_holdout_and_own_labels_win(
+    sqlite_drift_scenes: DriftScenes,
+) -> None:
+    """A sample whose image is a holdout image is labelled by the holdout's ground truth."""
+    sqlite_drift_scenes.holdout("golden", 6)
+    sqlite_drift_scenes.production(6, DAY, model_version="v1")
+    sessions = sqlite_drift_scenes.sessions
+    with sessions.begin() as session:
+        shas = session.scalars(select(DatasetImage.image_sha256).order_by(DatasetImage.id)).all()
+        samples = session.scalars(select(Sample).order_by(Sample.id)).all()
+        for sample, sha in zip(samples, shas, strict=True):
+            sample.image_sha256 = sha
+    pop = Population("v1", start=DAY[0], end=DAY[1], model_version="v1")
+    with sessions() as session:
+        golden = label_scores(session, pop)
+    # Holdout ground truth was drawn apart from production's masks: scored, and poor.
+    assert golden.shape == (6,) and float(golden.max()) < 0.5
+    label_samples(sessions, "v1", grow=0, every=2)  # own labels on samples 1, 3, 5
+    with sessions() as session:
+        mixed = label_scores(session, pop)
+    assert mixed[::2].tolist() == [1.0, 1.0, 1.0]
+    assert mixed[1::2].tolist() == golden[1::2].tolist()

@@ -20,6 +20,7 @@ from monitor.prometheus.audience_boards import (
     executive_board,
     oncall_board,
 )
+from monitor.prometheus.canary_panels import canary_panels
 from monitor.prometheus.grafana import dashboard_queries, dashboard_sql, write_dashboards
 from monitor.prometheus.grafana_json import panel, target
 from monitor.prometheus.promql import metric_names
@@ -203,6 +204,7 @@ def test_debug_board_has_a_variable_per_dimension_and_uses_each() -> None:
         "Per feature family ($family)",
         "Per model version ($model_version)",
         "Annotation queue ($state)",
+        "Canary: candidate vs baseline",  # DEBUG_EXTRA_ROWS
     ]
     iou = _titled(board, "Mask IoU per class")
     assert "by (class_name, model_version)" in _exprs(iou)[0]
@@ -218,7 +220,8 @@ def test_debug_board_has_a_variable_per_dimension_and_uses_each() -> None:
 
 def test_extra_rows_go_below_the_debug_board() -> None:
     assert debug_board() == debug_board(DEBUG_EXTRA_ROWS)
-    plain = debug_board()
+    assert (canary_panels,) == DEBUG_EXTRA_ROWS
+    plain = debug_board(())
     bottom = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in plain["panels"])
     seen: list[int] = []
 

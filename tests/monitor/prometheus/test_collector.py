@@ -62,6 +62,8 @@ def _fill(rows: Rows, now: datetime) -> None:
     rows.shadow(now - 60 * m, now, {1: ([0.7], 0, 1)})
     rows.shadow(now - timedelta(days=2), now, {1: ([], 9, 0)})
     rows.job("ingest", now - 3 * m, seconds=4.0)
+    # Canary: the candidate's shadow agreement is worse than the baseline's.
+    rows.canary(now - 5 * m, "shadow_agreement", "worse")
     rows.session.commit()
 
 

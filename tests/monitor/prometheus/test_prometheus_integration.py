@@ -4,7 +4,9 @@ The stream is generated with drift (``monitor.synth``), ingested with
 ``monitor.ingest.job.ingest_log``, evaluated against its labeled holdout with
 ``monitor.quality.job.evaluate_holdout``; shadow rows score production against the labeled
 truth, and drift rows hold real detectors' verdicts on clean vs drifted images.
-Prometheus loads the rules ``segmon rules`` generates for the default SLOs.
+Prometheus loads the rules ``segmon rules`` generates for the default SLOs. A slower
+canary version served part of the stream; the canary job's verdict reaches the canary
+panels and puts its alert in pending.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import yaml
 
 from monitor.clock import SystemClock
 from monitor.config import Settings
+from monitor.prometheus.canary_rules import CANARY_ALERT
 from monitor.prometheus.grafana import dashboard_queries
 from monitor.prometheus.promql import substitute_variables
 from monitor.prometheus.rulefiles import write_rules
@@ -29,7 +32,7 @@ from monitor.prometheus.rules import BURN_ALERT
 from monitor.service.schedule import build_jobs
 from monitor.service.serve import default_registry
 from monitor.service.server import MonitorServer
-from tests.support.degraded_stream import build_degraded_stream
+from tests.support.degraded_stream import CANARY, build_degraded_stream
 from tests.support.paths import REPO
 from tests.support.processes import StartProcess, binary, free_port, http_get
 
@@ -154,5 +157,14 @@ def test_page_fires_and_every_dashboard_query_has_data(
             if pending:
                 time.sleep(POLL_S)
         assert pending == [], f"dashboard queries without data: {pending}"
+
+        # The canary answered slower: its alert is pending (it fires after an hour).
+        assert stream.canary is not None and stream.canary.baseline == "prod-2026.11.1"
+        canary = [
+            (a["labels"]["candidate"], a["labels"]["signal"], a["state"])
+            for a in _api(base, "alerts")["alerts"]
+            if a["labels"].get("alertname") == CANARY_ALERT
+        ]
+        assert canary == [(CANARY, "latency_ms", "pending")], canary
     finally:
         server.stop()

@@ -31,6 +31,7 @@ def test_the_scheduler_runs_drift_hourly(sqlite_sessions: sessionmaker[Session])
         "drift": 3600.0,
         "evaluate": 3600.0,
         "queue": 3600.0,
+        "canary": 3600.0,
     }
 
 
