@@ -31,6 +31,13 @@ def print_alerts(alerts: Mapping[str, Any]) -> None:
             for note in slo["adjusted_tiers"] if slo["firing"] else ():
                 out.print(f"    ({note})", highlight=False)
         out.print(f"  ({quiet} other tiers quiet; --json lists every tier)", highlight=False)
+    for alert in alerts.get("canary", ()):
+        out.print(
+            f"  {alert['severity'].upper()} {alert['alert']} (pending, fires after "
+            f"{alert['for']} if the next canary run agrees): {alert['candidate']} is worse "
+            f"than {alert['baseline']} on {alert['signal']}",
+            highlight=False,
+        )
     for skipped in alerts["skipped"]:
         out.print(f"not evaluated: {skipped['slo']} ({skipped['reason']})", highlight=False)
 

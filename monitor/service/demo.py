@@ -45,7 +45,7 @@ from monitor.jobs.runs import run_job
 from monitor.model.protocol import SegmentationModel
 from monitor.quality.job import evaluate_holdout
 from monitor.quality.shadow import shadow_pending
-from monitor.service.demo_alerts import alert_report
+from monitor.service.demo_alerts import alert_report, canary_alerts
 from monitor.service.demo_canary import CanarySplit, DemoCanary, add_canary, compare_canary
 from monitor.service.demo_outage import add_outage
 from monitor.service.demo_queue import run_queue_demo
@@ -294,10 +294,9 @@ def run_demo(
         say(f"day2: comparing the canary {split.candidate} with {split.baseline}")
         canary = compare_canary(
             sessions,
-            drift_settings,
+            settings.model_copy(update={"drift": drift_settings}),
             split,
             (START + day, START + 2 * day),
-            uncertainty_threshold=settings.queue.uncertainty_threshold,
         )
     queue = run_queue_demo(sessions, settings, clock, workdir, options.images_per_day, model, say)
     say("writing the look-back report with its plots")
@@ -317,6 +316,7 @@ def run_demo(
         }
     day_ends = {d["day"]: START + (i + 1) * day for i, d in enumerate(days)}
     alerts = alert_report(sessions, settings.slos, day_ends)
+    alerts["canary"] = canary_alerts(sessions)
     engine.dispose()
     summary: dict[str, Any] = {
         "alerts": alerts,

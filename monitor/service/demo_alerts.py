@@ -7,6 +7,12 @@ factors and event guards the generated ``SLOErrorBudgetBurn`` rules compare in P
 (the promtool tests check that both agree). SLOs of the inference service (availability,
 latency) are computed by Prometheus from that service's metrics, which the demo has not:
 they are listed as skipped.
+
+The canary alert (``SegmonCanaryWorse``, :mod:`monitor.prometheus.canary_rules`) is
+evaluated by :func:`canary_alerts` over what ``/metrics`` exports from the stored canary
+verdicts: the rule's expression, ``segmon_canary_worse == 1``, per (baseline, candidate,
+signal). Its ``for`` (an hour) means it fires once the next hourly run agrees; the demo
+says so instead of pretending it fired.
 """
 
 from __future__ import annotations
@@ -18,12 +24,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.prometheus import catalog as mc
+from monitor.prometheus.canary_families import canary_families
+from monitor.prometheus.canary_rules import CANARY_ALERT, CANARY_FOR
 from monitor.slo.burn import alert_verdicts
+from monitor.slo.duration import format_duration
 from monitor.slo.events import read_slo_status
 from monitor.slo.policy import DEFAULT_POLICY, AlertPolicy, Severity, TierVerdict
 from monitor.slo.spec import SLOSpec
 
-__all__ = ["SLOAlerts", "alert_report", "evaluate_slo_alerts"]
+__all__ = ["SLOAlerts", "alert_report", "canary_alerts", "evaluate_slo_alerts"]
 
 
 @dataclass(frozen=True)
@@ -148,3 +158,25 @@ def alert_report(
         if not s.computed_by_segmon
     ]
     return {"days": days, "skipped": skipped}
+
+
+def canary_alerts(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
+    """Return the ``SegmonCanaryWorse`` alerts the exported canary verdicts make pending.
+
+    Evaluates the rule's expression (``segmon_canary_worse == 1`` per baseline,
+    candidate and signal) over the samples ``/metrics`` would export now; each alert
+    fires once its condition has held for the rule's ``for``.
+    """
+    with sessions() as session:
+        worse = next((f for f in canary_families(session) if f.name == mc.CANARY_WORSE), None)
+        samples = [] if worse is None else list(worse.samples)
+    return [
+        {
+            "alert": CANARY_ALERT,
+            "severity": "ticket",
+            "for": format_duration(CANARY_FOR),
+            **{k: sample.labels[k] for k in ("baseline", "candidate", "signal")},
+        }
+        for sample in samples
+        if sample.value == 1.0
+    ]

@@ -21,10 +21,10 @@ apart where the shift shows (``drift:instance_embedding`` pools the embedding in
 each mask; ``drift:mask_geometry`` sees masks clipped at the image's edge): that is
 what the candidate does differently, and the comparison says so as ``different``.
 
-The stored canary job (``monitor.drift.canary.run_canary``, metric
-``segmon_canary_worse``, alert ``SegmonCanaryWorse``) is not run here: the
-:class:`DemoCanary` this module returns carries the comparison that job stores, and
-:attr:`DemoCanary.worse` the signals an alert on it would name.
+The comparison is ``segmon run``'s canary job (:func:`monitor.drift.canary.run_canary`)
+run at the day's end: its verdicts are stored in ``canary_results``, exported as
+``segmon_canary_*`` and read by the ``SegmonCanaryWorse`` rule
+(:func:`monitor.service.demo_alerts.canary_alerts` evaluates it over the export).
 """
 
 from __future__ import annotations
@@ -40,11 +40,14 @@ import numpy as np
 from scipy.ndimage import shift as shift_image
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import DriftSettings
-from monitor.drift.compare import CanaryComparison, compare_versions
+from monitor.clock import ManualClock
+from monitor.config import Settings
+from monitor.drift.canary import run_canary
+from monitor.drift.compare import CanaryComparison
 from monitor.errors import InvalidInputError
 from monitor.masks import decode_mask, encode_mask
 from monitor.service.demo_outage import OUTAGE_FILE
+from monitor.slo.duration import format_duration
 from monitor.synth.writer import SAMPLES_FILE
 
 __all__ = [
@@ -221,25 +224,36 @@ def add_canary(
 
 def compare_canary(
     sessions: sessionmaker[Session],
-    settings: DriftSettings,
+    settings: Settings,
     split: CanarySplit,
     span: tuple[datetime, datetime],
-    *,
-    uncertainty_threshold: float = 0.5,
 ) -> DemoCanary:
-    """Compare the candidate of ``split`` with its baseline over ``span`` (read only).
+    """Run the canary job over ``span`` for the candidate of ``split``; its rows are stored.
 
-    ``settings.min_samples`` is lowered to half the candidate's requests when that is
+    This is ``segmon run``'s canary job (:func:`monitor.drift.canary.run_canary`) with
+    the demo's two versions named and its clock at the end of ``span``, so ``/metrics``
+    then exports ``segmon_canary_*`` and ``SegmonCanaryWorse`` can fire on it.
+    ``drift.min_samples`` is lowered to half the candidate's requests when that is
     smaller (as the demo's drift windows are), so a small demo still compares.
     """
-    min_samples = min(settings.min_samples, max(2, split.requests // 2))
-    with sessions() as session:
-        comparison = compare_versions(
-            session,
-            settings.model_copy(update={"min_samples": min_samples}),
-            split.baseline,
-            split.candidate,
-            span,
-            uncertainty_threshold=uncertainty_threshold,
+    min_samples = min(settings.drift.min_samples, max(2, split.requests // 2))
+    window = format_duration(span[1] - span[0])
+    job_settings = settings.model_copy(
+        update={
+            "drift": settings.drift.model_copy(update={"min_samples": min_samples}),
+            "canary": settings.canary.model_copy(
+                update={
+                    "baseline": split.baseline,
+                    "candidates": [split.candidate],
+                    "window": window,
+                }
+            ),
+        }
+    )
+    report = run_canary(sessions, job_settings, ManualClock(span[1]))
+    if len(report.comparisons) != 1:
+        raise InvalidInputError(
+            f"the canary job compared {len(report.comparisons)} candidates of "
+            f"{split.candidate!r} over {window}: {report.skipped or 'no samples'}"
         )
-    return DemoCanary(split, comparison)
+    return DemoCanary(split, report.comparisons[0])

@@ -22,7 +22,7 @@ from monitor.service.demo import DemoOptions, run_demo
 from monitor.service.demo_canary import CANDIDATE_VERSION, SHIFT_PX, add_canary
 from monitor.service.demo_outage import OUTAGE_FILE, add_outage
 from monitor.storage.engine import make_engine, session_factory
-from monitor.storage.schema import ModelVersion, Sample
+from monitor.storage.schema import CanaryResultRow, ModelVersion, Sample
 from monitor.synth import SynthConfig, generate_scenes
 from monitor.synth.writer import SAMPLES_FILE
 
@@ -141,9 +141,29 @@ def test_the_candidate_is_worse_on_agreement_and_the_drift_is_not_blamed_on_it(
                     .group_by(ModelVersion.name)
                 ).all()
             )
+            stored = {
+                r.signal: r.verdict
+                for r in session.scalars(
+                    select(CanaryResultRow).where(CanaryResultRow.candidate == CANDIDATE_VERSION)
+                )
+            }
     finally:
         engine.dispose()
     assert counts[CANDIDATE_VERSION] == canary["requests"] == 20
+    # segmon run's canary job made the comparison: its verdicts are stored, exported and
+    # read by the SegmonCanaryWorse rule, pending on exactly the signals that are worse
+    assert stored == {s["signal"]: s["verdict"] for s in canary["signals"]}
+    assert summary["alerts"]["canary"] == [
+        {
+            "alert": "SegmonCanaryWorse",
+            "severity": "ticket",
+            "for": "1h",
+            "baseline": STABLE,
+            "candidate": CANDIDATE_VERSION,
+            "signal": signal,
+        }
+        for signal in canary["worse"]
+    ]
     assert json.loads(json.dumps(canary)) == canary  # `segmon demo --json` prints it as is
     # the annotators' labels evaluate each version on its own labelled samples
     queue = summary["queue"]
@@ -185,8 +205,8 @@ def test_demo_json_has_the_canary_key(demo_json: dict[str, Any]) -> None:
     canary = demo_json["canary"]
     assert canary["candidate"] == CANDIDATE_VERSION and canary["share"] == 0.3
     assert canary["requests"] == 1 + 7  # floor(0.3 * n) of the day's 6, the outage's 24
-    assert [s["signal"] for s in canary["signals"]][-3:] == [
-        "shadow_agreement", "uncertainty", "latency_ms",
+    assert [s["signal"] for s in canary["signals"]][-4:] == [
+        "shadow_agreement", "uncertainty", "latency_ms", "quality",
     ]  # fmt: skip
     assert {c["signal"] for c in canary["checks"]} <= {s["signal"] for s in canary["signals"]}
 
