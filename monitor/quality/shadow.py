@@ -44,7 +44,8 @@ from monitor.embed.tasks import (
 from monitor.errors import InvalidInputError
 from monitor.images import ImageAccess, ImageProblem
 from monitor.jobs.executor import Cached, Executor, LocalExecutor, ModelSource, model_source
-from monitor.model.protocol import CountsIgnored, InstanceSegmenter, category_ids_by_name
+from monitor.model.classmap import predict_counting_ignored
+from monitor.model.protocol import InstanceSegmenter, category_ids_by_name
 from monitor.storage.schema import Category, Sample, SampleStatus, ShadowClassScore, ShadowScore
 
 ProgressFn = Callable[[int, int], None]
@@ -287,9 +288,10 @@ def _done(reference: str) -> Any:
 
 def _reference_instances(
     model: InstanceSegmenter, loaded: Sequence[LoadedImage], categories: Mapping[int, int]
-) -> list[list[Instance]]:
+) -> tuple[list[list[Instance]], Counter[str]]:
+    """Return the reference's instances per image (configured ids) and what it left out."""
     images = [item.image for item in loaded if item.image is not None]
-    predicted = model.predict(images)
+    predicted, ignored = predict_counting_ignored(model, images)
     if len(predicted) != len(images):
         raise InvalidInputError(
             f"model {model.name!r} returned predictions for {len(predicted)} of {len(images)} images"
@@ -306,7 +308,7 @@ def _reference_instances(
                 )
             found.append((categories[inst.category_id], inst.mask))
         out.append(found)
-    return out
+    return out, ignored
 
 
 @dataclass(frozen=True)
@@ -353,9 +355,10 @@ class ShadowWork:
         """Predict the readable images of a batch and compare with production's masks."""
         model = self.model.get()
         readable = [item for item in loaded if item.problem is None]
-        before = Counter(model.ignored) if isinstance(model, CountsIgnored) else Counter()
-        references = _reference_instances(model, readable, self.categories) if readable else []
-        after = Counter(model.ignored) if isinstance(model, CountsIgnored) else Counter()
+        references: list[list[Instance]] = []
+        ignored: Counter[str] = Counter()
+        if readable:
+            references, ignored = _reference_instances(model, readable, self.categories)
         comparisons = []
         for item, found in zip(readable, references, strict=True):
             production = [
@@ -366,7 +369,7 @@ class ShadowWork:
             tuple(item.task for item in loaded),
             tuple(item.problem for item in loaded),
             tuple(comparisons),
-            after - before,
+            ignored,
         )
 
 
