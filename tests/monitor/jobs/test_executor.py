@@ -57,6 +57,7 @@ from monitor.storage.schema import (
     ShadowScore,
 )
 from monitor.synth import SynthConfig, generate_scenes
+from tests.support.shadow_rows import shadow_rows
 
 distributed = pytest.importorskip("distributed", reason="needs the dask extra")
 
@@ -114,33 +115,6 @@ def embeddings(sessions: sessionmaker[Session]) -> list[tuple[Any, ...]]:
             )
         ).all()
     return sorted(tuple(r) for r in images) + sorted(tuple(r) for r in objects)
-
-
-def shadow_rows(sessions: sessionmaker[Session]) -> list[tuple[Any, ...]]:
-    with sessions() as s:
-        scores = s.execute(
-            select(
-                ShadowScore.sample_id,
-                ShadowScore.reference_model,
-                ShadowScore.n_production,
-                ShadowScore.n_reference,
-                ShadowScore.n_matched,
-                ShadowScore.mean_iou,
-                ShadowScore.agreement,
-            )
-        ).all()
-        classes = s.execute(
-            select(
-                ShadowScore.sample_id,
-                ShadowClassScore.category_id,
-                ShadowClassScore.matched,
-                ShadowClassScore.production_only,
-                ShadowClassScore.reference_only,
-                ShadowClassScore.class_disagreements,
-                ShadowClassScore.ious,
-            ).join(ShadowScore)
-        ).all()
-    return sorted(tuple(r) for r in scores) + sorted((*r[:-1], tuple(r[-1])) for r in classes)
 
 
 def clear(sessions: sessionmaker[Session]) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from detectors._typing import ImageArray
@@ -26,9 +25,9 @@ from monitor.service.schedule import (
     load_reference_model,
     shadow_job,
 )
-from monitor.storage.schema import ShadowClassScore, ShadowScore
 from monitor.synth import SynthConfig, generate_scenes
 from tests.support.databases import MakeDatabase
+from tests.support.shadow_rows import shadow_rows
 from tests.support.tiny_model import scene_images
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
@@ -123,32 +122,6 @@ def test_only_an_embedder_that_is_the_reference_shares_its_pass() -> None:
     assert share_forward_pass(other, model) is None and other.memo is None
 
 
-def _shadow_rows(sessions: sessionmaker[Session]) -> list[tuple[Any, ...]]:
-    with sessions() as s:
-        scores = s.execute(
-            select(
-                ShadowScore.sample_id,
-                ShadowScore.n_reference,
-                ShadowScore.n_matched,
-                ShadowScore.mean_iou,
-                ShadowScore.agreement,
-            ).order_by(ShadowScore.sample_id)
-        ).all()
-        classes = s.execute(
-            select(
-                ShadowScore.sample_id,
-                ShadowClassScore.category_id,
-                ShadowClassScore.matched,
-                ShadowClassScore.reference_only,
-                ShadowClassScore.class_disagreements,
-                ShadowClassScore.ious,
-            )
-            .join(ShadowScore)
-            .order_by(ShadowScore.sample_id, ShadowClassScore.category_id)
-        ).all()
-    return [tuple(r) for r in scores] + [(*r[:-1], tuple(r[-1])) for r in classes]
-
-
 def test_the_shadow_job_after_the_embed_job_runs_no_network_and_stores_the_same_rows(
     make_db: MakeDatabase, tmp_path: Path
 ) -> None:
@@ -172,5 +145,5 @@ def test_the_shadow_job_after_the_embed_job_runs_no_network_and_stores_the_same_
     report = shadow_job(runs["shared"], settings, clock, reference)
     assert calls == [] and reference.memo.stats().hits == 12
     assert report.counts()["mean_agreement"] == expected.counts()["mean_agreement"]
-    assert _shadow_rows(runs["shared"]) == _shadow_rows(runs["separate"])
+    assert shadow_rows(runs["shared"]) == shadow_rows(runs["separate"])
     assert expected.reference_instances > 0
