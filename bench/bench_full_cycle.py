@@ -10,6 +10,12 @@ cycle, the process's CPU seconds (user + system, this process and its threads), 
 the load average before and after (the machine may be shared). Writes
 bench/results/bench_full_cycle.json.
 
+The models are wired as the service wires them: the embedder is loaded with the
+reference, so in the default config (the embedder is the reference) the embed stage
+also decodes each image's instances and the shadow stage (and evaluate, over the
+holdout images embed saw) reuses them (:func:`monitor.model.loading.share_forward_pass`);
+the JSON records the memo's hits.
+
     nice -n 10 python -m bench.bench_full_cycle [--images 10000] [--size 64]
 """
 
@@ -41,6 +47,8 @@ def main() -> None:
     parser.add_argument("--holdout", type=int, default=200)
     parser.add_argument("--size", type=int, default=64)
     args = parser.parse_args()
+
+    import torch
 
     from monitor.clock import ManualClock
     from monitor.config import DEFAULT_CATEGORIES, IngestSettings, Settings
@@ -111,6 +119,8 @@ def main() -> None:
             rows.append({"stage": name, "wall_s": wall, "cpu_s": cpu, "counts": counts})
             print(f"{name}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
         engine.dispose()
+    memo = getattr(embedder, "memo", None)
+    shared = None if memo is None else vars(memo.stats())
     total = sum(r["wall_s"] for r in rows)
     for row in rows:
         row["share"] = row["wall_s"] / total
@@ -124,6 +134,7 @@ def main() -> None:
         + [("total", round(total, 1), round(sum(r["cpu_s"] for r in rows), 1), "100%")],
     )
     print(f"generation {generate_s:.1f} s (not in the cycle); load {load_before} -> {load_after}")
+    print(f"shared forward pass (embed -> shadow, evaluate): {shared}")
     path = write_results(
         "bench_full_cycle",
         {
@@ -138,6 +149,8 @@ def main() -> None:
             "loadavg_before": list(load_before),
             "loadavg_after": list(load_after),
             "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "shared_forward_pass": shared,
             "python": platform.python_version(),
         },
     )

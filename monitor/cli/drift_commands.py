@@ -116,7 +116,13 @@ def _checks_table(checks: list[StoredCheck]) -> Table:
 def _backfill(
     state: AppState, period: tuple[datetime, datetime], max_windows: int | None, as_json: bool
 ) -> None:
-    from monitor.drift.backfill import BackfillProgress, backfill_drift, plan_windows
+    from monitor.drift.backfill import (
+        BackfillProgress,
+        BackfillReport,
+        backfill_drift,
+        plan_windows,
+    )
+    from monitor.jobs.executor import opened
     from monitor.jobs.names import JobName
     from monitor.jobs.runs import run_job
 
@@ -130,22 +136,23 @@ def _backfill(
         def progress(step: BackfillProgress) -> None:
             update(step.done, step.total)
 
-        report, run = run_job(
-            sessions,
-            JobName.DRIFT,
-            clock,
-            lambda run_id: backfill_drift(
-                sessions,
-                state.settings.drift,
-                clock,
-                period[0],
-                period[1],
-                run_id=run_id,
-                access=state.settings.images.access(),
-                progress=progress,
-                max_windows=max_windows,
-            ),
-        )
+        def backfill(run_id: int) -> BackfillReport:
+            # image properties on the configured executor, as the drift job computes them
+            with opened(state.settings.executor) as running:
+                return backfill_drift(
+                    sessions,
+                    state.settings.drift,
+                    clock,
+                    period[0],
+                    period[1],
+                    run_id=run_id,
+                    access=state.settings.images.access(),
+                    progress=progress,
+                    max_windows=max_windows,
+                    executor=running,
+                )
+
+        report, run = run_job(sessions, JobName.DRIFT, clock, backfill)
     payload = {**report.counts(), "run_id": run.run_id}
 
     def human() -> None:

@@ -165,7 +165,6 @@ def predict(
     from monitor.jobs.executor import opened
     from monitor.model.loading import load_named, named_recipe
     from monitor.model.predict import list_images, predict_to_coco
-    from monitor.model.protocol import CountsIgnored
 
     settings = app_state(ctx).settings
     categories = [c.name for c in settings.categories]
@@ -188,9 +187,7 @@ def predict(
         "instances": summary.n_instances,
         "model": summary.model,
         "categories": list(loaded.categories),
-        "ignored": dict(sorted(loaded.ignored.items()))
-        if isinstance(loaded, CountsIgnored)
-        else {},
+        "ignored": dict(sorted(summary.ignored.items())),  # counted where batches ran
     }
     if not entries:
         err.print(Text("warning:", style="yellow"), f"no images in {images}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -258,12 +259,12 @@ def evaluate(
                 recipe=recipe if running.remote else None,
             ),
         )
-    from monitor.model.protocol import CountsIgnored
-
     documents = _documents(ctx, [result_id for result_id, _, _ in report.results])
     payload: dict[str, Any] = {"holdout": report.holdout, "results": documents}
-    if loaded is not None:  # instances of classes the model's classes_map leaves out
-        counted = loaded.ignored if isinstance(loaded, CountsIgnored) else {}
+    if loaded is not None:  # instances of classes the model's classes_map leaves out,
+        counted: Counter[str] = Counter()  # counted where the batches ran
+        for _, preds, _ in report.results:
+            counted.update(preds.ignored)
         payload["ignored"] = dict(sorted(counted.items()))
     emit(as_json, payload, lambda: _print_documents(documents, details=False))
 

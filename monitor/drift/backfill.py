@@ -33,6 +33,7 @@ from monitor.drift.job import DriftReport, check_window, read_reference, store_c
 from monitor.drift.properties import fill_image_properties
 from monitor.errors import InvalidInputError
 from monitor.images import ImageAccess
+from monitor.jobs.executor import Executor
 from monitor.slo.duration import parse_duration
 from monitor.storage.schema import DriftResultRow
 
@@ -173,6 +174,7 @@ def backfill_drift(
     access: ImageAccess | None = None,
     progress: Callable[[BackfillProgress], None] | None = None,
     max_windows: int | None = None,
+    executor: Executor | None = None,
 ) -> BackfillReport:
     """Compute and store every aligned window of ``settings.windows`` inside ``[start, end]``.
 
@@ -194,6 +196,9 @@ def backfill_drift(
         Called after every window with how far the backfill is.
     max_windows
         Refuse a range with more windows (default ``drift.backfill_max_windows``).
+    executor
+        Where the missing image properties are computed, as the drift job does (None:
+        in this process; a cluster's workers must reach the image files).
 
     Returns
     -------
@@ -203,7 +208,7 @@ def backfill_drift(
     cap = settings.backfill_max_windows if max_windows is None else max_windows
     plan = plan_windows(settings.windows, start, end, cap)
     report = BackfillReport(start=start, end=end, planned=len(plan))
-    report.drift.properties = fill_image_properties(sessions, clock, access)
+    report.drift.properties = fill_image_properties(sessions, clock, access, executor=executor)
     with sessions() as session:
         reference = read_reference(session, settings)
         label = reference.population.label

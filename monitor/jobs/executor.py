@@ -1,6 +1,7 @@
 """Executors: where the per-image stages run their batches, in this process or on Dask.
 
-A per-image job (embed, shadow) pages pending work from the database on the driver and
+A per-image stage (embed, shadow, the drift job's and backfill's image properties,
+``segmon predict``, ``evaluate --model``) pages pending work on the driver and
 hands the pages to an :class:`Executor` as a :class:`BatchWork`: ``load`` reads one
 item (an image, through the confined reader) and ``compute`` runs the model on a
 loaded batch and returns a small, picklable result. The driver writes each result

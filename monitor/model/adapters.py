@@ -8,10 +8,17 @@ the forward pass that maps an image batch to the four head maps:
 * :class:`TorchScriptModel`: a TorchScript export (``torch.jit.load``);
 * :class:`OnnxModel`: an ONNX export, run by onnxruntime (extra ``segmon[onnx]``).
 
-On CUDA the torch adapters run under autocast (bfloat16 where supported, else float16)
-with channels-last inputs; host images are pinned before the copy. Everything runs in
-eval mode under :func:`torch.inference_mode`; on the CPU the same input gives the same
-output, bit for bit.
+On CUDA the torch adapters run under autocast (bfloat16 where supported, else float16);
+host images are pinned before the copy. The built-in network runs with its batch norms
+folded into the convolutions (:func:`~monitor.model.network.fold_batch_norms`) and
+channels-last inputs, on the CPU too (about a third faster there; outputs differ from
+the unfolded network's in the last float bits only). Everything runs in eval mode under
+:func:`torch.inference_mode`; on the CPU the same input gives the same output, bit for
+bit.
+
+With a :class:`~monitor.model.memo.PredictionMemo` (:attr:`HeadsModel.memo`), ``embed``
+also decodes the instances of the heads it computed and keeps them, and ``predict``
+reuses them: the embed and shadow jobs then share one forward pass per image.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from detectors._typing import ImageArray, MaskArray
 from monitor.errors import InvalidInputError, SegmonError, UnsafeFormatError
 from monitor.model.checkpoint import file_digest, load_checkpoint
 from monitor.model.decode import DecodeOptions, decode_instances, pool_embeddings
-from monitor.model.network import NetworkConfig, SegmentationNetwork
+from monitor.model.memo import PredictionMemo
+from monitor.model.network import NetworkConfig, SegmentationNetwork, fold_batch_norms
 from monitor.model.protocol import Embeddings, InstancePrediction
 from monitor.model.runtime import prepare_batch, resolve_device
 
@@ -75,6 +83,8 @@ class HeadsModel(ABC):
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.decode_options = decode or DecodeOptions()
+        self.memo: PredictionMemo | None = None
+        """Where ``embed`` keeps its images' predictions for ``predict`` (None: nowhere)."""
 
     def describe(self) -> dict[str, Any]:
         """Return what this model is: the built-in heads, its input size and classes."""
@@ -102,25 +112,39 @@ class HeadsModel(ABC):
                 )
         return out
 
+    def _decode(self, image: ImageArray, heads: Heads) -> list[InstancePrediction]:
+        return decode_instances(heads[0], heads[1], heads[2], image.shape[:2], self.decode_options)
+
     def predict(self, images: Sequence[ImageArray]) -> list[list[InstancePrediction]]:
-        """Return the instances found in each image, masks at the image's own size."""
-        return [
-            decode_instances(sem, cen, off, image.shape[:2], self.decode_options)
-            for image, (sem, cen, off, _) in zip(images, self._heads(images), strict=True)
+        """Return the instances found in each image, masks at the image's own size.
+
+        Images whose predictions :meth:`embed` kept in :attr:`memo` are not run again.
+        """
+        memo = self.memo
+        found: list[list[InstancePrediction] | None] = [
+            memo.take(image) if memo is not None else None for image in images
         ]
+        missing = [i for i, kept in enumerate(found) if kept is None]
+        if missing:
+            heads = self._heads([images[i] for i in missing])
+            for i, image_heads in zip(missing, heads, strict=True):
+                found[i] = self._decode(images[i], image_heads)
+        return [kept if kept is not None else [] for kept in found]
 
     def embed(
         self, images: Sequence[ImageArray], masks: Sequence[Sequence[MaskArray]]
     ) -> Embeddings:
         """Return pooled pyramid features per image and per given mask.
 
-        See :func:`~monitor.model.decode.pool_embeddings` for how masks are resized to
+        With a :attr:`memo`, each image's instances are decoded too and kept there for
+        :meth:`predict`. See :func:`~monitor.model.decode.pool_embeddings` for how masks are resized to
         the stride-4 feature map (an empty mask gets the image vector).
         """
         if len(masks) != len(images):
             raise InvalidInputError(f"{len(images)} images but {len(masks)} mask lists")
         vectors: list[np.ndarray[Any, np.dtype[np.float32]]] = []
         instances = []
+        memo = self.memo
         for i, (image, image_masks, heads) in enumerate(
             zip(images, masks, self._heads(images), strict=True)
         ):
@@ -132,6 +156,8 @@ class HeadsModel(ABC):
             vector, inst = pool_embeddings(heads[3], list(image_masks))
             vectors.append(vector)
             instances.append(inst)
+            if memo is not None:
+                memo.put(image, self._decode(image, heads))
         dim = self.embedding_dim
         stacked = np.stack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
         return Embeddings(images=stacked.astype(np.float32), instances=instances)
@@ -160,10 +186,10 @@ class BuiltinModel(HeadsModel):
         decode: DecodeOptions | None = None,
     ) -> None:
         super().__init__(network.config, name, device, batch_size, decode)
-        network = network.eval().to(self.device)
-        if self.device.type == "cuda":
-            network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack memory_format
-        self.network = network
+        self.network = network.eval().to(self.device)
+        """The network as given (its weights are what checkpoints and exports hold)."""
+        folded = fold_batch_norms(self.network)
+        self._folded: SegmentationNetwork = folded.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack memory_format
 
     @classmethod
     def from_checkpoint(
@@ -174,11 +200,10 @@ class BuiltinModel(HeadsModel):
         return cls(network, model_name("builtin", path), device, batch_size)
 
     def run_network(self, batch: Tensor) -> Heads:
-        """Run the network (autocast and channels-last on CUDA)."""
-        if self.device.type == "cuda":
-            batch = batch.contiguous(memory_format=torch.channels_last)
+        """Run the folded network on a channels-last batch (autocast on CUDA)."""
+        batch = batch.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            out: Heads = self.network(batch)
+            out: Heads = self._folded(batch)
         return out
 
 

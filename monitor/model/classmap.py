@@ -6,12 +6,17 @@ several into one (``car: vehicle``, ``truck: vehicle``) or drops one (``kite: nu
 classes it does not list keep their names. With ``unmapped: ignore``, a class whose
 (mapped) name is no configured category is left out too. Left-out instances are counted
 by the model's own class name (:attr:`ClassMappedModel.ignored`), never silently lost.
+
+A batch job that runs the model somewhere else (a Dask worker) reports what that run
+left out with its results: :func:`predict_counting_ignored` returns the count of one
+call, so the driver adds up what every worker's model left out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 
@@ -19,7 +24,7 @@ import numpy as np
 
 from detectors._typing import ImageArray
 from monitor.errors import ConfigError
-from monitor.model.protocol import InstancePrediction, InstanceSegmenter
+from monitor.model.protocol import CountsIgnored, InstancePrediction, InstanceSegmenter
 
 
 def mapping_digest(classes_map: Mapping[str, str | None], keep: Collection[str] | None) -> str:
@@ -102,16 +107,17 @@ class ClassMappedModel:
         self.inner = model
         self.name = f"{model.name}+map{mapping_digest(classes_map, keep)}"
         self.ignored: Counter[str] = Counter()
+        self._lock = threading.Lock()
         self.left_out = tuple(
             n for n, t in zip(model.categories, targets, strict=True) if t is None
         )
         """Model classes whose instances are left out."""
 
-    def _map(self, inst: InstancePrediction) -> InstancePrediction | None:
+    def _map(self, inst: InstancePrediction, ignored: Counter[str]) -> InstancePrediction | None:
         source = inst.category_id - 1
         target = self._target[source]
         if target is None:
-            self.ignored[self.inner.categories[source]] += 1
+            ignored[self.inner.categories[source]] += 1
             return None
         merged = np.zeros(len(self.categories), dtype=np.float64)
         for i, score in enumerate(np.asarray(inst.class_scores, dtype=np.float64)):
@@ -122,9 +128,53 @@ class ClassMappedModel:
         merged = merged / total if total > 0 else np.full_like(merged, 1.0 / len(merged))
         return InstancePrediction(target + 1, inst.score, inst.mask, merged.astype(np.float32))
 
+    def predict_counted(
+        self, images: Sequence[ImageArray]
+    ) -> tuple[list[list[InstancePrediction]], Counter[str]]:
+        """Predict as :meth:`predict` does; also return what this call left out, by class.
+
+        The call's count is added to :attr:`ignored` too (thread-safe).
+        """
+        ignored: Counter[str] = Counter()
+        found = [
+            [m for m in (self._map(inst, ignored) for inst in instances) if m is not None]
+            for instances in self.inner.predict(images)
+        ]
+        with self._lock:
+            self.ignored.update(ignored)
+        return found, ignored
+
     def predict(self, images: Sequence[ImageArray]) -> list[list[InstancePrediction]]:
         """Predict with the wrapped model; map classes, leave out (and count) the rest."""
-        return [
-            [m for m in (self._map(inst) for inst in found) if m is not None]
-            for found in self.inner.predict(images)
-        ]
+        return self.predict_counted(images)[0]
+
+
+def predict_counting_ignored(
+    model: InstanceSegmenter, images: Sequence[ImageArray]
+) -> tuple[list[list[InstancePrediction]], Counter[str]]:
+    """Predict, and return what the model left out in this call, by its class name.
+
+    A :class:`ClassMappedModel` counts per call; another model that counts what it
+    leaves out (:class:`~monitor.model.protocol.CountsIgnored`, e.g. a plugin) is
+    read before and after; any other model leaves nothing out.
+
+    Examples
+    --------
+    >>> class Two:
+    ...     name, categories = "two", ("cat", "kite")
+    ...     def predict(self, images):
+    ...         mask, scores = np.ones((2, 2), bool), np.array([0.5, 0.5], np.float32)
+    ...         return [[InstancePrediction(c, 0.9, mask, scores) for c in (1, 2, 2)]]
+    >>> image = np.zeros((2, 2, 3), np.uint8)
+    >>> mapped = ClassMappedModel(Two(), {"kite": None})
+    >>> found, ignored = predict_counting_ignored(mapped, [image])
+    >>> len(found[0]), ignored, predict_counting_ignored(Two(), [image])[1]
+    (1, Counter({'kite': 2}), Counter())
+    """
+    if isinstance(model, ClassMappedModel):
+        return model.predict_counted(images)
+    if isinstance(model, CountsIgnored):
+        before = Counter(model.ignored)
+        found = model.predict(images)
+        return found, Counter(model.ignored) - before
+    return model.predict(images), Counter()

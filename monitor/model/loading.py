@@ -19,9 +19,10 @@ from typing import Any
 from monitor.config import ModelSpec, ModelsSettings
 from monitor.errors import ConfigError, NotFoundError
 from monitor.jobs.executor import Cached
-from monitor.model.adapters import BuiltinModel
+from monitor.model.adapters import BuiltinModel, HeadsModel
 from monitor.model.classmap import ClassMappedModel
 from monitor.model.hosting import file_format, open_embedder, open_segmenter
+from monitor.model.memo import PredictionMemo
 from monitor.model.plugins import check_plugin, load_plugin
 from monitor.model.protocol import Embedder, InstanceSegmenter, SegmentationModel
 
@@ -202,6 +203,38 @@ def load_embedder(
         return found
     opened: Embedder = _from_file(spec, "embedder", where, batch_size)
     return opened
+
+
+def share_forward_pass(
+    reference: InstanceSegmenter, embedder: Embedder, memo: PredictionMemo | None = None
+) -> PredictionMemo | None:
+    """Let the shadow job reuse what the embed job computed when both run the same network.
+
+    When ``embedder`` is the model under ``reference`` (the default: ``models.embedder``
+    unset) and it can keep predictions (:class:`~monitor.model.adapters.HeadsModel`),
+    it gets ``memo`` (a new one if None): each image it embeds also has its instances
+    decoded and kept, and the reference's ``predict`` of that image takes them instead
+    of running the network again (:mod:`monitor.model.memo`). Worth it only where one
+    process runs both jobs with these objects (the service, the demo); elsewhere the
+    decoding is wasted.
+
+    Returns
+    -------
+    PredictionMemo or None
+        The memo the embedder now holds; None when the two models differ (nothing shared).
+
+    Examples
+    --------
+    >>> model = load_model("reference", device="cpu")
+    >>> share_forward_pass(model, model) is model.memo, share_forward_pass(model, object())
+    (True, None)
+    """
+    inner: Any = reference.inner if isinstance(reference, ClassMappedModel) else reference
+    if inner is not embedder or not isinstance(embedder, HeadsModel):
+        return None
+    if embedder.memo is None:
+        embedder.memo = memo if memo is not None else PredictionMemo()
+    return embedder.memo
 
 
 def load_named(

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from monitor.errors import InvalidInputError, NotFoundError, SegmonError
 from monitor.images import ImageProblem, read_image
 from monitor.jobs.executor import Cached, Executor, LocalExecutor, ModelSource, model_source
 from monitor.masks import encode_mask
+from monitor.model.classmap import predict_counting_ignored
 from monitor.model.protocol import InstanceSegmenter
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -55,6 +57,9 @@ class PredictSummary:
     n_images: int
     n_instances: int
     model: str
+    ignored: Counter[str] = field(default_factory=Counter)
+    """Instances of classes the model's ``classes_map`` leaves out, by its class name,
+    summed over the batches wherever they ran."""
 
 
 def list_images(source: Path, images_dir: Path | None = None) -> list[ImageEntry]:
@@ -115,11 +120,14 @@ class PredictedBatch:
         COCO image entries (``id``, ``file_name``, ``width``, ``height``), in order.
     results
         COCO result entries of the batch's images, in image order.
+    ignored
+        Instances the model left out (``classes_map``), by its class name.
     """
 
     first: int
     images: tuple[dict[str, Any], ...]
     results: tuple[dict[str, Any], ...]
+    ignored: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,7 @@ class PredictWork:
             images.append(pixels)
         coco_images: list[dict[str, Any]] = []
         results: list[dict[str, Any]] = []
-        predicted = self.model.get().predict(images)
+        predicted, ignored = predict_counting_ignored(self.model.get(), images)
         for (_, entry, _), image, instances in zip(loaded, images, predicted, strict=True):
             coco_images.append(
                 {
@@ -182,7 +190,7 @@ class PredictWork:
                     }
                 )
         first = loaded[0][0] if loaded else 0
-        return PredictedBatch(first, tuple(coco_images), tuple(results))
+        return PredictedBatch(first, tuple(coco_images), tuple(results), ignored)
 
 
 def _batches(entries: Sequence[ImageEntry], batch_size: int) -> list[list[tuple[int, ImageEntry]]]:
@@ -227,6 +235,8 @@ def predict_to_coco(
     Returns
     -------
     PredictSummary
+        Files written, counts, and what the model left out (``classes_map``), counted
+        where the batches ran.
 
     Raises
     ------
@@ -250,12 +260,15 @@ def predict_to_coco(
             progress(done, len(entries))
     batches.sort(key=lambda b: b.first)  # a cluster returns them as they complete
     results = [r for b in batches for r in b.results]
+    ignored: Counter[str] = Counter()
+    for batch in batches:
+        ignored.update(batch.ignored)
     coco_images = [i for b in batches for i in b.images]
     _write_json(out, results)
     if images_file is not None:
         categories = [{"id": i + 1, "name": name} for i, name in enumerate(model.categories)]
         _write_json(images_file, {"images": coco_images, "categories": categories})
-    return PredictSummary(out, images_file, len(entries), len(results), model.name)
+    return PredictSummary(out, images_file, len(entries), len(results), model.name, ignored)
 
 
 def _write_json(path: Path, payload: object) -> None:

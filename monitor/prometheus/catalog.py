@@ -277,7 +277,8 @@ CATALOG: Final[tuple[MetricSpec, ...]] = (
     _m(
         EXECUTOR_INFO,
         "gauge",
-        "1, labelled with the executor embed and shadow run on (local, dask, local-cluster).",
+        "1, labelled with the executor the per-image stages run their batches on "
+        "(embed, shadow, drift image properties; local, dask, local-cluster).",
         "kind",
     ),
     _m(EXECUTOR_WORKERS, "gauge", "Worker processes of the executor (0 until first used)."),

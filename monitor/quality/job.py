@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +52,7 @@ from monitor.errors import InvalidInputError, NotFoundError
 from monitor.images import ImageProblem, read_image
 from monitor.jobs.executor import Cached, Executor, LocalExecutor, ModelSource, model_source
 from monitor.masks import MaskError, encode_mask, to_compressed
+from monitor.model.classmap import predict_counting_ignored
 from monitor.model.protocol import InstanceSegmenter, category_ids_by_name
 from monitor.quality.evaluation import GroundTruth, Prediction, QualityReport, evaluate
 from monitor.storage.schema import (
@@ -89,6 +91,9 @@ class PredictionSet:
     source: str
     image_ids: tuple[int, ...]
     predictions: tuple[Prediction, ...]
+    ignored: Counter[str] = field(default_factory=Counter)
+    """A model's instances of classes its ``classes_map`` leaves out, by its class name
+    (counted where its batches ran; empty for files and logged predictions)."""
 
 
 @dataclass
@@ -400,11 +405,14 @@ class PredictedHoldout:
         Images in the batch.
     predictions
         Their predictions, in image order, with the configured category ids.
+    ignored
+        Instances the model left out (``classes_map``), by its class name.
     """
 
     first: int
     images: int
     predictions: tuple[Prediction, ...]
+    ignored: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -439,7 +447,8 @@ class HoldoutPredictWork:
                 raise pixels
             images.append(pixels)
         preds: list[Prediction] = []
-        for (item, _), instances in zip(loaded, self.model.get().predict(images), strict=True):
+        predicted, ignored = predict_counting_ignored(self.model.get(), images)
+        for (item, _), instances in zip(loaded, predicted, strict=True):
             for inst in instances:
                 mask = encode_mask(inst.mask)
                 preds.append(
@@ -452,7 +461,7 @@ class HoldoutPredictWork:
                     )
                 )
         first = loaded[0][0].position if loaded else 0
-        return PredictedHoldout(first, len(loaded), tuple(preds))
+        return PredictedHoldout(first, len(loaded), tuple(preds), ignored)
 
 
 def model_predictions(
@@ -498,7 +507,10 @@ def model_predictions(
             on_batch(images, len(order))
     done.sort(key=lambda b: b.first)  # a cluster returns batches as they complete
     preds = tuple(p for b in done for p in b.predictions)
-    return PredictionSet(model.name, f"model:{model.name}", tuple(order), preds)
+    ignored: Counter[str] = Counter()
+    for batch in done:
+        ignored.update(batch.ignored)
+    return PredictionSet(model.name, f"model:{model.name}", tuple(order), preds, ignored)
 
 
 def _report_json(report: QualityReport) -> dict[str, Any]:

@@ -42,7 +42,8 @@ from monitor.matching import Instance as Instance
 from monitor.matching import ShadowComparison as ShadowComparison
 from monitor.matching import compare_instances as compare_instances
 from monitor.matching import mask_ious as mask_ious
-from monitor.model.protocol import CountsIgnored, InstanceSegmenter, category_ids_by_name
+from monitor.model.classmap import predict_counting_ignored
+from monitor.model.protocol import InstanceSegmenter, category_ids_by_name
 from monitor.storage.schema import Category, Sample, SampleStatus, ShadowClassScore, ShadowScore
 
 ProgressFn = Callable[[int, int], None]
@@ -124,9 +125,10 @@ def _done(reference: str) -> Any:
 
 def _reference_instances(
     model: InstanceSegmenter, loaded: Sequence[LoadedImage], categories: Mapping[int, int]
-) -> list[list[Instance]]:
+) -> tuple[list[list[Instance]], Counter[str]]:
+    """Return the reference's instances per image (configured ids) and what it left out."""
     images = [item.image for item in loaded if item.image is not None]
-    predicted = model.predict(images)
+    predicted, ignored = predict_counting_ignored(model, images)
     if len(predicted) != len(images):
         raise InvalidInputError(
             f"model {model.name!r} returned predictions for {len(predicted)} of {len(images)} images"
@@ -143,7 +145,7 @@ def _reference_instances(
                 )
             found.append((categories[inst.category_id], inst.mask))
         out.append(found)
-    return out
+    return out, ignored
 
 
 @dataclass(frozen=True)
@@ -190,9 +192,10 @@ class ShadowWork:
         """Predict the readable images of a batch and compare with production's masks."""
         model = self.model.get()
         readable = [item for item in loaded if item.problem is None]
-        before = Counter(model.ignored) if isinstance(model, CountsIgnored) else Counter()
-        references = _reference_instances(model, readable, self.categories) if readable else []
-        after = Counter(model.ignored) if isinstance(model, CountsIgnored) else Counter()
+        references: list[list[Instance]] = []
+        ignored: Counter[str] = Counter()
+        if readable:
+            references, ignored = _reference_instances(model, readable, self.categories)
         comparisons = []
         for item, found in zip(readable, references, strict=True):
             production = [
@@ -203,7 +206,7 @@ class ShadowWork:
             tuple(item.task for item in loaded),
             tuple(item.problem for item in loaded),
             tuple(comparisons),
-            after - before,
+            ignored,
         )
 
 

@@ -96,11 +96,19 @@ def load_reference_model(settings: Settings, batch_size: int = 16) -> InstanceSe
 def load_embedder_model(
     settings: Settings, reference: InstanceSegmenter | None = None, batch_size: int = 16
 ) -> Embedder:
-    """Load the configured embedder (``settings.models.embedder``; unset: the reference)."""
-    from monitor.model.loading import load_embedder
+    """Load the configured embedder (``settings.models.embedder``; unset: the reference).
+
+    Given the loaded ``reference`` that the embedder turns out to be, the two share one
+    forward pass per image (:func:`~monitor.model.loading.share_forward_pass`): the
+    caller runs the shadow job with that reference in this process.
+    """
+    from monitor.model.loading import load_embedder, share_forward_pass
 
     categories = [c.name for c in settings.categories]
-    return load_embedder(settings.models, reference, categories, batch_size=batch_size)
+    embedder = load_embedder(settings.models, reference, categories, batch_size=batch_size)
+    if reference is not None:
+        share_forward_pass(reference, embedder)
+    return embedder
 
 
 class LazyModel:

@@ -231,3 +231,26 @@ def test_drift_backfill_json_through_the_command_line(
     assert doc["checks"] > 0 and doc["from"] == "2026-11-22T00:00:00+00:00"
     rerun = json.loads(runner.invoke(app, [*args, "--max-windows", "2", "--json"]).stdout)
     assert (rerun["computed_windows"], rerun["already_stored_windows"]) == (0, 2)
+
+
+def test_drift_backfill_reads_image_properties_on_the_configured_executor(
+    sqlite_sessions: Any, sqlite_url: str, tmp_path: Path
+) -> None:
+    """``executor: dask`` at an address nobody answers: the backfill's run fails naming it."""
+    address = "tcp://127.0.0.1:9"  # discard port: nothing listens
+    config = tmp_path / "segmon.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database_url": sqlite_url,
+                "drift": {"windows": ["1d"]},
+                "executor": {"kind": "dask", "address": address, "connect_timeout_s": 1},
+            }
+        )
+    )
+    args = ["--config", str(config), "drift", "--from", "2026-11-22", "--to", "2026-11-24"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code != 0 and address in str(result.exception)
+    with make_engine(sqlite_url).connect() as connection:
+        [run] = connection.execute(select(JobRun.job, JobRun.status, JobRun.error)).all()
+    assert (run.job, run.status) == ("drift", "failed") and address in (run.error or "")

@@ -1,8 +1,8 @@
 """Executors: local and Dask runs of the per-image stages store the same rows.
 
 Embed, shadow, image properties, ``segmon predict`` and ``evaluate --model`` each run
-once on the local executor and once on the cluster; the stored rows (or written files)
-must be the same.
+once on the local executor and once on the cluster; the stored rows (or written files),
+and the instances a model's ``classes_map`` left out, must be the same.
 
 The Dask tests start one ``LocalCluster`` of two worker processes (127.0.0.1, no
 dashboard) for the module, and run the bundled models on a few dozen generated 96 px
@@ -17,7 +17,7 @@ import signal
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import ManualClock
-from monitor.config import ExecutorSettings, IngestSettings, Settings
+from monitor.config import DriftSettings, ExecutorSettings, IngestSettings, Settings
+from monitor.drift.backfill import backfill_drift
 from monitor.drift.properties import PROPERTY_NAMES, fill_image_properties
 from monitor.embed.job import embed_pending
 from monitor.errors import ConfigError, InvalidInputError
@@ -40,12 +41,13 @@ from monitor.jobs.executor import (
 )
 from monitor.jobs.names import JobName
 from monitor.jobs.runs import run_job
-from monitor.model.loading import embedder_recipe, named_recipe, reference_recipe
+from monitor.model.loading import embedder_recipe, load_named, named_recipe, reference_recipe
 from monitor.model.predict import list_images, predict_to_coco
 from monitor.quality.job import evaluate_holdout
 from monitor.quality.shadow import shadow_pending
 from monitor.service.schedule import embed_job, load_embedder_model, load_reference_model
 from monitor.storage.schema import (
+    DriftResultRow,
     ImageEmbedding,
     ImageProperties,
     InstanceEmbedding,
@@ -55,6 +57,7 @@ from monitor.storage.schema import (
     ShadowScore,
 )
 from monitor.synth import SynthConfig, generate_scenes
+from tests.support.shadow_rows import shadow_rows
 
 distributed = pytest.importorskip("distributed", reason="needs the dask extra")
 
@@ -112,33 +115,6 @@ def embeddings(sessions: sessionmaker[Session]) -> list[tuple[Any, ...]]:
             )
         ).all()
     return sorted(tuple(r) for r in images) + sorted(tuple(r) for r in objects)
-
-
-def shadow_rows(sessions: sessionmaker[Session]) -> list[tuple[Any, ...]]:
-    with sessions() as s:
-        scores = s.execute(
-            select(
-                ShadowScore.sample_id,
-                ShadowScore.reference_model,
-                ShadowScore.n_production,
-                ShadowScore.n_reference,
-                ShadowScore.n_matched,
-                ShadowScore.mean_iou,
-                ShadowScore.agreement,
-            )
-        ).all()
-        classes = s.execute(
-            select(
-                ShadowScore.sample_id,
-                ShadowClassScore.category_id,
-                ShadowClassScore.matched,
-                ShadowClassScore.production_only,
-                ShadowClassScore.reference_only,
-                ShadowClassScore.class_disagreements,
-                ShadowClassScore.ious,
-            ).join(ShadowScore)
-        ).all()
-    return sorted(tuple(r) for r in scores) + sorted((*r[:-1], tuple(r[-1])) for r in classes)
 
 
 def clear(sessions: sessionmaker[Session]) -> None:
@@ -369,7 +345,7 @@ def property_rows(sessions: sessionmaker[Session]) -> list[tuple[Any, ...]]:
                 *(getattr(ImageProperties, name) for name in PROPERTY_NAMES),
             )
         ).all()
-    return sorted(tuple(r) for r in rows)
+    return sorted((tuple(r) for r in rows), key=lambda r: (r[0] or 0, r[1] or 0))
 
 
 def test_image_properties_on_the_cluster_store_the_local_rows(
@@ -450,3 +426,102 @@ def test_evaluate_model_on_the_cluster_scores_like_the_local_run(
         here, there = (getattr(r.overall, figure) for r in (local_report, remote_report))
         assert there == pytest.approx(here, abs=1e-9)
     assert progress[-1] == (N_IMAGES, N_IMAGES) and len(progress) == 5
+
+
+# --- what a model leaves out (classes_map), counted where its batches ran -------------
+
+MAPPED = Settings.model_validate(
+    {"models": {"reference": {"path": "reference", "classes_map": {"star": None}}}}
+)
+
+
+def test_predict_and_evaluate_count_what_the_model_leaves_out_on_the_cluster_too(
+    cluster: Any, sqlite_sessions: sessionmaker[Session], scenes: Path, tmp_path: Path
+) -> None:
+    """The driver's model never predicts on a cluster: the workers' counts come back."""
+    model = load_named("reference", MAPPED.models, CATEGORIES)
+    recipe = named_recipe("reference", MAPPED.models, CATEGORIES)
+    entries = list_images(scenes / "images")
+    local = predict_to_coco(model, entries, tmp_path / "local.json", 5)
+    remote = predict_to_coco(
+        model,
+        entries,
+        tmp_path / "remote.json",
+        5,
+        executor=DaskExecutor(cluster, max_in_flight=3),
+        recipe=recipe,
+    )
+    assert set(local.ignored) == {"star"} and local.ignored["star"] > 0
+    assert remote.ignored == local.ignored
+    clock = ManualClock(START)
+    import_holdout(sqlite_sessions, scenes / "annotations.json", scenes / "images", "h", clock)
+    here = evaluate_holdout(sqlite_sessions, "h", clock, model=model, batch_size=5)
+    there = evaluate_holdout(
+        sqlite_sessions,
+        "h",
+        clock,
+        model=model,
+        batch_size=5,
+        executor=DaskExecutor(cluster, max_in_flight=3),
+        recipe=recipe,
+    )
+    assert here.results[0][1].ignored == there.results[0][1].ignored == local.ignored
+
+
+def test_segmon_predict_and_evaluate_report_the_same_ignored_count_on_a_local_cluster(
+    scenes: Path, tmp_path: Path
+) -> None:
+    """``--json``'s ``ignored`` with ``executor: local`` and ``local-cluster`` (one worker)."""
+    from tests.support.hosted_scenes import invoke_json
+
+    reports: dict[str, tuple[Any, Any]] = {}
+    for kind in ("local", "local-cluster"):
+        config = tmp_path / f"{kind}.yaml"
+        config.write_text(
+            json.dumps(
+                {
+                    "database_url": f"sqlite:///{tmp_path / kind}.db",
+                    "models": {"reference": {"path": "reference", "classes_map": {"star": None}}},
+                    "executor": {"kind": kind, "n_workers": 1},
+                }
+            )
+        )
+        invoke_json(config, "init")
+        invoke_json(
+            config, "holdout", "import", str(scenes / "annotations.json"),
+            "--images", str(scenes / "images"), "--name", "h",
+        )  # fmt: skip
+        predicted = invoke_json(
+            config, "predict", "--model", "reference", "--images", str(scenes / "images"),
+            "--out", str(tmp_path / f"{kind}.json"), "--batch-size", "8", "--device", "cpu",
+        )  # fmt: skip
+        evaluated = invoke_json(
+            config, "evaluate", "--holdout", "h", "--model", "reference", "--batch-size", "8"
+        )
+        reports[kind] = (predicted["ignored"], evaluated["ignored"])
+    local_predict, local_evaluate = reports["local"]
+    assert local_predict["star"] > 0 and local_evaluate == local_predict
+    assert reports["local-cluster"] == reports["local"]
+
+
+def test_drift_backfill_computes_image_properties_on_the_cluster(
+    cluster: Any, sessions: sessionmaker[Session], scenes: Path
+) -> None:
+    """``segmon drift --from --to`` fills image properties where the drift job does."""
+    ingested(sessions, scenes)
+    clock = ManualClock(START + timedelta(days=3))
+    import_holdout(sessions, scenes / "annotations.json", scenes / "images", "h", clock)
+    embed_pending(sessions, load_embedder_model(SETTINGS), clock)
+    settings = DriftSettings(reference="h", windows=("1d",), min_samples=2)
+    period = (START - timedelta(days=2), START + timedelta(days=2))
+    local = backfill_drift(sessions, settings, clock, *period)
+    expected = property_rows(sessions)
+    with sessions.begin() as s:
+        s.execute(delete(ImageProperties))
+        s.execute(delete(DriftResultRow))
+    executor = DaskExecutor(cluster, max_in_flight=3)
+    remote = backfill_drift(sessions, settings, clock, *period, executor=executor)
+    assert executor.stats().batches > 0  # the properties were read on the workers
+    assert remote.drift.properties.counts() == local.drift.properties.counts()
+    assert property_rows(sessions) == expected and len(expected) == 2 * N_IMAGES
+    assert remote.computed == local.computed > 0
