@@ -63,14 +63,16 @@ def _human(result: CanaryComparison) -> None:
         f"({result.n_baseline} samples), {result.start:%Y-%m-%d %H:%M} to "
         f"{result.end:%Y-%m-%d %H:%M} UTC"
     )
-    table = Table("signal", "baseline", "candidate", "checks", "significant", "min p", "verdict")
+    # Fits 80 columns: signal names and verdicts are never cut.
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("signal", "baseline", "candidate", "flags", "min p", "verdict"):
+        table.add_column(name, no_wrap=True)
     for s in result.signals:
         table.add_row(
             s.signal,
             num(s.baseline_mean),
             num(s.candidate_mean),
-            str(s.checks),
-            str(s.significant),
+            f"{s.significant}/{s.checks}",
             num(s.min_p_value, 3),
             s.verdict,
         )

@@ -46,10 +46,14 @@ def test_compare_json_finds_the_lower_agreement_of_the_candidate(
     quality = next(s for s in doc["signals"] if s["signal"] == "quality")
     assert quality["baseline_mean"] == 1.0 and quality["candidate_mean"] < 0.6
     assert verdicts["latency_ms"] == "not_enough_data"
-    human = runner.invoke(app, args, env={"COLUMNS": "200"})
+    human = runner.invoke(app, args, env={"COLUMNS": "80"})
     assert human.exit_code == 0, human.output
-    assert "shadow_agreement" in human.stdout and "worse" in human.stdout
-    assert "quality" in human.stdout
+    # on an 80-column terminal every signal's row is whole: name, flags and verdict
+    rows = {line.split()[0]: line.split() for line in human.stdout.splitlines() if line}
+    for signal in doc["signals"]:
+        row = rows[signal["signal"]]
+        assert row[-1] == signal["verdict"]
+        assert row[-3] == f"{signal['significant']}/{signal['checks']}"
 
 
 def test_compare_on_a_fresh_database_names_the_unknown_version(
