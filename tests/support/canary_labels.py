@@ -9,14 +9,12 @@ masks that fall short of the truth by more (a lower ``quality``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from scipy.ndimage import binary_dilation
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from detectors._typing import MaskArray
-from monitor.masks import decode_mask, encode_mask
+from monitor.masks import decode_mask
 from monitor.storage.schema import (
     Dataset,
     DatasetImage,
@@ -26,22 +24,9 @@ from monitor.storage.schema import (
     Sample,
 )
 from monitor.storage.trusted import LABELLED_KIND
+from tests.support.drift_scenes import mask_columns
 
 CREATED = datetime(2026, 11, 24, tzinfo=UTC)
-
-
-def mask_columns(mask: MaskArray) -> dict[str, Any]:
-    """Return the stored columns of an instance mask: box, area and compressed RLE."""
-    m = encode_mask(mask)
-    x, y, w, h = m.bbox
-    return {
-        "bbox_x": x,
-        "bbox_y": y,
-        "bbox_w": w,
-        "bbox_h": h,
-        "area": m.area,
-        "rle_counts": m.counts,
-    }
 
 
 def _dataset(session: Session) -> int:

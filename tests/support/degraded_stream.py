@@ -43,7 +43,7 @@ from monitor.storage.schema import (
     Source,
 )
 from monitor.synth import DriftKnob, SynthConfig, generate_scenes
-from tests.support.canary_labels import mask_columns
+from tests.support.drift_scenes import mask_columns
 from tests.support.result_rows import Rows
 
 DRIFT: dict[DriftKnob, float] = {"brightness": 0.8, "blur": 0.9, "noise": 0.9}

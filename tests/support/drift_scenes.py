@@ -142,7 +142,7 @@ class DriftScenes:
                     session.add(_shadow(sample.id, value))
                 for cat, mask, score, vector in self._objects(rng, shifts):
                     inst = PredictedInstance(
-                        sample_id=sample.id, category_id=cat, score=score, **_mask_columns(mask)
+                        sample_id=sample.id, category_id=cat, score=score, **mask_columns(mask)
                     )
                     session.add(inst)
                     session.flush()
@@ -172,7 +172,7 @@ class DriftScenes:
                 session.flush()
                 for cat, mask, _, vector in self._objects(rng, {}):
                     gt = GroundTruthInstance(
-                        image_id=image.id, category_id=cat, **_mask_columns(mask)
+                        image_id=image.id, category_id=cat, **mask_columns(mask)
                     )
                     session.add(gt)
                     session.flush()
@@ -182,7 +182,8 @@ class DriftScenes:
             return dataset.id
 
 
-def _mask_columns(mask: MaskArray) -> dict[str, Any]:
+def mask_columns(mask: MaskArray) -> dict[str, Any]:
+    """Return the stored columns of an instance mask: box, area and compressed RLE."""
     m = encode_mask(mask)
     x, y, w, h = m.bbox
     return {
